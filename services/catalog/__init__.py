@@ -1,0 +1,1 @@
+"""The catalog service: discs, their stock, and stock reservations for purchases."""

@@ -1,0 +1,61 @@
+"""The catalog's records, as the repository returns them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class NewDisc:
+    title: str
+    artist: str
+    genre: str
+    release_year: int
+    price_cents: int
+    currency: str
+    stock: int
+
+
+@dataclass(frozen=True)
+class Disc:
+    id: str
+    request_id: str | None
+    title: str
+    artist: str
+    genre: str
+    release_year: int
+    price_cents: int
+    currency: str
+    stock: int
+    initial_stock: int
+    restocked: int
+    create_time: datetime
+    update_time: datetime
+
+
+@dataclass(frozen=True)
+class DiscFilter:
+    """ListDiscs filters; None means no filter on that field."""
+
+    artist: str | None = None
+    title: str | None = None
+    genre: str | None = None
+    release_year: int | None = None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    disc_id: str
+    quantity: int
+    state: str  # 'granted' | 'rejected' | 'released'
+    unit_price_cents: int
+    currency: str
+    create_time: datetime
+    release_time: datetime | None
+
+
+def from_row(cls, row):
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in row.items() if k in names})

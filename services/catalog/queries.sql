@@ -1,0 +1,77 @@
+-- Named queries of the catalog service; each name is a method of CatalogRepository.
+
+-- name: create_disc
+INSERT INTO catalog.discs
+       (request_id, title, artist, genre, release_year, price_cents, currency, stock, initial_stock)
+VALUES (%(request_id)s, %(title)s, %(artist)s, %(genre)s, %(release_year)s, %(price_cents)s,
+        %(currency)s, %(stock)s, %(stock)s)
+ON CONFLICT (request_id) DO NOTHING
+RETURNING *;
+
+-- name: get_disc_by_request_id
+SELECT * FROM catalog.discs WHERE request_id = %(request_id)s;
+
+-- name: get_disc
+SELECT * FROM catalog.discs WHERE id = %(id)s;
+
+-- name: list_discs
+-- psycopg2 sends the values inline, so the planner folds away the filters that are NULL and
+-- picks the index of the ones that are set.
+SELECT *
+  FROM catalog.discs
+ WHERE (%(artist)s::text IS NULL OR artist ILIKE %(artist)s)
+   AND (%(title)s::text IS NULL OR title ILIKE %(title)s)
+   AND (%(genre)s::text IS NULL OR lower(genre) = lower(%(genre)s))
+   AND (%(release_year)s::integer IS NULL OR release_year = %(release_year)s)
+   AND (%(after_id)s::uuid IS NULL OR id > %(after_id)s)
+ ORDER BY id
+ LIMIT %(limit)s;
+
+-- name: restock_disc
+UPDATE catalog.discs
+   SET stock = stock + %(quantity)s,
+       restocked = restocked + %(quantity)s,
+       update_time = now()
+ WHERE id = %(id)s
+RETURNING *;
+
+-- name: reserve_stock
+-- One statement takes the units (a conditional UPDATE: never read-then-write) and records the
+-- outcome. A reservation id seen before fails the INSERT on the primary key, which also undoes a
+-- decrement made by a concurrent duplicate; the caller then reads the first outcome.
+WITH taken AS (
+    UPDATE catalog.discs
+       SET stock = stock - %(quantity)s,
+           update_time = now()
+     WHERE id = %(disc_id)s
+       AND stock >= %(quantity)s
+       AND NOT EXISTS (SELECT 1 FROM catalog.reservations WHERE id = %(reservation_id)s)
+    RETURNING id
+)
+INSERT INTO catalog.reservations (id, disc_id, quantity, state, unit_price_cents, currency)
+SELECT %(reservation_id)s, d.id, %(quantity)s,
+       CASE WHEN EXISTS (SELECT 1 FROM taken) THEN 'granted' ELSE 'rejected' END,
+       d.price_cents, d.currency
+  FROM catalog.discs d
+ WHERE d.id = %(disc_id)s
+RETURNING *;
+
+-- name: get_reservation
+SELECT * FROM catalog.reservations WHERE id = %(reservation_id)s;
+
+-- name: release_reservation
+-- Only a granted reservation gives units back, and only once: a concurrent second release
+-- re-checks state = 'granted' after the first commits and matches nothing.
+WITH released AS (
+    UPDATE catalog.reservations
+       SET state = 'released',
+           release_time = now()
+     WHERE id = %(reservation_id)s
+       AND state = 'granted'
+    RETURNING disc_id, quantity
+)
+UPDATE catalog.discs d
+   SET stock = d.stock + r.quantity,
+       update_time = now()
+  FROM released r
+ WHERE d.id = r.disc_id;

@@ -1,0 +1,114 @@
+"""CatalogService over gRPC: proto in, one use case, proto out. No SQL here."""
+
+from __future__ import annotations
+
+from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+
+from ..runtime import validation
+from ..runtime.db import Database
+from ..runtime.errors import InvalidArgument
+from ..runtime.money import from_cents, to_cents
+from ..runtime.pagination import page_size
+from ..runtime.timestamps import to_timestamp
+from . import usecases
+from .model import Disc, DiscFilter, NewDisc, Reservation
+
+SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+_RESERVATION_STATES = {
+    "granted": catalog_pb2.Reservation.GRANTED,
+    "rejected": catalog_pb2.Reservation.REJECTED,
+    "released": catalog_pb2.Reservation.RELEASED,
+}
+_MAX_STOCK = 1_000_000
+
+
+def disc_to_proto(disc: Disc) -> catalog_pb2.Disc:
+    return catalog_pb2.Disc(
+        id=disc.id,
+        title=disc.title,
+        artist=disc.artist,
+        genre=disc.genre,
+        release_year=disc.release_year,
+        price=from_cents(disc.price_cents, disc.currency),
+        stock=disc.stock,
+        create_time=to_timestamp(disc.create_time),
+        update_time=to_timestamp(disc.update_time),
+    )
+
+
+def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
+    return catalog_pb2.Reservation(
+        id=reservation.id,
+        disc_id=reservation.disc_id,
+        quantity=reservation.quantity,
+        state=_RESERVATION_STATES[reservation.state],
+        unit_price=from_cents(reservation.unit_price_cents, reservation.currency),
+        create_time=to_timestamp(reservation.create_time),
+        release_time=to_timestamp(reservation.release_time),
+    )
+
+
+def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
+    if not 1000 <= disc.release_year <= 9999:
+        raise InvalidArgument("disc.release_year", f"must be a four-digit year, got {disc.release_year}")
+    if not 0 <= disc.stock <= _MAX_STOCK:
+        raise InvalidArgument("disc.stock", f"must be between 0 and {_MAX_STOCK}, got {disc.stock}")
+    if not disc.HasField("price"):
+        raise InvalidArgument("disc.price", "is required")
+    cents, currency = to_cents("disc.price", disc.price)
+    return NewDisc(
+        title=validation.require_text("disc.title", disc.title),
+        artist=validation.require_text("disc.artist", disc.artist),
+        genre=validation.require_text("disc.genre", disc.genre, max_length=50),
+        release_year=disc.release_year,
+        price_cents=cents,
+        currency=currency,
+        stock=disc.stock,
+    )
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, db: Database):
+        self._db = db
+
+    def CreateDisc(self, request, context):
+        disc = new_disc_from_proto(request.disc)
+        created = usecases.create_disc(self._db, disc, validation.request_id(request.request_id))
+        return disc_to_proto(created)
+
+    def GetDisc(self, request, context):
+        return disc_to_proto(usecases.get_disc(self._db, validation.require_id("id", request.id)))
+
+    def ListDiscs(self, request, context):
+        where = DiscFilter(
+            artist=validation.limit_length("artist", request.artist.strip()) or None,
+            title=validation.limit_length("title", request.title.strip()) or None,
+            genre=validation.limit_length("genre", request.genre.strip()) or None,
+            release_year=request.release_year or None,
+        )
+        discs, token = usecases.list_discs(self._db, where, page_size(request.page_size), request.page_token)
+        return catalog_pb2.ListDiscsResponse(discs=[disc_to_proto(d) for d in discs], next_page_token=token)
+
+    def RestockDisc(self, request, context):
+        disc_id = validation.require_id("id", request.id)
+        quantity = validation.require_positive("quantity", request.quantity)
+        return disc_to_proto(usecases.restock_disc(self._db, disc_id, quantity))
+
+    def ReserveStock(self, request, context):
+        reservation = usecases.reserve_stock(
+            self._db,
+            validation.require_id("reservation_id", request.reservation_id),
+            validation.require_id("disc_id", request.disc_id),
+            validation.require_positive("quantity", request.quantity),
+        )
+        return reservation_to_proto(reservation)
+
+    def ReleaseStock(self, request, context):
+        reservation_id = validation.require_id("reservation_id", request.reservation_id)
+        return reservation_to_proto(usecases.release_stock(self._db, reservation_id))
+
+
+def add_to_server(db: Database):
+    def add(server) -> None:
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(db), server)
+    return add

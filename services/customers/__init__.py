@@ -1,0 +1,1 @@
+"""The customers service: customer accounts, which are deactivated rather than deleted."""

@@ -1,0 +1,30 @@
+-- Named queries of the customers service; each name is a method of CustomerRepository.
+
+-- name: create_customer
+INSERT INTO customers.customers (request_id, name, email, document, phone)
+VALUES (%(request_id)s, %(name)s, %(email)s, %(document)s, %(phone)s)
+ON CONFLICT (request_id) DO NOTHING
+RETURNING *;
+
+-- name: get_customer_by_request_id
+SELECT * FROM customers.customers WHERE request_id = %(request_id)s;
+
+-- name: get_customer
+SELECT * FROM customers.customers WHERE id = %(id)s;
+
+-- name: list_customers
+SELECT *
+  FROM customers.customers
+ WHERE (%(show_deactivated)s OR state = 'active')
+   AND (%(after_id)s::uuid IS NULL OR id > %(after_id)s)
+ ORDER BY id
+ LIMIT %(limit)s;
+
+-- name: deactivate_customer
+-- Only an active customer changes, so the first deactivation time is kept.
+UPDATE customers.customers
+   SET state = 'deactivated',
+       deactivate_time = now()
+ WHERE id = %(id)s
+   AND state = 'active'
+RETURNING *;

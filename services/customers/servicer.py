@@ -1,0 +1,73 @@
+"""CustomerService over gRPC: proto in, one use case, proto out. No SQL here."""
+
+from __future__ import annotations
+
+import re
+
+from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
+
+from ..runtime import validation
+from ..runtime.db import Database
+from ..runtime.errors import InvalidArgument
+from ..runtime.pagination import page_size
+from ..runtime.timestamps import to_timestamp
+from . import usecases
+from .model import Customer, NewCustomer
+
+SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
+_STATES = {"active": customers_pb2.Customer.ACTIVE, "deactivated": customers_pb2.Customer.DEACTIVATED}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
+    return customers_pb2.Customer(
+        id=customer.id,
+        name=customer.name,
+        email=customer.email,
+        document=customer.document or "",
+        phone=customer.phone or "",
+        state=_STATES[customer.state],
+        create_time=to_timestamp(customer.create_time),
+        deactivate_time=to_timestamp(customer.deactivate_time),
+    )
+
+
+def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
+    email = validation.require_text("customer.email", customer.email, max_length=254)
+    if not _EMAIL.match(email):
+        raise InvalidArgument("customer.email", f"is not an email address: {email!r}")
+    return NewCustomer(
+        name=validation.require_text("customer.name", customer.name),
+        email=email,
+        document=validation.limit_length("customer.document", customer.document.strip(), 50) or None,
+        phone=validation.limit_length("customer.phone", customer.phone.strip(), 50) or None,
+    )
+
+
+class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
+    def __init__(self, db: Database):
+        self._db = db
+
+    def CreateCustomer(self, request, context):
+        customer = new_customer_from_proto(request.customer)
+        created = usecases.create_customer(self._db, customer, validation.request_id(request.request_id))
+        return customer_to_proto(created)
+
+    def GetCustomer(self, request, context):
+        return customer_to_proto(usecases.get_customer(self._db, validation.require_id("id", request.id)))
+
+    def ListCustomers(self, request, context):
+        customers, token = usecases.list_customers(
+            self._db, request.show_deactivated, page_size(request.page_size), request.page_token)
+        return customers_pb2.ListCustomersResponse(
+            customers=[customer_to_proto(c) for c in customers], next_page_token=token)
+
+    def DeactivateCustomer(self, request, context):
+        customer_id = validation.require_id("id", request.id)
+        return customer_to_proto(usecases.deactivate_customer(self._db, customer_id))
+
+
+def add_to_server(db: Database):
+    def add(server) -> None:
+        customers_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server)
+    return add

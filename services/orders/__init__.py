@@ -1,0 +1,1 @@
+"""The orders service: purchases, which take stock through the catalog's ReserveStock."""

@@ -1,0 +1,88 @@
+"""The orders service's clients of the customers and catalog services.
+
+Every call has a deadline (the caller's remaining time, capped), and failures become the
+matching ServiceError: an unreachable peer is UNAVAILABLE, a slow one DEADLINE_EXCEEDED, never a
+blanket INTERNAL. All three RPCs used here are idempotent, so the channel retries UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import grpc
+from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
+
+from ..runtime.errors import DeadlineExceeded, NotFound, ServiceError, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+def _retrying_channel(address: str, service: str) -> grpc.Channel:
+    config = {"methodConfig": [{
+        "name": [{"service": service}],
+        "retryPolicy": {
+            "maxAttempts": 3,
+            "initialBackoff": "0.05s",
+            "maxBackoff": "0.5s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }]}
+    return grpc.insecure_channel(address, options=[
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", json.dumps(config)),
+    ])
+
+
+def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None = None) -> ServiceError:
+    code = error.code()
+    if code == grpc.StatusCode.NOT_FOUND and resource:
+        return NotFound(*resource)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return Unavailable(f"the {peer} service is unavailable, retry later", f"{peer.upper()}_UNAVAILABLE")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"the {peer} service did not answer in time", f"{peer.upper()}_TIMEOUT")
+    log.error("%s service answered %s: %s", peer, code.name, error.details())
+    return ServiceError(f"the {peer} service failed ({code.name})", f"{peer.upper()}_FAILED")
+
+
+class CustomersClient:
+    def __init__(self, address: str):
+        self._channel = _retrying_channel(
+            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name)
+        self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
+
+    def get_customer(self, customer_id: str, timeout: float) -> customers_pb2.Customer:
+        try:
+            return self._stub.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout)
+        except grpc.RpcError as error:
+            raise _translate(error, "customers", ("customer", customer_id)) from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class CatalogClient:
+    def __init__(self, address: str):
+        self._channel = _retrying_channel(
+            address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name)
+        self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
+
+    def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> catalog_pb2.Reservation:
+        request = catalog_pb2.ReserveStockRequest(reservation_id=reservation_id, disc_id=disc_id, quantity=quantity)
+        try:
+            return self._stub.ReserveStock(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise _translate(error, "catalog", ("disc", disc_id)) from None
+
+    def release_stock(self, reservation_id: str, timeout: float) -> catalog_pb2.Reservation:
+        request = catalog_pb2.ReleaseStockRequest(reservation_id=reservation_id)
+        try:
+            return self._stub.ReleaseStock(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise _translate(error, "catalog", ("reservation", reservation_id)) from None
+
+    def close(self) -> None:
+        self._channel.close()

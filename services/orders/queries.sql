@@ -1,0 +1,65 @@
+-- Named queries of the orders service; each name is a method of PurchaseRepository.
+
+-- name: insert_pending_purchase
+INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity)
+VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s)
+ON CONFLICT (request_id) DO NOTHING
+RETURNING *;
+
+-- name: get_purchase_by_request_id
+SELECT * FROM orders.purchases WHERE request_id = %(request_id)s;
+
+-- name: get_purchase
+SELECT * FROM orders.purchases WHERE id = %(id)s;
+
+-- name: settle_purchase
+-- Records the reservation's outcome on a pending purchase; a concurrent settler matches nothing.
+UPDATE orders.purchases
+   SET state = CASE WHEN %(granted)s THEN 'confirmed' ELSE 'rejected' END,
+       effective = %(granted)s,
+       unit_price_cents = %(unit_price_cents)s,
+       total_cents = %(unit_price_cents)s * quantity,
+       currency = %(currency)s,
+       update_time = now()
+ WHERE id = %(id)s
+   AND state = 'pending'
+RETURNING *;
+
+-- name: delete_pending_purchase
+-- The disc does not exist: nothing was reserved, so the pending purchase leaves no trace.
+DELETE FROM orders.purchases WHERE id = %(id)s AND state = 'pending';
+
+-- name: start_cancellation
+UPDATE orders.purchases
+   SET state = 'cancelling',
+       update_time = now()
+ WHERE id = %(id)s
+   AND state = 'confirmed'
+RETURNING *;
+
+-- name: finish_cancellation
+UPDATE orders.purchases
+   SET state = 'cancelled',
+       cancel_time = now(),
+       update_time = now()
+ WHERE id = %(id)s
+   AND state = 'cancelling'
+RETURNING *;
+
+-- name: list_purchases
+SELECT *
+  FROM orders.purchases
+ WHERE (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s)
+   AND (%(start_time)s::timestamptz IS NULL OR create_time >= %(start_time)s)
+   AND (%(end_time)s::timestamptz IS NULL OR create_time < %(end_time)s)
+   AND (%(after_time)s::timestamptz IS NULL OR (create_time, id) < (%(after_time)s, %(after_id)s::uuid))
+ ORDER BY create_time DESC, id DESC
+ LIMIT %(limit)s;
+
+-- name: list_unfinished_purchases
+SELECT *
+  FROM orders.purchases
+ WHERE state IN ('pending', 'cancelling')
+   AND update_time < now() - make_interval(secs => %(older_than_seconds)s)
+ ORDER BY update_time
+ LIMIT %(limit)s;

@@ -1,0 +1,40 @@
+"""The recovery loop: a thread that finishes purchases a crash or an outage left unfinished."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .usecases import Purchases
+
+log = logging.getLogger(__name__)
+
+
+class RecoveryLoop:
+    """Every `interval` seconds, advances purchases unfinished for longer than `grace` seconds.
+
+    The grace keeps it off purchases an RPC is still working on (it would be harmless, as every
+    step is idempotent, but wasteful). Worst-case recovery time: interval + grace.
+    """
+
+    def __init__(self, purchases: Purchases, interval: float, grace: float, call_timeout: float):
+        self._purchases = purchases
+        self._interval = interval
+        self._grace = grace
+        self._call_timeout = call_timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recovery", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._call_timeout * 2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._purchases.recover(self._grace, self._call_timeout)
+            except Exception:  # the database may be down: try again next round
+                log.exception("recovery round failed")

@@ -1,0 +1,70 @@
+"""Configuration from environment variables, checked at start so a wrong value fails fast."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def address(name: str, default: str | None = None, env: Mapping[str, str] = os.environ) -> str:
+    """A `host:port` setting, such as LISTEN_ADDR or CATALOG_ADDR."""
+    value = env.get(name, default)
+    if not value:
+        raise ConfigError(f"{name} is not set (expected host:port, e.g. 127.0.0.1:50052)")
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{name}={value!r} is not host:port (e.g. 127.0.0.1:50052)")
+    return value
+
+
+def database_url(name: str = "DATABASE_URL", env: Mapping[str, str] = os.environ) -> str:
+    value = env.get(name, "")
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{name} must be a postgresql:// URL, got {value!r}")
+    return value
+
+
+def positive_int(name: str, default: int, env: Mapping[str, str] = os.environ) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name}={raw!r} must be a positive integer")
+    return int(raw)
+
+
+def seconds(name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} must be a number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be a positive number of seconds")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings every service reads the same way."""
+
+    listen_addr: str
+    database_url: str
+    pool_size: int
+    grace_seconds: float
+
+    @classmethod
+    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> "ServerSettings":
+        return cls(
+            listen_addr=address("LISTEN_ADDR", default_listen_addr, env),
+            database_url=database_url("DATABASE_URL", env),
+            pool_size=positive_int("DB_POOL_SIZE", 16, env),
+            grace_seconds=seconds("SHUTDOWN_GRACE_SECONDS", 10.0, env),
+        )

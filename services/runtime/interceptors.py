@@ -1,0 +1,54 @@
+"""The one server interceptor: maps ServiceError to a rich status and logs one line per RPC."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+from grpc_status import rpc_status
+
+from .db import CONNECTION_ERRORS
+from .errors import ServiceError, to_rpc_status
+
+log = logging.getLogger("rpc")
+_QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class ServiceInterceptor(grpc.ServerInterceptor):
+    """Servicers raise ServiceError and never abort; a client never sees a traceback."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        level = logging.DEBUG if method.startswith(_QUIET_PREFIXES) else logging.INFO
+        inner = handler.unary_unary
+
+        def behavior(request, context):
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return inner(request, context)
+            except ServiceError as error:
+                code = error.code
+                context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+            except CONNECTION_ERRORS as error:
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning("database unreachable in %s: %s", method, str(error).strip())
+                context.abort(code, "database unavailable, retry later")
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("unexpected error in %s", method)
+                context.abort(code, "internal error")
+            finally:
+                if log.isEnabledFor(level):
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    log.log(level, "rpc method=%s code=%s duration_ms=%.1f", method, code.name, elapsed_ms)
+
+        return grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

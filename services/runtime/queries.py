@@ -1,0 +1,23 @@
+"""Named queries: a .sql file of blocks headed `-- name: <query_name>`, loaded into a dict."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+
+
+def load_queries(path: Path) -> dict[str, str]:
+    text = path.read_text()
+    parts = _HEADER.split(text)
+    # parts = [preamble, name1, body1, name2, body2, ...]
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2]):
+        if name in queries:
+            raise ValueError(f"{path}: query {name!r} is defined twice")
+        sql = body.strip()
+        if not sql:
+            raise ValueError(f"{path}: query {name!r} is empty")
+        queries[name] = sql
+    return queries
