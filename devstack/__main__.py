@@ -1,0 +1,77 @@
+"""python -m devstack: PostgreSQL, the three services and the gateway, until Ctrl-C.
+
+With no --database-url (nor DATABASE_URL) it starts the embedded PostgreSQL with its data in
+.data/postgres, which survives restarts. With one (a superuser URL), it uses that server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .postgres import SERVICES, Cluster, start_embedded
+from .processes import REPO_ROOT, start_service, stop, wait_serving
+
+log = logging.getLogger("devstack")
+
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                        help="superuser URL of an existing PostgreSQL (default: the embedded one)")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres",
+                        help="data directory of the embedded PostgreSQL (default: .data/postgres)")
+    parser.add_argument("--host", default="127.0.0.1", help="address the services listen on")
+    parser.add_argument("--base-port", type=int, default=50051,
+                        help="customers listen on it, catalog on +1, orders on +2 (default 50051)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(levelname)s: %(message)s")
+    args = parse_args(argv)
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+
+    if args.database_url:
+        cluster = Cluster(admin_url=args.database_url)
+        log.info("using the PostgreSQL at %s", args.database_url.split("@")[-1])
+    else:
+        cluster = start_embedded(args.data_dir)
+        log.info("embedded PostgreSQL running, data in %s", cluster.data_dir)
+    cluster.provision()
+
+    addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
+    peers = {"CUSTOMERS_ADDR": addresses["customers"], "CATALOG_ADDR": addresses["catalog"]}
+    running = []
+    try:
+        # All at once: orders connects to its peers lazily, so no start order is needed.
+        services = [start_service(name, addresses[name], cluster.service_url(name),
+                                  peers if name == "orders" else {}) for name in SERVICES]
+        running.extend(s.process for s in services)
+        for service in services:
+            wait_serving(service.address, timeout=60, process=service.process)
+            log.info("%s SERVING on %s", service.name, service.address)
+        log.info("ready: customers %s, catalog %s, orders %s. Ctrl-C stops everything.",
+                 addresses["customers"], addresses["catalog"], addresses["orders"])
+        while not stop_requested.wait(0.5):
+            if any(p.poll() is not None for p in running):
+                log.error("a process exited unexpectedly; stopping the stack")
+                return 1
+        return 0
+    finally:
+        log.info("stopping")
+        codes = stop(list(reversed(running)))
+        log.info("stopped (exit codes %s)", sorted(codes.values()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
