@@ -10,10 +10,12 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
 
+from .gateway import start_gateway
 from .postgres import SERVICES, Cluster, start_embedded
 from .processes import REPO_ROOT, start_service, stop, wait_serving
 
@@ -31,7 +33,16 @@ def parse_args(argv):
     parser.add_argument("--host", default="127.0.0.1", help="address the services listen on")
     parser.add_argument("--base-port", type=int, default=50051,
                         help="customers listen on it, catalog on +1, orders on +2 (default 50051)")
+    parser.add_argument("--gateway-port", type=int, default=8080, help="JSON gateway port (default 8080)")
+    parser.add_argument("--admin-port", type=int, default=9901,
+                        help="Envoy admin port, on loopback only (default 9901)")
+    parser.add_argument("--no-gateway", action="store_true", help="run without Envoy (gRPC only)")
     return parser.parse_args(argv)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
 
 
 def main(argv=None) -> int:
@@ -40,6 +51,14 @@ def main(argv=None) -> int:
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
+
+    ports = [args.base_port + i for i in range(len(SERVICES))]
+    if not args.no_gateway:
+        ports += [args.gateway_port, args.admin_port]
+    taken = [port for port in ports if port_in_use(args.host, port)]
+    if taken:
+        log.error("port(s) %s already in use on %s: is another stack running?", taken, args.host)
+        return 2
 
     if args.database_url:
         cluster = Cluster(admin_url=args.database_url)
@@ -60,6 +79,10 @@ def main(argv=None) -> int:
         for service in services:
             wait_serving(service.address, timeout=60, process=service.process)
             log.info("%s SERVING on %s", service.name, service.address)
+        if not args.no_gateway:
+            gateway = start_gateway(f"{args.host}:{args.gateway_port}", args.admin_port, addresses)
+            running.append(gateway.process)
+            log.info("gateway (Envoy) serving JSON on %s", gateway.url)
         log.info("ready: customers %s, catalog %s, orders %s. Ctrl-C stops everything.",
                  addresses["customers"], addresses["catalog"], addresses["orders"])
         while not stop_requested.wait(0.5):

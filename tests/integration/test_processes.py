@@ -1,0 +1,164 @@
+"""The service processes as a deployment runs them: config checks, health, SIGTERM, restarts."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from recordstore.catalog.v1 import catalog_pb2_grpc
+from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
+from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
+
+from devstack.postgres import pg_ctl, start_embedded
+from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
+from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
+from services.catalog.servicer import CatalogServicer
+from services.runtime.server import create_server
+from tests.support import create_customer, create_disc
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_module(module: str, env: dict, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module], cwd=REPO_ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"LISTEN_ADDR": "nowhere", "DATABASE_URL": "postgresql://x@/y"}, "LISTEN_ADDR"),
+    ({"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+    ({"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": "postgresql://x@/y", "DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"),
+])
+def test_a_wrong_setting_stops_the_start_with_its_name(env, named):
+    result = run_module("services.catalog", env)
+    assert result.returncode == 2
+    assert named in result.stderr and "Traceback" not in result.stderr
+
+
+def test_orders_refuses_a_malformed_peer_address(cluster):
+    result = run_module("services.orders", {"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": cluster.service_url("orders"),
+                                            "CATALOG_ADDR": "catalog-without-port"})
+    assert result.returncode == 2 and "CATALOG_ADDR" in result.stderr
+
+
+class SlowCatalog(CatalogServicer):
+    def __init__(self, db, delay):
+        super().__init__(db)
+        self.delay = delay
+
+    def ReserveStock(self, request, context):
+        time.sleep(self.delay)
+        return super().ReserveStock(request, context)
+
+
+def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack):
+    slow = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
+                         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
+                             SlowCatalog(stack.databases["catalog"], 1.5), s), None)
+    slow.start()
+    address = f"127.0.0.1:{free_port()}"
+    orders = start_service("orders", address, cluster.service_url("orders"),
+                           {"CUSTOMERS_ADDR": stack.addresses["customers"], "CATALOG_ADDR": f"127.0.0.1:{slow.port}"})
+    try:
+        wait_serving(address, timeout=30, process=orders.process)
+        customer, disc = create_customer(stack), create_disc(stack, stock=3)
+        with grpc.insecure_channel(address) as channel, ThreadPoolExecutor(3) as pool:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            request = orders_pb2.CreatePurchaseRequest(
+                purchase=orders_pb2.Purchase(customer_id=customer.id, disc_id=disc.id, quantity=1))
+            in_flight = [pool.submit(stub.CreatePurchase, request, timeout=20) for _ in range(3)]
+            time.sleep(0.7)
+            orders.process.send_signal(signal.SIGTERM)
+            assert all(f.result().state == orders_pb2.Purchase.CONFIRMED for f in in_flight)
+        assert orders.process.wait(timeout=15) == 0
+    finally:
+        stop([orders.process])
+        slow.stop(0)
+
+
+@pytest.fixture(scope="module")
+def spare_cluster(tmp_path_factory):
+    """A cluster of its own, which these tests stop and restart."""
+    cluster = start_embedded(tmp_path_factory.mktemp("spare") / "data")
+    cluster.provision()
+    return cluster
+
+
+def health_status(stub) -> int:
+    try:
+        return stub.Check(health_pb2.HealthCheckRequest(service=CATALOG_SERVICE_NAME), timeout=1).status
+    except grpc.RpcError:
+        return -1
+
+
+def wait_for_status(stub, wanted, timeout=15.0) -> float:
+    started = time.monotonic()
+    while health_status(stub) != wanted:
+        assert time.monotonic() - started < timeout, f"health never became {wanted}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_health_follows_the_database(spare_cluster):
+    address = f"127.0.0.1:{free_port()}"
+    catalog = start_service("catalog", address, spare_cluster.service_url("catalog"))
+    try:
+        wait_serving(address, timeout=30, process=catalog.process)
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            pg_ctl(spare_cluster, "stop", "-m", "fast")
+            wait_for_status(stub, health_pb2.HealthCheckResponse.NOT_SERVING)
+            pg_ctl(spare_cluster, "start")
+            wait_for_status(stub, health_pb2.HealthCheckResponse.SERVING)
+            assert catalog.alive()
+    finally:
+        assert stop([catalog.process]) == {catalog.process.pid: 0}
+
+
+def test_the_run_command_keeps_data_across_restarts(tmp_path):
+    base_port = free_port()
+    while any(port_taken(base_port + i) for i in range(3)):
+        base_port = free_port()
+    command = [sys.executable, "-m", "devstack", "--data-dir", str(tmp_path / "pg"), "--base-port", str(base_port),
+               "--no-gateway"]
+    customers_addr = f"127.0.0.1:{base_port}"
+
+    def run_stack():
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_serving(f"127.0.0.1:{base_port + 2}", timeout=60, process=process)
+        return process
+
+    first = run_stack()
+    try:
+        with grpc.insecure_channel(customers_addr) as channel:
+            stub = customers_pb2_grpc.CustomerServiceStub(channel)
+            stack_like = type("S", (), {"customers": stub})
+            created = create_customer(stack_like)
+    finally:
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=60) == 0
+    second = run_stack()
+    try:
+        with grpc.insecure_channel(customers_addr) as channel:
+            stub = customers_pb2_grpc.CustomerServiceStub(channel)
+            assert stub.GetCustomer(customers_pb2.GetCustomerRequest(id=created.id)) == created
+    finally:
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=60) == 0
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
