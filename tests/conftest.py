@@ -33,9 +33,7 @@ from tests.support import MIGRATIONS
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Cluster:
-    cluster = start_embedded(tmp_path_factory.mktemp("postgres") / "data")
-    cluster.provision()
-    return cluster
+    return start_embedded(tmp_path_factory.mktemp("postgres") / "data").provision()
 
 
 @dataclass

@@ -99,6 +99,14 @@ def test_artist_and_title_match_partially_ignoring_case(stack, shelf):
     assert ids(list_all(stack, artist=family, title="ANS")) == [discs["transa"].id]
 
 
+def test_case_is_ignored_beyond_ascii(stack):
+    family = unique("Conceição")
+    disc = create_disc(stack, artist=f"João {family}", title="Águas de Março", genre="Música Popular")
+    assert ids(list_all(stack, artist=f"JOÃO {family.upper()}")) == [disc.id]
+    assert ids(list_all(stack, artist=family, title="águas de marÇo")) == [disc.id]
+    assert ids(list_all(stack, artist=family, genre="MÚSICA POPULAR")) == [disc.id]
+
+
 def test_genre_matches_whole_ignoring_case_and_year_exactly(stack, shelf):
     family, discs = shelf
     assert ids(list_all(stack, artist=family, genre="MPB")) == ids([discs["transa"], discs["bicho"], discs["gal"]])

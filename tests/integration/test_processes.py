@@ -91,9 +91,7 @@ def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack)
 @pytest.fixture(scope="module")
 def spare_cluster(tmp_path_factory):
     """A cluster of its own, which these tests stop and restart."""
-    cluster = start_embedded(tmp_path_factory.mktemp("spare") / "data")
-    cluster.provision()
-    return cluster
+    return start_embedded(tmp_path_factory.mktemp("spare") / "data").provision()
 
 
 def health_status(stub) -> int:
