@@ -1,9 +1,10 @@
-"""Generates the Python stubs beside the .proto files and the descriptor set Envoy transcodes with.
+"""Generates from the .proto files, in one step: the Python stubs (beside the .proto files), the
+descriptor set Envoy transcodes with, and the JSON API's OpenAPI document and request collection.
 
     python protos/generate.py          # write the generated files
     python protos/generate.py --check  # exit 1 if any committed file differs from a fresh run
 
-One step makes both, so the gateway can never describe a different API than the stubs.
+One step makes them all, so the gateway and the docs never describe another API than the stubs.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import google.api.annotations_pb2
 import grpc_tools
 from grpc_tools import protoc
 
+from openapi import build_collection, build_openapi, dumps
+
 PROTO_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PROTO_ROOT.parent
 DESCRIPTOR_SET = REPO_ROOT / "gateway" / "recordstore.pb"
+OPENAPI = REPO_ROOT / "docs" / "openapi.json"
+COLLECTION = REPO_ROOT / "docs" / "insomnia.json"
 # googleapis-common-protos ships google/api and google/rpc protos beside their Python modules.
 GOOGLEAPIS_ROOT = Path(google.api.annotations_pb2.__file__).resolve().parents[2]
 WELL_KNOWN_ROOT = Path(grpc_tools.__file__).resolve().parent / "_proto"
@@ -47,6 +52,12 @@ def generate(out_dir: Path, descriptor_set: Path) -> None:
                *sources, *GATEWAY_EXTRA_PROTOS)
 
 
+def write_docs(descriptor_set: Path, openapi_path: Path, collection_path: Path) -> None:
+    openapi = build_openapi(descriptor_set.read_bytes())
+    openapi_path.write_text(dumps(openapi))
+    collection_path.write_text(dumps(build_collection(openapi)))
+
+
 def generated_files(root: Path) -> set[Path]:
     return {
         p.relative_to(root)
@@ -61,6 +72,7 @@ def stale_files() -> list[str]:
         fresh_root = Path(tmp)
         fresh_descriptor = fresh_root / "recordstore.pb"
         generate(fresh_root, fresh_descriptor)
+        write_docs(fresh_descriptor, fresh_root / OPENAPI.name, fresh_root / COLLECTION.name)
         stale = []
         fresh, committed = generated_files(fresh_root), generated_files(PROTO_ROOT)
         for rel in sorted(fresh | committed):
@@ -69,6 +81,9 @@ def stale_files() -> list[str]:
                 stale.append(str(Path("protos") / rel))
         if not (DESCRIPTOR_SET.exists() and filecmp.cmp(fresh_descriptor, DESCRIPTOR_SET, shallow=False)):
             stale.append(str(DESCRIPTOR_SET.relative_to(REPO_ROOT)))
+        for committed_doc in (OPENAPI, COLLECTION):
+            if not (committed_doc.exists() and filecmp.cmp(fresh_root / committed_doc.name, committed_doc, shallow=False)):
+                stale.append(str(committed_doc.relative_to(REPO_ROOT)))
         return stale
 
 
@@ -83,7 +98,9 @@ def main() -> int:
             print("run: python protos/generate.py", file=sys.stderr)
         return 1 if stale else 0
     DESCRIPTOR_SET.parent.mkdir(exist_ok=True)
+    OPENAPI.parent.mkdir(exist_ok=True)
     generate(PROTO_ROOT, DESCRIPTOR_SET)
+    write_docs(DESCRIPTOR_SET, OPENAPI, COLLECTION)
     return 0
 
 

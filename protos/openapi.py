@@ -1,0 +1,237 @@
+"""OpenAPI 3 document and Insomnia collection of the JSON API, derived from the descriptor set.
+
+The gateway transcodes from the same descriptors, so what these documents describe is what
+Envoy serves: paths and verbs from google.api.http, snake_case names (preserve_proto_field_names),
+int64 as strings, enums as names, Timestamp as RFC 3339, errors as google.rpc.Status.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from google.api import annotations_pb2, field_behavior_pb2
+from google.protobuf import descriptor_pb2
+
+API_FILES = ("recordstore/customers/v1/customers.proto", "recordstore/catalog/v1/catalog.proto",
+             "recordstore/orders/v1/orders.proto")
+F = descriptor_pb2.FieldDescriptorProto
+SCALARS = {
+    F.TYPE_STRING: {"type": "string"},
+    F.TYPE_BOOL: {"type": "boolean"},
+    F.TYPE_INT32: {"type": "integer", "format": "int32"},
+    F.TYPE_INT64: {"type": "string", "format": "int64"},
+    F.TYPE_DOUBLE: {"type": "number"},
+    F.TYPE_BYTES: {"type": "string", "format": "byte"},
+}
+WELL_KNOWN = {".google.protobuf.Timestamp": {"type": "string", "format": "date-time"}}
+STATUS_SCHEMA = {
+    "type": "object",
+    "description": "A google.rpc.Status: the gRPC code, a message, and typed details "
+                   "(google.rpc.ErrorInfo with a stable reason, google.rpc.BadRequest naming the field, "
+                   "google.rpc.ResourceInfo naming the missing resource).",
+    "properties": {
+        "code": {"type": "integer", "description": "gRPC status code (5 NOT_FOUND, 3 INVALID_ARGUMENT...)"},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object", "additionalProperties": True,
+                                               "properties": {"@type": {"type": "string"}}}},
+    },
+    "required": ["code", "message", "details"],
+}
+# Example bodies and query values for the request collection (and the OpenAPI examples).
+EXAMPLES = {
+    "CreateCustomer": {"name": "Ana Souza", "email": "ana.souza@example.com", "document": "123.456.789-00",
+                       "phone": "+55 11 91234-5678"},
+    "CreateDisc": {"title": "Acabou Chorare", "artist": "Novos Baianos", "genre": "MPB", "release_year": 1972,
+                   "price": {"currency_code": "BRL", "units": "59", "nanos": 900000000}, "stock": 10},
+    "RestockDisc": {"quantity": 5},
+    "CreatePurchase": {"customer_id": "01a21e7c-ebb2-7250-9ca6-93574ae040bc",
+                       "disc_id": "01a21e7a-0bf5-724f-a42f-011764c90012", "quantity": 1},
+    "DeactivateCustomer": {},
+    "CancelPurchase": {},
+}
+PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id", "OrderService": "purchase_id"}
+# In the collection, ids in example bodies come from the environment.
+BODY_VARIABLES = ("customer_id", "disc_id")
+
+
+def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple, str]:
+    return {tuple(loc.path): " ".join(loc.leading_comments.split()) for loc in file.source_code_info.location
+            if loc.leading_comments}
+
+
+class _Builder:
+    def __init__(self, descriptors: descriptor_pb2.FileDescriptorSet):
+        self.messages: dict[str, tuple[descriptor_pb2.DescriptorProto, dict, tuple]] = {}
+        self.enums: dict[str, descriptor_pb2.EnumDescriptorProto] = {}
+        self.files = [f for f in descriptors.file if f.name in API_FILES]
+        for file in descriptors.file:
+            comments = _comments(file)
+            for i, message in enumerate(file.message_type):
+                self._index(f".{file.package}", message, comments, (4, i))
+        self.schemas: dict[str, dict] = {}
+
+    def _index(self, scope, message, comments, path):
+        name = f"{scope}.{message.name}"
+        self.messages[name] = (message, comments, path)
+        for i, nested in enumerate(message.nested_type):
+            self._index(name, nested, comments, (*path, 3, i))
+        for enum in message.enum_type:
+            self.enums[f"{name}.{enum.name}"] = enum
+
+    def schema_name(self, full_name: str) -> str:
+        return full_name.lstrip(".").replace(".", "_")
+
+    def field_schema(self, field) -> dict:
+        if field.type == F.TYPE_MESSAGE:
+            schema = dict(WELL_KNOWN.get(field.type_name) or {"$ref": self.ref(field.type_name)})
+        elif field.type == F.TYPE_ENUM:
+            schema = {"type": "string", "enum": [v.name for v in self.enums[field.type_name].value]}
+        else:
+            schema = dict(SCALARS[field.type])
+        if field.label == F.LABEL_REPEATED:
+            schema = {"type": "array", "items": schema}
+        return schema
+
+    def ref(self, full_name: str) -> str:
+        name = self.schema_name(full_name)
+        if name not in self.schemas:
+            self.schemas[name] = {}  # placeholder: recursion-safe
+            self.schemas[name] = self.message_schema(full_name)
+        return f"#/components/schemas/{name}"
+
+    def message_schema(self, full_name: str, skip: frozenset = frozenset()) -> dict:
+        message, comments, path = self.messages[full_name]
+        properties, required = {}, []
+        for j, field in enumerate(message.field):
+            if field.name in skip:
+                continue
+            schema = self.field_schema(field)
+            note = comments.get((*path, 2, j))
+            behaviors = field.options.Extensions[field_behavior_pb2.field_behavior]
+            if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+                schema["readOnly"] = True
+            if field_behavior_pb2.REQUIRED in behaviors:
+                required.append(field.name)
+            if note:
+                schema = {**schema, "description": note} if "$ref" not in schema else {
+                    "allOf": [schema], "description": note}
+            properties[field.name] = schema
+        result = {"type": "object", "properties": properties}
+        if required:
+            result["required"] = required
+        if comments.get(path):
+            result["description"] = comments[path]
+        return result
+
+    def query_parameters(self, full_name: str, skip: set) -> list[dict]:
+        message, comments, path = self.messages[full_name]
+        parameters = []
+        for j, field in enumerate(message.field):
+            if field.name in skip or (field.type == F.TYPE_MESSAGE and field.type_name not in WELL_KNOWN):
+                continue
+            parameter = {"name": field.name, "in": "query", "required": False, "schema": self.field_schema(field)}
+            if comments.get((*path, 2, j)):
+                parameter["description"] = comments[(*path, 2, j)]
+            parameters.append(parameter)
+        return parameters
+
+    def operations(self):
+        for file in self.files:
+            comments = _comments(file)
+            for s, service in enumerate(file.service):
+                for m, method in enumerate(service.method):
+                    rule = method.options.Extensions[annotations_pb2.http]
+                    verb = rule.WhichOneof("pattern")
+                    if verb is None:
+                        continue  # internal: no HTTP binding, not reachable through the gateway
+                    yield file, service, method, rule, verb, getattr(rule, verb), comments.get((6, s, 2, m), "")
+
+    def document(self) -> dict:
+        paths: dict[str, dict] = {}
+        for file, service, method, rule, verb, template, note in self.operations():
+            variables = re.findall(r"{(\w+)}", template)
+            operation = {
+                "operationId": method.name,
+                "tags": [service.name],
+                "parameters": [{"name": v, "in": "path", "required": True, "schema": {"type": "string"}}
+                               for v in variables],
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {
+                        "schema": {"$ref": self.ref(method.output_type)}}}},
+                    "default": {"description": "An error, as google.rpc.Status", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/google_rpc_Status"}}}},
+                },
+            }
+            if note:
+                operation["description"] = note
+            if rule.body == "*":
+                body_schema = self.message_schema(method.input_type, skip=frozenset(variables))
+                query_skip = set(f.name for f in self.messages[method.input_type][0].field)
+            elif rule.body:
+                body_field = next(f for f in self.messages[method.input_type][0].field if f.name == rule.body)
+                body_schema = {"$ref": self.ref(body_field.type_name)}
+                query_skip = {*variables, rule.body}
+            else:
+                body_schema = None
+                query_skip = set(variables)
+            operation["parameters"] += self.query_parameters(method.input_type, query_skip)
+            if body_schema is not None:
+                body = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+                if method.name in EXAMPLES:
+                    body["content"]["application/json"]["example"] = EXAMPLES[method.name]
+                operation["requestBody"] = body
+            paths.setdefault(template, {})[verb] = operation
+        self.schemas["google_rpc_Status"] = STATUS_SCHEMA
+        return {
+            "openapi": "3.0.3",
+            "info": {"title": "Record store JSON API", "version": "1.0.0",
+                     "description": "Customers, discs and purchases, served by the Envoy gateway "
+                                    "(grpc_json_transcoder) in front of the gRPC services."},
+            "servers": [{"url": "http://localhost:8080", "description": "local stack (scripts/run)"}],
+            "paths": dict(sorted(paths.items())),
+            "components": {"schemas": dict(sorted(self.schemas.items()))},
+        }
+
+
+def build_openapi(descriptor_set: bytes) -> dict:
+    return _Builder(descriptor_pb2.FileDescriptorSet.FromString(descriptor_set)).document()
+
+
+def build_collection(openapi: dict) -> dict:
+    """An Insomnia (export format 4) collection: one request per operation, a local environment."""
+    workspace = "wrk_recordstore"
+    resources = [
+        {"_id": workspace, "_type": "workspace", "name": "Record store (JSON API)", "scope": "collection",
+         "description": "Requests for the local stack: run scripts/run, then fill in the ids."},
+        {"_id": "env_base", "_type": "environment", "parentId": workspace, "name": "Base Environment", "data": {}},
+        {"_id": "env_local", "_type": "environment", "parentId": "env_base", "name": "Local stack",
+         "data": {"base_url": "http://localhost:8080", "customer_id": "", "disc_id": "", "purchase_id": ""}},
+    ]
+    groups = {}
+    for path, verbs in openapi["paths"].items():
+        for verb, operation in verbs.items():
+            tag = operation["tags"][0]
+            if tag not in groups:
+                groups[tag] = f"fld_{tag.lower()}"
+                resources.append({"_id": groups[tag], "_type": "request_group", "parentId": workspace, "name": tag})
+            url = re.sub(r"{\w+}", "{{ _.%s }}" % PATH_VARIABLES[tag], path)
+            request = {"_id": f"req_{operation['operationId'].lower()}", "_type": "request",
+                       "parentId": groups[tag], "name": operation["operationId"], "method": verb.upper(),
+                       "url": "{{ _.base_url }}" + url, "headers": [], "parameters": [],
+                       "description": operation.get("description", "")}
+            if "requestBody" in operation:
+                example = dict(operation["requestBody"]["content"]["application/json"].get("example", {}))
+                example.update({k: "{{ _.%s }}" % k for k in BODY_VARIABLES if k in example})
+                request["body"] = {"mimeType": "application/json", "text": json.dumps(example, indent=2)}
+                request["headers"] = [{"name": "Content-Type", "value": "application/json"}]
+            request["parameters"] = [{"name": p["name"], "value": "", "disabled": True}
+                                     for p in operation["parameters"] if p["in"] == "query"]
+            resources.append(request)
+    return {"_type": "export", "__export_format": 4, "__export_source": "recordstore.protos.openapi",
+            "resources": resources}
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
