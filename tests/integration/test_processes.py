@@ -18,9 +18,8 @@ from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from devstack.postgres import pg_ctl, start_embedded
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
-from services.catalog.servicer import CatalogServicer
 from services.runtime.server import create_server
-from tests.support import create_customer, create_disc
+from tests.support import SlowCatalog, create_customer, create_disc
 
 pytestmark = pytest.mark.slow
 
@@ -51,16 +50,6 @@ def test_orders_refuses_a_malformed_peer_address(cluster):
     result = run_module("services.orders", {"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": cluster.service_url("orders"),
                                             "CATALOG_ADDR": "catalog-without-port"})
     assert result.returncode == 2 and "CATALOG_ADDR" in result.stderr
-
-
-class SlowCatalog(CatalogServicer):
-    def __init__(self, db, delay):
-        super().__init__(db)
-        self.delay = delay
-
-    def ReserveStock(self, request, context):
-        time.sleep(self.delay)
-        return super().ReserveStock(request, context)
 
 
 def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack):

@@ -1,0 +1,229 @@
+"""python -m devstack.stress: many clients buying and cancelling a few hot discs at once.
+
+Bounded in time and in requests, on loopback only. Clients retry UNAVAILABLE and
+DEADLINE_EXCEEDED with the same request_id, as a careful client would. At the end it prints
+throughput, latency percentiles and the purchase counts, checks the invariant on the hot discs
+(with --database-url, a superuser URL of the recordstore database) and exits 1 if the invariant
+fails, a stock is negative, or any request got INTERNAL or failed for good.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import grpc
+from google.type import money_pb2
+from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
+from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
+
+from .invariant import check
+from .loopback import require_loopback
+
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+@dataclass
+class Settings:
+    customers: str = "127.0.0.1:50051"
+    catalog: str = "127.0.0.1:50052"
+    orders: str = "127.0.0.1:50053"
+    database_url: str | None = None
+    clients: int = 32
+    duration: float = 20.0
+    max_requests: int = 20_000
+    discs: int = 4
+    stock: int = 25
+    cancel_ratio: float = 0.3
+    call_timeout: float = 5.0
+    seed: int | None = None
+
+
+@dataclass
+class Result:
+    passed: bool
+    text: str
+    tally: "Tally"
+    disc_ids: list[str]
+    stocks: list[int]
+
+
+@dataclass
+class Tally:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    create_ms: list = field(default_factory=list)
+    cancel_ms: list = field(default_factory=list)
+    outcomes: Counter = field(default_factory=Counter)  # effective / not_effective / cancelled / restocks
+    codes: Counter = field(default_factory=Counter)  # every non-OK status seen, retried or not
+    failed: Counter = field(default_factory=Counter)  # requests that never succeeded
+    retries: int = 0
+    requests: int = 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Client:
+    def __init__(self, settings: Settings, tally: Tally, deadline: float, budget: threading.Semaphore):
+        self.settings, self.tally, self.deadline, self.budget = settings, tally, deadline, budget
+
+    def call(self, method, request, samples: list) -> object | None:
+        """Calls until OK, a non-retryable status, or the run's end; the same request each time."""
+        started = time.perf_counter()
+        while True:
+            try:
+                answer = method(request, timeout=self.settings.call_timeout)
+                with self.tally.lock:
+                    samples.append((time.perf_counter() - started) * 1000)
+                return answer
+            except grpc.RpcError as error:
+                code = error.code()
+                with self.tally.lock:
+                    self.tally.codes[code.name] += 1
+                if code not in RETRYABLE or time.monotonic() > self.deadline + 10:
+                    with self.tally.lock:
+                        self.tally.failed[code.name] += 1
+                    return None
+                with self.tally.lock:
+                    self.tally.retries += 1
+                time.sleep(0.05)
+
+    def run(self, orders, catalog, customer_ids: list[str], disc_ids: list[str], rng: random.Random) -> None:
+        while time.monotonic() < self.deadline and self.budget.acquire(blocking=False):
+            if rng.random() < 0.02:  # now and then the staff restocks a hot disc
+                restock = catalog_pb2.RestockDiscRequest(id=rng.choice(disc_ids), quantity=3)
+                if self.call(catalog.RestockDisc, restock, []) is not None:
+                    with self.tally.lock:
+                        self.tally.outcomes["restocks"] += 1
+            with self.tally.lock:
+                self.tally.requests += 1
+            request = orders_pb2.CreatePurchaseRequest(
+                purchase=orders_pb2.Purchase(customer_id=rng.choice(customer_ids), disc_id=rng.choice(disc_ids),
+                                             quantity=rng.choice((1, 1, 2))),
+                request_id=str(uuid.uuid4()))
+            bought = self.call(orders.CreatePurchase, request, self.tally.create_ms)
+            if bought is None:
+                continue
+            with self.tally.lock:
+                self.tally.outcomes["effective" if bought.effective else "not_effective"] += 1
+            if bought.effective and rng.random() < self.settings.cancel_ratio:
+                cancelled = self.call(orders.CancelPurchase, orders_pb2.CancelPurchaseRequest(id=bought.id),
+                                      self.tally.cancel_ms)
+                if cancelled is not None:
+                    with self.tally.lock:
+                        self.tally.outcomes["cancelled"] += 1
+
+
+def prepare(settings: Settings, rng: random.Random) -> tuple[list[str], list[str]]:
+    """Customers and hot discs of this run only (unique names), so runs never mix."""
+    run = uuid.uuid4().hex[:8]
+    with grpc.insecure_channel(settings.customers) as c, grpc.insecure_channel(settings.catalog) as k:
+        customers = customers_pb2_grpc.CustomerServiceStub(c)
+        catalog = catalog_pb2_grpc.CatalogServiceStub(k)
+        customer_ids = [customers.CreateCustomer(customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(
+            name=f"Stress {i}", email=f"stress-{run}-{i}@example.com")), timeout=10).id for i in range(8)]
+        disc_ids = [catalog.CreateDisc(catalog_pb2.CreateDiscRequest(disc=catalog_pb2.Disc(
+            title=f"Hot {i}", artist=f"Stress {run}", genre="Test", release_year=2000,
+            price=money_pb2.Money(currency_code="BRL", units=rng.randint(10, 99)), stock=settings.stock)),
+            timeout=10).id for i in range(settings.discs)]
+    return customer_ids, disc_ids
+
+
+def run(settings: Settings) -> Result:
+    """Runs the stress and checks what it left behind."""
+    for address in (settings.customers, settings.catalog, settings.orders):
+        require_loopback(address)
+    rng = random.Random(settings.seed)
+    customer_ids, disc_ids = prepare(settings, rng)
+    tally = Tally()
+    budget = threading.Semaphore(settings.max_requests)
+    started = time.monotonic()
+    deadline = started + settings.duration
+    channels = [grpc.insecure_channel(settings.orders) for _ in range(4)]
+    catalog_channel = grpc.insecure_channel(settings.catalog)
+    catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+    threads = []
+    for i in range(settings.clients):
+        orders = orders_pb2_grpc.OrderServiceStub(channels[i % len(channels)])
+        client = Client(settings, tally, deadline, budget)
+        thread = threading.Thread(target=client.run, args=(orders, catalog, customer_ids, disc_ids,
+                                                           random.Random(rng.random())), daemon=True)
+        threads.append(thread)
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    for channel in channels:
+        channel.close()
+    stocks = [catalog.GetDisc(catalog_pb2.GetDiscRequest(id=d), timeout=10).stock for d in disc_ids]
+    catalog_channel.close()
+    report = check(settings.database_url, disc_ids) if settings.database_url else None
+
+    lines = [
+        f"clients {settings.clients}, hot discs {settings.discs} x stock {settings.stock}, {elapsed:.1f}s",
+        f"purchases sent {tally.requests}: {tally.requests / elapsed:.0f}/s "
+        f"(effective {tally.outcomes['effective']}, not effective {tally.outcomes['not_effective']}, "
+        f"cancelled {tally.outcomes['cancelled']}; restocks {tally.outcomes['restocks']})",
+        "latency ms      p50     p90     p99     max",
+    ]
+    for name, samples in (("CreatePurchase", tally.create_ms), ("CancelPurchase", tally.cancel_ms)):
+        lines.append(f"{name:<14} {percentile(samples, .5):7.1f} {percentile(samples, .9):7.1f} "
+                     f"{percentile(samples, .99):7.1f} {max(samples, default=float('nan')):7.1f}")
+    lines.append(f"statuses seen (retried included): {dict(tally.codes) or 'none'}; retries {tally.retries}; "
+                 f"failed for good: {dict(tally.failed) or 'none'}")
+    lines.append(f"final stock of the hot discs: {stocks}")
+    problems = []
+    if tally.codes.get("INTERNAL"):
+        problems.append("INTERNAL answered")
+    if tally.failed:
+        problems.append("requests failed for good")
+    if any(s < 0 for s in stocks):
+        problems.append("negative stock")
+    if report is not None:
+        lines.extend(str(v) for v in report.violations)
+        lines.append(f"invariant: {'holds' if report.ok else 'VIOLATED'} on {report.discs} disc(s)")
+        if not report.ok:
+            problems.append("invariant violated")
+    lines.append("PASSED" if not problems else f"FAILED: {', '.join(problems)}")
+    return Result(not problems, "\n".join(lines), tally, disc_ids, stocks)
+
+
+def main(argv=None) -> int:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(prog="python -m devstack.stress", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("customers", "catalog", "orders"):
+        parser.add_argument(f"--{name}", default=getattr(defaults, name), help=f"{name} service (loopback)")
+    parser.add_argument("--database-url", help="superuser URL of the recordstore database, for the invariant "
+                                               "(default: the embedded PostgreSQL in .data/postgres)")
+    parser.add_argument("--clients", type=int, default=defaults.clients)
+    parser.add_argument("--duration", type=float, default=defaults.duration, help="seconds")
+    parser.add_argument("--max-requests", type=int, default=defaults.max_requests)
+    parser.add_argument("--discs", type=int, default=defaults.discs, help="hot discs")
+    parser.add_argument("--stock", type=int, default=defaults.stock, help="initial stock of each hot disc")
+    parser.add_argument("--cancel-ratio", type=float, default=defaults.cancel_ratio)
+    parser.add_argument("--seed", type=int)
+    args = parser.parse_args(argv)
+    settings = Settings(**{k: v for k, v in vars(args).items()})
+    if settings.database_url is None:
+        from .postgres import DATABASE, start_embedded
+        from .processes import REPO_ROOT
+        settings.database_url = start_embedded(REPO_ROOT / ".data" / "postgres").in_database(DATABASE).admin_url
+    result = run(settings)
+    print(result.text)
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Stock and purchases agree after anything: crashes at the worst moments, a catalog killed under
+load, PostgreSQL restarted under load, a slow catalog, and a short stress run."""
+
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+from recordstore.catalog.v1 import catalog_pb2_grpc
+from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
+
+from devstack.invariant import check
+from devstack.postgres import pg_ctl, start_embedded
+from devstack.processes import start_service, stop, wait_serving
+from devstack.stack import ServiceStack
+from devstack.stress import Settings, run
+from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
+from services.runtime.server import create_server
+from tests.conftest import serve_orders
+from tests.support import SlowCatalog, create_customer, create_disc, free_address, stock_of
+
+pytestmark = pytest.mark.slow
+FAST_RECOVERY = {"RECOVERY_INTERVAL_SECONDS": "0.2", "RECOVERY_GRACE_SECONDS": "0.5"}
+PURCHASE = orders_pb2.Purchase
+
+
+def request(customer_id, disc_id, quantity, request_id):
+    return orders_pb2.CreatePurchaseRequest(
+        purchase=orders_pb2.Purchase(customer_id=customer_id, disc_id=disc_id, quantity=quantity),
+        request_id=request_id)
+
+
+def purchases_of(stack, customer_id):
+    page = stack.orders.ListPurchases(orders_pb2.ListPurchasesRequest(customer_id=customer_id, page_size=1000))
+    assert not page.next_page_token
+    return list(page.purchases)
+
+
+def wait_until(predicate, timeout=15.0) -> float:
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, "not reached in time"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+class OrdersProcess:
+    """An orders service process that can be crashed at a fault point, then restarted."""
+
+    def __init__(self, cluster, stack):
+        self.address = free_address()
+        self.cluster, self.stack = cluster, stack
+        self.process = None
+
+    def start(self, crash_at: str | None = None):
+        env = {"CUSTOMERS_ADDR": self.stack.addresses["customers"], "CATALOG_ADDR": self.stack.addresses["catalog"],
+               **FAST_RECOVERY, **({"ORDERS_CRASH_AT": crash_at} if crash_at else {})}
+        self.process = start_service("orders", self.address, self.cluster.service_url("orders"), env).process
+        wait_serving(self.address, timeout=30, process=self.process)
+        return self
+
+    def stub(self, channel):
+        return orders_pb2_grpc.OrderServiceStub(channel)
+
+
+@pytest.fixture
+def orders_process(cluster, stack):
+    orders = OrdersProcess(cluster, stack)
+    yield orders
+    if orders.process is not None:
+        stop([orders.process])
+
+
+@pytest.mark.parametrize("point", ["after_reserve", "after_settle"])
+def test_orders_crashing_mid_purchase_leaks_nothing_and_retries_get_one_answer(point, cluster, stack, orders_process):
+    customer, disc = create_customer(stack), create_disc(stack, stock=3)
+    request_id = str(uuid.uuid4())
+    orders_process.start(crash_at=point)
+    with grpc.insecure_channel(orders_process.address) as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            orders_process.stub(channel).CreatePurchase(request(customer.id, disc.id, 2, request_id), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert orders_process.process.wait(timeout=10) == 70
+    assert stock_of(stack, disc.id) == 1  # reserved before the crash
+
+    orders_process.start()
+    recovery = wait_until(lambda: [p.state for p in purchases_of(stack, customer.id)] == [PURCHASE.CONFIRMED])
+    assert check(cluster.admin_url, [disc.id]).ok
+    with grpc.insecure_channel(orders_process.address) as channel:
+        retried = orders_process.stub(channel).CreatePurchase(request(customer.id, disc.id, 2, request_id), timeout=10)
+    assert retried.state == PURCHASE.CONFIRMED and [p.id for p in purchases_of(stack, customer.id)] == [retried.id]
+    assert stock_of(stack, disc.id) == 1
+    print(f"{point}: recovered in {recovery:.2f}s")
+
+
+def test_orders_crashing_mid_cancellation_restocks_exactly_once(cluster, stack, orders_process):
+    customer, disc = create_customer(stack), create_disc(stack, stock=3)
+    orders_process.start(crash_at="during_cancel")
+    with grpc.insecure_channel(orders_process.address) as channel:
+        stub = orders_process.stub(channel)
+        bought = stub.CreatePurchase(request(customer.id, disc.id, 2, str(uuid.uuid4())), timeout=10)
+        with pytest.raises(grpc.RpcError):
+            stub.CancelPurchase(orders_pb2.CancelPurchaseRequest(id=bought.id), timeout=10)
+    assert orders_process.process.wait(timeout=10) == 70
+    assert stock_of(stack, disc.id) == 1
+
+    orders_process.start()
+    wait_until(lambda: purchases_of(stack, customer.id)[0].state == PURCHASE.CANCELLED)
+    assert stock_of(stack, disc.id) == 3 and check(cluster.admin_url, [disc.id]).ok
+    with grpc.insecure_channel(orders_process.address) as channel:
+        again = orders_process.stub(channel).CancelPurchase(orders_pb2.CancelPurchaseRequest(id=bought.id), timeout=10)
+    assert again.state == PURCHASE.CANCELLED and stock_of(stack, disc.id) == 3
+
+
+def buy_with_retries(orders, customer_id, disc_id, request_id, deadline):
+    """A careful client: retries UNAVAILABLE / DEADLINE_EXCEEDED with the same request_id."""
+    codes = []
+    while True:
+        try:
+            return orders.CreatePurchase(request(customer_id, disc_id, 1, request_id), timeout=3), codes
+        except grpc.RpcError as error:
+            codes.append(error.code())
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) \
+                    or time.monotonic() > deadline:
+                return None, codes
+            time.sleep(0.05)
+
+
+def test_a_catalog_killed_mid_reservation_loses_and_duplicates_nothing(cluster, stack):
+    catalog_address = free_address()
+    catalog = start_service("catalog", catalog_address, cluster.service_url("catalog"))
+    wait_serving(catalog_address, timeout=30, process=catalog.process)
+    orders_host, purchases = serve_orders(stack.databases["orders"], stack.addresses["customers"], catalog_address)
+    customer, disc = create_customer(stack), create_disc(stack, stock=40)
+    request_ids = [str(uuid.uuid4()) for _ in range(60)]
+    answers, all_codes = {}, []
+    deadline = time.monotonic() + 30
+
+    def client(ids):
+        with grpc.insecure_channel(f"127.0.0.1:{orders_host.port}") as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            for request_id in ids:
+                answers[request_id], codes = buy_with_retries(stub, customer.id, disc.id, request_id, deadline)
+                all_codes.extend(codes)
+
+    threads = [threading.Thread(target=client, args=(request_ids[i::6],)) for i in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.4)
+        catalog.process.kill()  # SIGKILL, mid-load
+        catalog.process.wait()
+        time.sleep(0.5)
+        catalog = start_service("catalog", catalog_address, cluster.service_url("catalog"))
+        wait_serving(catalog_address, timeout=30, process=catalog.process)
+        for t in threads:
+            t.join()
+        assert all(answers[r] is not None for r in request_ids), "a client gave up"
+        assert grpc.StatusCode.INTERNAL not in all_codes
+        purchases.recover(older_than_seconds=0, call_timeout=5)
+    finally:
+        orders_host.stop(1)
+        stop([catalog.process])
+    recorded = purchases_of(stack, customer.id)
+    assert sorted(p.request_id for p in recorded) == sorted(request_ids)  # one purchase per request
+    assert {p.id for p in recorded} == {a.id for a in answers.values()}  # and the answer is that purchase
+    assert sum(p.effective for p in recorded) == 40 and stock_of(stack, disc.id) == 0
+    assert check(cluster.admin_url, [disc.id]).ok
+
+
+def test_a_slow_catalog_ends_in_deadline_exceeded_and_the_invariant_holds(stack, cluster):
+    slow = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
+                         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
+                             SlowCatalog(stack.databases["catalog"], 1.0), s), None)
+    slow.start()
+    orders_host, purchases = serve_orders(stack.databases["orders"], stack.addresses["customers"],
+                                          f"127.0.0.1:{slow.port}")
+    try:
+        customer, disc = create_customer(stack), create_disc(stack, stock=2)
+        with grpc.insecure_channel(f"127.0.0.1:{orders_host.port}") as channel:
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as caught:
+                orders_pb2_grpc.OrderServiceStub(channel).CreatePurchase(
+                    request(customer.id, disc.id, 1, str(uuid.uuid4())), timeout=0.4)
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert time.monotonic() - started < 0.9  # the deadline held: nobody waited for the catalog
+        wait_until(lambda: stock_of(stack, disc.id) == 1)  # the catalog finished its work meanwhile
+        purchases.recover(older_than_seconds=0, call_timeout=5)
+        [purchase] = purchases_of(stack, customer.id)
+        assert purchase.state == PURCHASE.CONFIRMED and check(cluster.admin_url, [disc.id]).ok
+    finally:
+        orders_host.stop(1)
+        slow.stop(0)
+
+
+def test_a_short_stress_run_keeps_the_invariant(cluster, stack):
+    result = run(Settings(customers=stack.addresses["customers"], catalog=stack.addresses["catalog"],
+                          orders=stack.addresses["orders"], database_url=cluster.admin_url,
+                          clients=12, duration=3, max_requests=1500, discs=3, stock=15, seed=7))
+    print(result.text)
+    assert result.passed, result.text
+    assert result.tally.requests > 0 and result.tally.outcomes["effective"] > 0
+
+
+@pytest.fixture(scope="module")
+def restartable(tmp_path_factory):
+    """A cluster of its own with the three services as processes, for restarting PostgreSQL."""
+    cluster = start_embedded(tmp_path_factory.mktemp("restartable") / "data").provision()
+    stack = ServiceStack(cluster, {name: free_address() for name in ("customers", "catalog", "orders")},
+                         extra_env={"orders": FAST_RECOVERY})
+    stack.start()
+    yield cluster, stack
+    stack.stop()
+
+
+def test_postgres_restarted_under_load(restartable):
+    cluster, services = restartable
+    outcome = {}
+
+    def load():
+        outcome["result"] = run(Settings(customers=services.addresses["customers"],
+                                         catalog=services.addresses["catalog"], orders=services.addresses["orders"],
+                                         clients=12, duration=5, max_requests=3000, discs=3, stock=20, seed=11))
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    time.sleep(1.5)
+    pg_ctl(cluster, "restart", "-m", "immediate")  # a crash, as far as the database is concerned
+    loader.join()
+    result = outcome["result"]
+    print(result.text)
+    assert "INTERNAL" not in result.tally.codes and not result.tally.failed, result.text
+    assert result.tally.codes, "the restart went unnoticed: the test did not test anything"
+
+    def settled():
+        report = check(cluster.admin_url, result.disc_ids)
+        return report.ok and not report.unfinished
+
+    recovery = wait_until(settled, timeout=30)
+    print(f"invariant holds {recovery:.2f}s after the load ended")
