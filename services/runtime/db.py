@@ -10,8 +10,14 @@ from contextlib import contextmanager
 import psycopg2
 import psycopg2.extras
 
+
+class ConnectionLost(Exception):
+    """The connection died under a statement (psycopg2 reports some of these as a bare
+    DatabaseError, "server closed the connection unexpectedly")."""
+
+
 # Errors after which a connection cannot be trusted again (server restarted, socket closed).
-CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionLost)
 
 
 class Database:
@@ -52,18 +58,23 @@ class Database:
         """Yields a cursor whose work commits on a clean exit and rolls back on any exception."""
         with self._slots:
             conn, generation = self._checkout()
-            healthy = True
+            healthy = True  # until proven otherwise
             try:
                 with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
                     yield cursor
                 conn.commit()
             except BaseException as error:
-                healthy = not conn.closed and not isinstance(error, CONNECTION_ERRORS)
-                if healthy:
+                # A server error carries an SQLSTATE; an error without one came from the wire.
+                lost = (bool(conn.closed) or isinstance(error, CONNECTION_ERRORS)
+                        or (isinstance(error, psycopg2.Error) and error.pgcode is None))
+                if not lost:
                     try:
                         conn.rollback()
-                    except CONNECTION_ERRORS:
-                        healthy = False
+                    except psycopg2.Error:
+                        lost = True
+                healthy = not lost
+                if lost and isinstance(error, psycopg2.Error) and not isinstance(error, CONNECTION_ERRORS):
+                    raise ConnectionLost(str(error).strip()) from error
                 raise
             finally:
                 if healthy:

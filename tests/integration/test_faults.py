@@ -208,7 +208,7 @@ def restartable(tmp_path_factory):
     """A cluster of its own with the three services as processes, for restarting PostgreSQL."""
     cluster = start_embedded(tmp_path_factory.mktemp("restartable") / "data").provision()
     stack = ServiceStack(cluster, {name: free_address() for name in ("customers", "catalog", "orders")},
-                         extra_env={"orders": FAST_RECOVERY})
+                         extra_env={"orders": FAST_RECOVERY}, log_dir=tmp_path_factory.mktemp("restartable-logs"))
     stack.start()
     yield cluster, stack
     stack.stop()
