@@ -1,34 +1,54 @@
 """Session-wide real parts: one embedded PostgreSQL, the three services in-process on loopback.
 
-Each test makes its own customers and discs (unique names), so tests share the cluster safely.
+The services are asyncio (grpc.aio) servers: they run on an event loop in a thread of their
+own, and the tests talk to them through ordinary blocking stubs, as any client would. Each test
+makes its own customers and discs (unique names), so tests share the cluster safely.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from dataclasses import dataclass
+
+import grpc
+import pytest
 
 # grpc core logs an INFO line whenever a test forks a service process; keep the output readable.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from dataclasses import dataclass  # noqa: E402
+from recordstore.catalog.v1 import catalog_pb2_grpc  # noqa: E402
+from recordstore.customers.v1 import customers_pb2_grpc  # noqa: E402
+from recordstore.orders.v1 import orders_pb2_grpc  # noqa: E402
 
-import grpc
-import pytest
-from recordstore.catalog.v1 import catalog_pb2_grpc
-from recordstore.customers.v1 import customers_pb2_grpc
-from recordstore.orders.v1 import orders_pb2_grpc
+from devstack.postgres import SERVICES, Cluster, start_embedded  # noqa: E402
+from services.catalog import servicer as catalog_servicer  # noqa: E402
+from services.customers import servicer as customers_servicer  # noqa: E402
+from services.orders.clients import CatalogClient, CustomersClient  # noqa: E402
+from services.orders.servicer import SERVICE_NAME as ORDERS_SERVICE_NAME  # noqa: E402
+from services.orders.servicer import OrderServicer  # noqa: E402
+from services.orders.usecases import Purchases  # noqa: E402
+from services.runtime.db import Database  # noqa: E402
+from services.runtime.migrations import migrate  # noqa: E402
+from services.runtime.server import ServiceHost, create_server  # noqa: E402
+from tests.support import MIGRATIONS  # noqa: E402
 
-from devstack.postgres import SERVICES, Cluster, start_embedded
-from services.catalog import servicer as catalog_servicer
-from services.customers import servicer as customers_servicer
-from services.orders.clients import CatalogClient, CustomersClient
-from services.orders.servicer import SERVICE_NAME as ORDERS_SERVICE_NAME
-from services.orders.servicer import OrderServicer
-from services.orders.usecases import Purchases
-from services.runtime.db import Database
-from services.runtime.migrations import migrate
-from services.runtime.server import ServiceHost, create_server
-from tests.support import MIGRATIONS
+
+class LoopThread:
+    """An asyncio event loop running in a daemon thread; `run` executes a coroutine on it."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="service-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +58,7 @@ def cluster(tmp_path_factory) -> Cluster:
 
 @dataclass
 class Stack:
+    cluster: Cluster
     customers: customers_pb2_grpc.CustomerServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
     orders: orders_pb2_grpc.OrderServiceStub
@@ -45,48 +66,64 @@ class Stack:
     databases: dict[str, Database]
     purchases: Purchases
     hosts: list[ServiceHost]
+    loop: LoopThread
+
+    def run(self, coroutine, timeout: float = 60):
+        """Runs a coroutine on the services' event loop (where their pools and channels live)."""
+        return self.loop.run(coroutine, timeout)
 
 
-def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0):
-    """An orders server in this process; returns (host, the Purchases use cases it serves)."""
+async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0):
+    """An orders server on the running loop; returns (host, the Purchases use cases it serves)."""
     purchases = Purchases(database, CustomersClient(customers_addr), CatalogClient(catalog_addr))
     host = create_server(
         "127.0.0.1:0", [ORDERS_SERVICE_NAME],
         lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(purchases, budget), server),
         database)
-    host.start()
+    await host.start()
     return host, purchases
+
+
+async def start_services(cluster: Cluster):
+    databases = {name: await Database(cluster.service_url(name), 10, f"test-{name}").open() for name in SERVICES}
+    customers_host = create_server("127.0.0.1:0", [customers_servicer.SERVICE_NAME],
+                                   customers_servicer.add_to_server(databases["customers"]), databases["customers"])
+    catalog_host = create_server("127.0.0.1:0", [catalog_servicer.SERVICE_NAME],
+                                 catalog_servicer.add_to_server(databases["catalog"]), databases["catalog"])
+    await customers_host.start()
+    await catalog_host.start()
+    addresses = {"customers": f"127.0.0.1:{customers_host.port}", "catalog": f"127.0.0.1:{catalog_host.port}"}
+    orders_host, purchases = await serve_orders(databases["orders"], addresses["customers"], addresses["catalog"])
+    addresses["orders"] = f"127.0.0.1:{orders_host.port}"
+    return databases, addresses, purchases, [customers_host, catalog_host, orders_host]
+
+
+async def stop_services(hosts: list[ServiceHost], databases: dict[str, Database]) -> None:
+    for host in reversed(hosts):
+        await host.stop(grace=1)
+    for database in databases.values():
+        await database.close()
 
 
 @pytest.fixture(scope="session")
 def stack(cluster) -> Stack:
-    databases = {name: Database(cluster.service_url(name), 20, f"test-{name}") for name in SERVICES}
-    for name, database in databases.items():
-        migrate(database, name, MIGRATIONS[name])
-    customers_host = create_server("127.0.0.1:0", [customers_servicer.SERVICE_NAME],
-                                   customers_servicer.add_to_server(databases["customers"]), databases["customers"],
-                                   max_workers=20)
-    catalog_host = create_server("127.0.0.1:0", [catalog_servicer.SERVICE_NAME],
-                                 catalog_servicer.add_to_server(databases["catalog"]), databases["catalog"],
-                                 max_workers=20)
-    customers_host.start()
-    catalog_host.start()
-    addresses = {"customers": f"127.0.0.1:{customers_host.port}", "catalog": f"127.0.0.1:{catalog_host.port}"}
-    orders_host, purchases = serve_orders(databases["orders"], addresses["customers"], addresses["catalog"])
-    addresses["orders"] = f"127.0.0.1:{orders_host.port}"
+    for name in SERVICES:
+        migrate(cluster.service_url(name), name, MIGRATIONS[name])
+    loop = LoopThread()
+    databases, addresses, purchases, hosts = loop.run(start_services(cluster))
     channels = {name: grpc.insecure_channel(address) for name, address in addresses.items()}
     yield Stack(
+        cluster=cluster,
         customers=customers_pb2_grpc.CustomerServiceStub(channels["customers"]),
         catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
         orders=orders_pb2_grpc.OrderServiceStub(channels["orders"]),
         addresses=addresses,
         databases=databases,
         purchases=purchases,
-        hosts=[customers_host, catalog_host, orders_host],
+        hosts=hosts,
+        loop=loop,
     )
     for channel in channels.values():
         channel.close()
-    for host in (orders_host, catalog_host, customers_host):
-        host.stop(grace=1)
-    for database in databases.values():
-        database.close()
+    loop.run(stop_services(hosts, databases))
+    loop.close()

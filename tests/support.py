@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,11 +12,13 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from google.type import money_pb2
-from recordstore.catalog.v1 import catalog_pb2
+from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
+from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
+from services.runtime.server import create_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = {name: REPO_ROOT / "services" / name / "migrations" for name in ("customers", "catalog", "orders")}
@@ -94,9 +96,9 @@ class SlowCatalog(CatalogServicer):
         super().__init__(db)
         self.delay = delay
 
-    def ReserveStock(self, request, context):
-        time.sleep(self.delay)
-        return super().ReserveStock(request, context)
+    async def ReserveStock(self, request, context):
+        await asyncio.sleep(self.delay)
+        return await super().ReserveStock(request, context)
 
 
 def free_address() -> str:
@@ -104,3 +106,13 @@ def free_address() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+
+async def start_slow_catalog(stack, delay: float):
+    """A catalog server (on the services' loop) whose ReserveStock takes `delay` seconds."""
+    host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
+                         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
+                             SlowCatalog(stack.databases["catalog"], delay), s), None)
+    await host.start()
+    return host

@@ -1,8 +1,12 @@
-"""The catalog's records, as the repository returns them."""
+"""The catalog's records, as the repository returns them.
+
+A record's fields are its table's columns, in the table's order: the repository builds it from
+a row as it comes (Model(*row)), and a test keeps the two in step.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -54,8 +58,3 @@ class Reservation:
     currency: str
     create_time: datetime
     release_time: datetime | None
-
-
-def from_row(cls, row):
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in row.items() if k in names})

@@ -71,31 +71,31 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, db: Database):
         self._db = db
 
-    def CreateDisc(self, request, context):
+    async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
-        created = usecases.create_disc(self._db, disc, validation.request_id(request.request_id))
+        created = await usecases.create_disc(self._db, disc, validation.request_id(request.request_id))
         return disc_to_proto(created)
 
-    def GetDisc(self, request, context):
-        return disc_to_proto(usecases.get_disc(self._db, validation.require_id("id", request.id)))
+    async def GetDisc(self, request, context):
+        return disc_to_proto(await usecases.get_disc(self._db, validation.require_id("id", request.id)))
 
-    def ListDiscs(self, request, context):
+    async def ListDiscs(self, request, context):
         where = DiscFilter(
             artist=validation.limit_length("artist", request.artist.strip()) or None,
             title=validation.limit_length("title", request.title.strip()) or None,
             genre=validation.limit_length("genre", request.genre.strip()) or None,
             release_year=request.release_year or None,
         )
-        discs, token = usecases.list_discs(self._db, where, page_size(request.page_size), request.page_token)
+        discs, token = await usecases.list_discs(self._db, where, page_size(request.page_size), request.page_token)
         return catalog_pb2.ListDiscsResponse(discs=[disc_to_proto(d) for d in discs], next_page_token=token)
 
-    def RestockDisc(self, request, context):
+    async def RestockDisc(self, request, context):
         disc_id = validation.require_id("id", request.id)
         quantity = validation.require_positive("quantity", request.quantity)
-        return disc_to_proto(usecases.restock_disc(self._db, disc_id, quantity))
+        return disc_to_proto(await usecases.restock_disc(self._db, disc_id, quantity))
 
-    def ReserveStock(self, request, context):
-        reservation = usecases.reserve_stock(
+    async def ReserveStock(self, request, context):
+        reservation = await usecases.reserve_stock(
             self._db,
             validation.require_id("reservation_id", request.reservation_id),
             validation.require_id("disc_id", request.disc_id),
@@ -103,12 +103,17 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         )
         return reservation_to_proto(reservation)
 
-    def ReleaseStock(self, request, context):
+    async def ReleaseStock(self, request, context):
         reservation_id = validation.require_id("reservation_id", request.reservation_id)
-        return reservation_to_proto(usecases.release_stock(self._db, reservation_id))
+        return reservation_to_proto(await usecases.release_stock(self._db, reservation_id))
 
 
 def add_to_server(db: Database):
     def add(server) -> None:
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(db), server)
     return add
+
+
+async def build(db: Database):
+    """The servicers of a catalog process (see runtime.server.run_service)."""
+    return add_to_server(db)

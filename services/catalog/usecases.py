@@ -11,38 +11,38 @@ from .model import Disc, DiscFilter, NewDisc, Reservation
 from .repository import CatalogRepository
 
 
-def create_disc(db: Database, disc: NewDisc, request_id: str | None) -> Disc:
-    with db.transaction() as cursor:
-        repo = CatalogRepository(cursor)
-        created = repo.create_disc(disc, request_id)
+async def create_disc(db: Database, disc: NewDisc, request_id: str | None) -> Disc:
+    async with db.session() as session:
+        repo = CatalogRepository(session)
+        created = await repo.create_disc(disc, request_id)
         if created is None:  # request_id seen before: AIP-155 says answer with the first result
-            created = repo.get_disc_by_request_id(request_id)
+            created = await repo.get_disc_by_request_id(request_id)
         return created
 
 
-def get_disc(db: Database, disc_id: str) -> Disc:
-    with db.transaction() as cursor:
-        disc = CatalogRepository(cursor).get_disc(disc_id)
+async def get_disc(db: Database, disc_id: str) -> Disc:
+    async with db.session() as session:
+        disc = await CatalogRepository(session).get_disc(disc_id)
     if disc is None:
         raise NotFound("disc", disc_id)
     return disc
 
 
-def list_discs(db: Database, where: DiscFilter, page_size: int, page_token: str) -> tuple[list[Disc], str]:
+async def list_discs(db: Database, where: DiscFilter, page_size: int, page_token: str) -> tuple[list[Disc], str]:
     filters = vars(where)
     after = decode_token(page_token, filters)
-    with db.transaction() as cursor:
-        discs = CatalogRepository(cursor).list_discs(where, after[0] if after else None, page_size + 1)
+    async with db.session() as session:
+        discs = await CatalogRepository(session).list_discs(where, after[0] if after else None, page_size + 1)
     if len(discs) <= page_size:
         return discs, ""
     page = discs[:page_size]
     return page, encode_token([page[-1].id], filters)
 
 
-def restock_disc(db: Database, disc_id: str, quantity: int) -> Disc:
+async def restock_disc(db: Database, disc_id: str, quantity: int) -> Disc:
     try:
-        with db.transaction() as cursor:
-            disc = CatalogRepository(cursor).restock_disc(disc_id, quantity)
+        async with db.session() as session:
+            disc = await CatalogRepository(session).restock_disc(disc_id, quantity)
     except pg_errors.NumericValueOutOfRange:
         raise InvalidArgument("quantity", "would take the stock beyond its maximum") from None
     if disc is None:
@@ -50,18 +50,18 @@ def restock_disc(db: Database, disc_id: str, quantity: int) -> Disc:
     return disc
 
 
-def reserve_stock(db: Database, reservation_id: str, disc_id: str, quantity: int) -> Reservation:
+async def reserve_stock(db: Database, reservation_id: str, disc_id: str, quantity: int) -> Reservation:
     """Takes `quantity` units of a disc once per reservation id; REJECTED when stock is short."""
     try:
-        with db.transaction() as cursor:
-            reservation = CatalogRepository(cursor).reserve_stock(reservation_id, disc_id, quantity)
+        async with db.session() as session:
+            reservation = await CatalogRepository(session).reserve_stock(reservation_id, disc_id, quantity)
         if reservation is None:
             raise NotFound("disc", disc_id)
         return reservation
     except pg_errors.UniqueViolation:
         pass  # the id was used before, or concurrently: the first outcome stands
-    with db.transaction() as cursor:
-        first = CatalogRepository(cursor).get_reservation(reservation_id)
+    async with db.session() as session:
+        first = await CatalogRepository(session).get_reservation(reservation_id)
     if first.disc_id != disc_id or first.quantity != quantity:
         raise AlreadyExists(
             f"reservation {reservation_id!r} was made for {first.quantity} unit(s) of disc {first.disc_id!r}",
@@ -70,13 +70,13 @@ def reserve_stock(db: Database, reservation_id: str, disc_id: str, quantity: int
     return first
 
 
-def release_stock(db: Database, reservation_id: str) -> Reservation:
+async def release_stock(db: Database, reservation_id: str) -> Reservation:
     """Gives a granted reservation's units back, once; any other state is returned unchanged."""
-    with db.transaction() as cursor:
-        repo = CatalogRepository(cursor)
-        repo.release_reservation(reservation_id)
+    async with db.session() as session:
+        repo = CatalogRepository(session)
+        await repo.release_reservation(reservation_id)
         # Read committed: this statement's fresh snapshot shows a concurrent release's outcome too.
-        reservation = repo.get_reservation(reservation_id)
+        reservation = await repo.get_reservation(reservation_id)
     if reservation is None:
         raise NotFound("reservation", reservation_id)
     return reservation

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ..runtime.server import run_service
-from .servicer import SERVICE_NAME, add_to_server
+from .servicer import SERVICE_NAME, build
 
 if __name__ == "__main__":
     run_service(
@@ -12,5 +12,5 @@ if __name__ == "__main__":
         schema="customers",
         migrations_dir=Path(__file__).with_name("migrations"),
         service_names=[SERVICE_NAME],
-        build=add_to_server,
+        build=build,
     )

@@ -5,39 +5,39 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from ..runtime.db import Session
 from ..runtime.queries import load_queries
-from .model import Customer, NewCustomer, from_row
+from .model import Customer, NewCustomer
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 
 
 class CustomerRepository:
-    def __init__(self, cursor):
-        self._cursor = cursor
+    def __init__(self, session: Session):
+        self._session = session
 
-    def _one(self, name: str, params: dict) -> Customer | None:
-        self._cursor.execute(QUERIES[name], params)
-        row = self._cursor.fetchone()
-        return from_row(row) if row else None
+    async def _one(self, name: str, params: dict) -> Customer | None:
+        row = await self._session.one(QUERIES[name], params)
+        return Customer(*row) if row else None
 
-    def create_customer(self, customer: NewCustomer, request_id: str | None) -> Customer | None:
+    async def create_customer(self, customer: NewCustomer, request_id: str | None) -> Customer | None:
         """The new customer, or None when request_id was already used.
 
         Raises psycopg2.errors.UniqueViolation when the email belongs to another customer.
         """
-        return self._one("create_customer", {**asdict(customer), "request_id": request_id})
+        return await self._one("create_customer", {**asdict(customer), "request_id": request_id})
 
-    def get_customer_by_request_id(self, request_id: str) -> Customer | None:
-        return self._one("get_customer_by_request_id", {"request_id": request_id})
+    async def get_customer_by_request_id(self, request_id: str) -> Customer | None:
+        return await self._one("get_customer_by_request_id", {"request_id": request_id})
 
-    def get_customer(self, customer_id: str) -> Customer | None:
-        return self._one("get_customer", {"id": customer_id})
+    async def get_customer(self, customer_id: str) -> Customer | None:
+        return await self._one("get_customer", {"id": customer_id})
 
-    def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
-        self._cursor.execute(QUERIES["list_customers"],
-                             {"show_deactivated": show_deactivated, "after_id": after_id, "limit": limit})
-        return [from_row(row) for row in self._cursor.fetchall()]
+    async def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
+        rows = await self._session.all(QUERIES["list_customers"],
+                                       {"show_deactivated": show_deactivated, "after_id": after_id, "limit": limit})
+        return [Customer(*row) for row in rows]
 
-    def deactivate_customer(self, customer_id: str) -> Customer | None:
+    async def deactivate_customer(self, customer_id: str) -> Customer | None:
         """The customer just deactivated; None when it is unknown or was already deactivated."""
-        return self._one("deactivate_customer", {"id": customer_id})
+        return await self._one("deactivate_customer", {"id": customer_id})

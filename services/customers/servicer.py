@@ -48,26 +48,31 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     def __init__(self, db: Database):
         self._db = db
 
-    def CreateCustomer(self, request, context):
+    async def CreateCustomer(self, request, context):
         customer = new_customer_from_proto(request.customer)
-        created = usecases.create_customer(self._db, customer, validation.request_id(request.request_id))
+        created = await usecases.create_customer(self._db, customer, validation.request_id(request.request_id))
         return customer_to_proto(created)
 
-    def GetCustomer(self, request, context):
-        return customer_to_proto(usecases.get_customer(self._db, validation.require_id("id", request.id)))
+    async def GetCustomer(self, request, context):
+        return customer_to_proto(await usecases.get_customer(self._db, validation.require_id("id", request.id)))
 
-    def ListCustomers(self, request, context):
-        customers, token = usecases.list_customers(
+    async def ListCustomers(self, request, context):
+        customers, token = await usecases.list_customers(
             self._db, request.show_deactivated, page_size(request.page_size), request.page_token)
         return customers_pb2.ListCustomersResponse(
             customers=[customer_to_proto(c) for c in customers], next_page_token=token)
 
-    def DeactivateCustomer(self, request, context):
+    async def DeactivateCustomer(self, request, context):
         customer_id = validation.require_id("id", request.id)
-        return customer_to_proto(usecases.deactivate_customer(self._db, customer_id))
+        return customer_to_proto(await usecases.deactivate_customer(self._db, customer_id))
 
 
 def add_to_server(db: Database):
     def add(server) -> None:
         customers_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server)
     return add
+
+
+async def build(db: Database):
+    """The servicers of a customers process (see runtime.server.run_service)."""
+    return add_to_server(db)

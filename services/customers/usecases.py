@@ -11,31 +11,31 @@ from .model import Customer, NewCustomer
 from .repository import CustomerRepository
 
 
-def create_customer(db: Database, customer: NewCustomer, request_id: str | None) -> Customer:
+async def create_customer(db: Database, customer: NewCustomer, request_id: str | None) -> Customer:
     try:
-        with db.transaction() as cursor:
-            repo = CustomerRepository(cursor)
-            created = repo.create_customer(customer, request_id)
+        async with db.session() as session:
+            repo = CustomerRepository(session)
+            created = await repo.create_customer(customer, request_id)
             if created is None:  # request_id seen before: AIP-155 says answer with the first result
-                created = repo.get_customer_by_request_id(request_id)
+                created = await repo.get_customer_by_request_id(request_id)
             return created
     except pg_errors.UniqueViolation:
         raise AlreadyExists(f"a customer with email {customer.email!r} already exists", "EMAIL_TAKEN") from None
 
 
-def get_customer(db: Database, customer_id: str) -> Customer:
-    with db.transaction() as cursor:
-        customer = CustomerRepository(cursor).get_customer(customer_id)
+async def get_customer(db: Database, customer_id: str) -> Customer:
+    async with db.session() as session:
+        customer = await CustomerRepository(session).get_customer(customer_id)
     if customer is None:
         raise NotFound("customer", customer_id)
     return customer
 
 
-def list_customers(db: Database, show_deactivated: bool, page_size: int, page_token: str) -> tuple[list[Customer], str]:
+async def list_customers(db: Database, show_deactivated: bool, page_size: int, page_token: str) -> tuple[list[Customer], str]:
     filters = {"show_deactivated": show_deactivated}
     after = decode_token(page_token, filters)
-    with db.transaction() as cursor:
-        customers = CustomerRepository(cursor).list_customers(show_deactivated, after[0] if after else None,
+    async with db.session() as session:
+        customers = await CustomerRepository(session).list_customers(show_deactivated, after[0] if after else None,
                                                               page_size + 1)
     if len(customers) <= page_size:
         return customers, ""
@@ -43,11 +43,11 @@ def list_customers(db: Database, show_deactivated: bool, page_size: int, page_to
     return page, encode_token([page[-1].id], filters)
 
 
-def deactivate_customer(db: Database, customer_id: str) -> Customer:
+async def deactivate_customer(db: Database, customer_id: str) -> Customer:
     """Deactivates once; a repeated call returns the customer as the first call left it."""
-    with db.transaction() as cursor:
-        repo = CustomerRepository(cursor)
-        customer = repo.deactivate_customer(customer_id) or repo.get_customer(customer_id)
+    async with db.session() as session:
+        repo = CustomerRepository(session)
+        customer = await repo.deactivate_customer(customer_id) or await repo.get_customer(customer_id)
     if customer is None:
         raise NotFound("customer", customer_id)
     return customer

@@ -17,7 +17,7 @@ from .servicer import SERVICE_NAME, OrderServicer
 from .usecases import Purchases
 
 
-def build(database):
+async def build(database):
     customers = CustomersClient(config.address("CUSTOMERS_ADDR", "127.0.0.1:50051"))
     catalog = CatalogClient(config.address("CATALOG_ADDR", "127.0.0.1:50052"))
     budget = config.seconds("REQUEST_BUDGET_SECONDS", 5.0)

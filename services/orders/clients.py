@@ -19,7 +19,7 @@ from ..runtime.errors import DeadlineExceeded, NotFound, ServiceError, Unavailab
 log = logging.getLogger(__name__)
 
 
-def _retrying_channel(address: str, service: str) -> grpc.Channel:
+def _retrying_channel(address: str, service: str) -> grpc.aio.Channel:
     config = {"methodConfig": [{
         "name": [{"service": service}],
         "retryPolicy": {
@@ -30,7 +30,7 @@ def _retrying_channel(address: str, service: str) -> grpc.Channel:
             "retryableStatusCodes": ["UNAVAILABLE"],
         },
     }]}
-    return grpc.insecure_channel(address, options=[
+    return grpc.aio.insecure_channel(address, options=[
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(config)),
     ])
@@ -49,19 +49,21 @@ def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None
 
 
 class CustomersClient:
+    """Create inside the event loop that will use it (grpc.aio channels belong to a loop)."""
+
     def __init__(self, address: str):
         self._channel = _retrying_channel(
             address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name)
         self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
 
-    def get_customer(self, customer_id: str, timeout: float) -> customers_pb2.Customer:
+    async def get_customer(self, customer_id: str, timeout: float) -> customers_pb2.Customer:
         try:
-            return self._stub.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout)
+            return await self._stub.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout)
         except grpc.RpcError as error:
             raise _translate(error, "customers", ("customer", customer_id)) from None
 
-    def close(self) -> None:
-        self._channel.close()
+    async def close(self) -> None:
+        await self._channel.close()
 
 
 class CatalogClient:
@@ -70,19 +72,20 @@ class CatalogClient:
             address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name)
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
 
-    def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> catalog_pb2.Reservation:
+    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int,
+                            timeout: float) -> catalog_pb2.Reservation:
         request = catalog_pb2.ReserveStockRequest(reservation_id=reservation_id, disc_id=disc_id, quantity=quantity)
         try:
-            return self._stub.ReserveStock(request, timeout=timeout)
+            return await self._stub.ReserveStock(request, timeout=timeout)
         except grpc.RpcError as error:
             raise _translate(error, "catalog", ("disc", disc_id)) from None
 
-    def release_stock(self, reservation_id: str, timeout: float) -> catalog_pb2.Reservation:
+    async def release_stock(self, reservation_id: str, timeout: float) -> catalog_pb2.Reservation:
         request = catalog_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
-            return self._stub.ReleaseStock(request, timeout=timeout)
+            return await self._stub.ReleaseStock(request, timeout=timeout)
         except grpc.RpcError as error:
             raise _translate(error, "catalog", ("reservation", reservation_id)) from None
 
-    def close(self) -> None:
-        self._channel.close()
+    async def close(self) -> None:
+        await self._channel.close()

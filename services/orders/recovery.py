@@ -1,9 +1,9 @@
-"""The recovery loop: a thread that finishes purchases a crash or an outage left unfinished."""
+"""The recovery loop: a task that finishes purchases a crash or an outage left unfinished."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 
 from ..runtime.db import CONNECTION_ERRORS
 from .usecases import Purchases
@@ -23,20 +23,20 @@ class RecoveryLoop:
         self._interval = interval
         self._grace = grace
         self._call_timeout = call_timeout
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="recovery", daemon=True)
+        self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._task = asyncio.create_task(self._run(), name="recovery")
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._call_timeout * 2)
+        if self._task:
+            self._task.cancel()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
             try:
-                self._purchases.recover(self._grace, self._call_timeout)
+                await self._purchases.recover(self._grace, self._call_timeout)
             except CONNECTION_ERRORS as error:
                 log.warning("recovery round skipped, database unreachable: %s", str(error).splitlines()[0])
             except Exception:  # keep the loop alive whatever happens; the next round tries again

@@ -68,22 +68,22 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self._purchases = purchases
         self._budget = request_budget
 
-    def CreatePurchase(self, request, context):
+    async def CreatePurchase(self, request, context):
         order = order_from_proto(request.purchase)
         request_id = validation.request_id(request.request_id)
         deadline = Deadline.from_context(context, self._budget)
-        return purchase_to_proto(self._purchases.create_purchase(order, request_id, deadline))
+        return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline))
 
-    def GetPurchase(self, request, context):
-        return purchase_to_proto(self._purchases.get_purchase(validation.require_id("id", request.id)))
+    async def GetPurchase(self, request, context):
+        return purchase_to_proto(await self._purchases.get_purchase(validation.require_id("id", request.id)))
 
-    def ListPurchases(self, request, context):
+    async def ListPurchases(self, request, context):
         where = filter_from_proto(request)
-        found, token = self._purchases.list_purchases(where, page_size(request.page_size), request.page_token)
+        found, token = await self._purchases.list_purchases(where, page_size(request.page_size), request.page_token)
         return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found],
                                                 next_page_token=token)
 
-    def CancelPurchase(self, request, context):
+    async def CancelPurchase(self, request, context):
         purchase_id = validation.require_id("id", request.id)
         deadline = Deadline.from_context(context, self._budget)
-        return purchase_to_proto(self._purchases.cancel_purchase(purchase_id, deadline))
+        return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id, deadline))

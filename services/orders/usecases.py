@@ -35,54 +35,56 @@ class Purchases:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get_purchase(self, purchase_id: str) -> Purchase:
-        with self._db.transaction() as cursor:
-            purchase = PurchaseRepository(cursor).get_purchase(purchase_id)
+    async def get_purchase(self, purchase_id: str) -> Purchase:
+        async with self._db.session() as session:
+            purchase = await PurchaseRepository(session).get_purchase(purchase_id)
         if purchase is None:
             raise NotFound("purchase", purchase_id)
         return purchase
 
-    def list_purchases(self, where: PurchaseFilter, page_size: int, page_token: str) -> tuple[list[Purchase], str]:
+    async def list_purchases(self, where: PurchaseFilter, page_size: int, page_token: str) -> tuple[list[Purchase], str]:
         filters = vars(where)
         after = decode_token(page_token, filters)
-        with self._db.transaction() as cursor:
-            found = PurchaseRepository(cursor).list_purchases(where, tuple(after) if after else None, page_size + 1)
+        async with self._db.session() as session:
+            found = await PurchaseRepository(session).list_purchases(
+                where, tuple(after) if after else None, page_size + 1)
         if len(found) <= page_size:
             return found, ""
         page = found[:page_size]
         return page, encode_token([page[-1].create_time.isoformat(), page[-1].id], filters)
 
-    def _by_request_id(self, request_id: str) -> Purchase | None:
-        with self._db.transaction() as cursor:
-            return PurchaseRepository(cursor).get_purchase_by_request_id(request_id)
+    async def _by_request_id(self, request_id: str) -> Purchase | None:
+        async with self._db.session() as session:
+            return await PurchaseRepository(session).get_purchase_by_request_id(request_id)
 
     # -- create ------------------------------------------------------------------------------
 
-    def create_purchase(self, order: PurchaseOrder, request_id: str | None, deadline: Deadline) -> Purchase:
+    async def create_purchase(self, order: PurchaseOrder, request_id: str | None, deadline: Deadline) -> Purchase:
         request_id = request_id or str(uuid.uuid4())
-        customer = self._customers.get_customer(order.customer_id, deadline.remaining())
+        customer = await self._customers.get_customer(order.customer_id, deadline.remaining())
         if customer.state != customers_pb2.Customer.ACTIVE:
             # A retry of a purchase made before the deactivation still gets its first answer.
-            earlier = self._by_request_id(request_id)
+            earlier = await self._by_request_id(request_id)
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
-            return self._advance(earlier, deadline)
-        with self._db.transaction() as cursor:
-            repo = PurchaseRepository(cursor)
-            purchase = repo.insert_pending_purchase(order, request_id) or repo.get_purchase_by_request_id(request_id)
+            return await self._advance(earlier, deadline)
+        async with self._db.session() as session:
+            repo = PurchaseRepository(session)
+            purchase = (await repo.insert_pending_purchase(order, request_id)
+                        or await repo.get_purchase_by_request_id(request_id))
         if not purchase.is_for(order):
             raise AlreadyExists(f"request_id {request_id!r} was used for another purchase ({purchase.id})",
                                 "REQUEST_ID_REUSED")
-        return self._advance(purchase, deadline)
+        return await self._advance(purchase, deadline)
 
-    def _settle(self, purchase: Purchase, deadline: Deadline) -> Purchase:
+    async def _settle(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Reserves stock for a pending purchase (once, whoever calls) and records the outcome."""
         try:
-            reservation = self._catalog.reserve_stock(purchase.id, purchase.disc_id, purchase.quantity,
+            reservation = await self._catalog.reserve_stock(purchase.id, purchase.disc_id, purchase.quantity,
                                                       deadline.remaining())
         except NotFound:
-            with self._db.transaction() as cursor:
-                PurchaseRepository(cursor).delete_pending_purchase(purchase.id)
+            async with self._db.session() as session:
+                await PurchaseRepository(session).delete_pending_purchase(purchase.id)
             raise
         crash_point("after_reserve")
         if reservation.state not in (catalog_pb2.Reservation.GRANTED, catalog_pb2.Reservation.REJECTED):
@@ -90,56 +92,56 @@ class Purchases:
                                f"{catalog_pb2.Reservation.State.Name(reservation.state)}", "RESERVATION_STATE")
         granted = reservation.state == catalog_pb2.Reservation.GRANTED
         unit_price_cents, currency = to_cents("unit_price", reservation.unit_price)
-        with self._db.transaction() as cursor:
-            repo = PurchaseRepository(cursor)
-            settled = (repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
-                       or repo.get_purchase(purchase.id))
+        async with self._db.session() as session:
+            repo = PurchaseRepository(session)
+            settled = (await repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
+                       or await repo.get_purchase(purchase.id))
         crash_point("after_settle")
         return settled
 
     # -- cancel ------------------------------------------------------------------------------
 
-    def cancel_purchase(self, purchase_id: str, deadline: Deadline) -> Purchase:
-        purchase = self._advance(self.get_purchase(purchase_id), deadline)
+    async def cancel_purchase(self, purchase_id: str, deadline: Deadline) -> Purchase:
+        purchase = await self._advance(await self.get_purchase(purchase_id), deadline)
         if purchase.state == "rejected":
             raise FailedPrecondition(
                 f"purchase {purchase_id!r} was not effective (not enough stock): there is nothing to cancel",
                 "PURCHASE_NOT_EFFECTIVE")
         if purchase.state == "confirmed":
-            with self._db.transaction() as cursor:
-                repo = PurchaseRepository(cursor)
-                purchase = repo.start_cancellation(purchase_id) or repo.get_purchase(purchase_id)
+            async with self._db.session() as session:
+                repo = PurchaseRepository(session)
+                purchase = await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id)
             crash_point("during_cancel")
-        return self._advance(purchase, deadline)
+        return await self._advance(purchase, deadline)
 
-    def _finish_cancellation(self, purchase: Purchase, deadline: Deadline) -> Purchase:
+    async def _finish_cancellation(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Gives a cancelling purchase's units back (ReleaseStock is idempotent) and records it."""
-        self._catalog.release_stock(purchase.id, deadline.remaining())
-        with self._db.transaction() as cursor:
-            repo = PurchaseRepository(cursor)
-            return repo.finish_cancellation(purchase.id) or repo.get_purchase(purchase.id)
+        await self._catalog.release_stock(purchase.id, deadline.remaining())
+        async with self._db.session() as session:
+            repo = PurchaseRepository(session)
+            return await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id)
 
     # -- the state machine -------------------------------------------------------------------
 
-    def _advance(self, purchase: Purchase, deadline: Deadline) -> Purchase:
+    async def _advance(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Finishes whatever step the purchase is in the middle of; a settled purchase is returned."""
         if purchase.state == "pending":
-            return self._settle(purchase, deadline)
+            return await self._settle(purchase, deadline)
         if purchase.state == "cancelling":
-            return self._finish_cancellation(purchase, deadline)
+            return await self._finish_cancellation(purchase, deadline)
         return purchase
 
-    def recover(self, older_than_seconds: float, call_timeout: float, limit: int = 100) -> int:
+    async def recover(self, older_than_seconds: float, call_timeout: float, limit: int = 100) -> int:
         """Advances purchases left unfinished (by a crash or a failed downstream call).
 
         Returns how many it finished; those it cannot finish now stay for the next round.
         """
-        with self._db.transaction() as cursor:
-            unfinished = PurchaseRepository(cursor).list_unfinished_purchases(older_than_seconds, limit)
+        async with self._db.session() as session:
+            unfinished = await PurchaseRepository(session).list_unfinished_purchases(older_than_seconds, limit)
         finished = 0
         for purchase in unfinished:
             try:
-                self._advance(purchase, Deadline(call_timeout))
+                await self._advance(purchase, Deadline(call_timeout))
                 finished += 1
             except NotFound:
                 finished += 1  # the disc does not exist: the pending purchase was dropped

@@ -1,14 +1,19 @@
-"""A fixed-size PostgreSQL connection pool and the transaction context manager over it."""
+"""An asyncio pool of PostgreSQL connections (psycopg2's asynchronous mode) and its sessions.
+
+Every statement commits on its own (psycopg2's async connections are in autocommit mode): each
+use case here is one statement, at most followed by a read, so a unit of work is one round trip,
+where BEGIN ... COMMIT would cost three. Migrations, the one multi-statement transaction, run
+through a plain connection at start (see migrations.py).
+"""
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psycopg2
-import psycopg2.extras
+import psycopg2.extensions
 
 
 class ConnectionLost(Exception):
@@ -20,83 +25,133 @@ class ConnectionLost(Exception):
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionLost)
 
 
+async def _wait(conn) -> None:
+    """Drives an asynchronous psycopg2 connection until its current operation completes."""
+    loop = asyncio.get_running_loop()
+    fd = conn.fileno()
+    while True:
+        state = conn.poll()  # raises the statement's error, if any
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        ready = loop.create_future()
+        if state == psycopg2.extensions.POLL_READ:
+            loop.add_reader(fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+        elif state == psycopg2.extensions.POLL_WRITE:
+            loop.add_writer(fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_writer(fd)
+        else:
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
+
+
+class Session:
+    """One pooled connection, for the statements of one unit of work."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    async def _execute(self, sql, params):
+        cursor = self._conn.cursor()
+        cursor.execute(sql, params)
+        await _wait(self._conn)
+        return cursor
+
+    async def one(self, sql, params=None) -> tuple | None:
+        """The first row, as a tuple in the statement's column order (models take it as is)."""
+        return (await self._execute(sql, params)).fetchone()
+
+    async def all(self, sql, params=None) -> list[tuple]:
+        return (await self._execute(sql, params)).fetchall()
+
+    async def run(self, sql, params=None) -> int:
+        """Runs a statement whose rows are not wanted; returns how many rows it touched."""
+        return (await self._execute(sql, params)).rowcount
+
+
 class Database:
     """Keeps up to `size` connections open for the life of the process.
 
-    Not psycopg2's ThreadedConnectionPool: it closes every returned connection while it holds
-    `minconn` idle ones (a new backend per request unless minconn == maxconn), and it hands out
-    connections that died with a server restart one by one, failing one request each. Here a
-    connection error retires every connection opened before it, so after a database restart
-    only the requests already in flight fail. Callers beyond `size` wait for a free connection.
+    A connection error retires every connection opened before it, so after a database restart
+    only the statements already in flight fail, not one request per stale connection. Callers
+    beyond `size` wait for a free connection.
     """
 
-    def __init__(self, url: str, size: int, application_name: str, connect_timeout: int = 3):
+    def __init__(self, url: str, size: int, application_name: str, connect_timeout: float = 3.0):
         self._dsn = url
-        self._options = {"application_name": application_name, "connect_timeout": connect_timeout}
-        self._slots = threading.BoundedSemaphore(size)
-        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._application_name = application_name
+        self._connect_timeout = connect_timeout
+        self._size = size
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list = []  # (connection, generation), most recently used last
         self._generation = 0
-        # Opened now: a wrong URL fails the start, and the first requests pay no connect.
-        for _ in range(size):
-            self._idle.put(self._open())
 
-    def _open(self):
-        return psycopg2.connect(self._dsn, **self._options), self._generation
+    async def open(self) -> "Database":
+        """Opens every connection now: a wrong URL fails the start, the first requests pay no connect."""
+        opened = await asyncio.gather(*(self._open() for _ in range(self._size)))
+        self._idle.extend(opened)
+        return self
 
-    def _checkout(self):
+    async def _open(self):
+        generation = self._generation
+        conn = psycopg2.connect(self._dsn, async_=1, application_name=self._application_name)
         try:
-            conn, generation = self._idle.get_nowait()
-        except queue.Empty:
-            return self._open()
-        if generation != self._generation or conn.closed:
+            await asyncio.wait_for(_wait(conn), self._connect_timeout)
+        except BaseException:
             conn.close()
-            return self._open()
+            raise
         return conn, generation
 
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg2.extras.RealDictCursor]:
-        """Yields a cursor whose work commits on a clean exit and rolls back on any exception."""
-        with self._slots:
-            conn, generation = self._checkout()
-            healthy = True  # until proven otherwise
+    async def _checkout(self):
+        while self._idle:
+            conn, generation = self._idle.pop()
+            if generation == self._generation and not conn.closed:
+                return conn, generation
+            conn.close()
+        try:
+            return await self._open()
+        except TimeoutError:
+            raise psycopg2.OperationalError(f"no connection within {self._connect_timeout}s") from None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        async with self._slots:
+            conn, generation = await self._checkout()
+            healthy = False
             try:
-                with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-                    yield cursor
-                conn.commit()
-            except BaseException as error:
+                yield Session(conn)
+                healthy = True
+            except psycopg2.Error as error:
                 # A server error carries an SQLSTATE; an error without one came from the wire.
-                lost = (bool(conn.closed) or isinstance(error, CONNECTION_ERRORS)
-                        or (isinstance(error, psycopg2.Error) and error.pgcode is None))
-                if not lost:
-                    try:
-                        conn.rollback()
-                    except psycopg2.Error:
-                        lost = True
+                lost = bool(conn.closed) or isinstance(error, CONNECTION_ERRORS) or error.pgcode is None
                 healthy = not lost
-                if lost and isinstance(error, psycopg2.Error) and not isinstance(error, CONNECTION_ERRORS):
+                if lost and not isinstance(error, CONNECTION_ERRORS):
                     raise ConnectionLost(str(error).strip()) from error
                 raise
             finally:
+                # Anything else (a cancelled RPC, above all) may leave a statement running on the
+                # connection: it is not reused.
                 if healthy:
-                    self._idle.put((conn, generation))
+                    self._idle.append((conn, generation))
                 else:
-                    # Retire every connection as old as this one.
                     self._generation = max(self._generation, generation + 1)
                     conn.close()
 
-    def ping(self) -> bool:
+    async def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
-            with self.transaction() as cursor:
-                cursor.execute("SELECT 1")
+            async with self.session() as session:
+                await session.one("SELECT 1")
             return True
         except CONNECTION_ERRORS:
             return False
 
-    def close(self) -> None:
-        while True:
-            try:
-                conn, _ = self._idle.get_nowait()
-            except queue.Empty:
-                return
+    async def close(self) -> None:
+        while self._idle:
+            conn, _ = self._idle.pop()
             conn.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -15,33 +16,36 @@ log = logging.getLogger("rpc")
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-class ServiceInterceptor(grpc.ServerInterceptor):
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Servicers raise ServiceError and never abort; a client never sees a traceback."""
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
         level = logging.DEBUG if method.startswith(_QUIET_PREFIXES) else logging.INFO
         inner = handler.unary_unary
 
-        def behavior(request, context):
+        async def behavior(request, context):
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                return inner(request, context)
+                return await inner(request, context)
             except ServiceError as error:
                 code = error.code
-                context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+                await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
             except CONNECTION_ERRORS as error:
                 code = grpc.StatusCode.UNAVAILABLE
-                log.warning("database unreachable in %s: %s", method, str(error).strip())
-                context.abort(code, "database unavailable, retry later")
+                log.warning("database unreachable in %s: %s", method, str(error).strip().splitlines()[0])
+                await context.abort(code, "database unavailable, retry later")
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the client went away or its deadline passed
+                raise
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unexpected error in %s", method)
-                context.abort(code, "internal error")
+                await context.abort(code, "internal error")
             finally:
                 if log.isEnabledFor(level):
                     elapsed_ms = (time.perf_counter() - started) * 1000

@@ -1,7 +1,7 @@
 """Forward-only SQL migrations, `NNNN_verb_object.sql`, applied at start in one transaction.
 
 An advisory lock serialises replicas that start at once: the second waits, then finds every
-migration applied and does nothing.
+migration applied and does nothing. This runs before serving, on a plain connection of its own.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import logging
 import re
 from pathlib import Path
 
+import psycopg2
 from psycopg2 import sql
-
-from .db import Database
 
 log = logging.getLogger(__name__)
 _FILE_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
@@ -31,7 +30,7 @@ def migration_files(directory: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def migrate(database: Database, schema: str, directory: Path) -> list[str]:
+def migrate(url: str, schema: str, directory: Path) -> list[str]:
     """Applies the pending migrations of `schema`; returns the names of those it applied."""
     create_table = sql.SQL(
         "CREATE TABLE IF NOT EXISTS {}.schema_migrations ("
@@ -44,17 +43,21 @@ def migrate(database: Database, schema: str, directory: Path) -> list[str]:
         sql.Identifier(schema)
     )
     applied_now = []
-    with database.transaction() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"migrations:{schema}",))
-        cursor.execute(create_table)
-        cursor.execute(select_applied)
-        applied = {row["version"] for row in cursor.fetchall()}
-        for version, path in migration_files(directory):
-            if version in applied:
-                continue
-            cursor.execute(path.read_text())
-            cursor.execute(record, (version, path.name))
-            applied_now.append(path.name)
+    conn = psycopg2.connect(url, application_name=f"{schema}-migrations")
+    try:
+        with conn, conn.cursor() as cursor:  # one transaction: all of it, or nothing
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"migrations:{schema}",))
+            cursor.execute(create_table)
+            cursor.execute(select_applied)
+            applied = {row[0] for row in cursor.fetchall()}
+            for version, path in migration_files(directory):
+                if version in applied:
+                    continue
+                cursor.execute(path.read_text())
+                cursor.execute(record, (version, path.name))
+                applied_now.append(path.name)
+    finally:
+        conn.close()
     for name in applied_now:
         log.info("applied migration %s.%s", schema, name)
     return applied_now

@@ -11,15 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from recordstore.catalog.v1 import catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.postgres import pg_ctl, start_embedded
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
-from services.runtime.server import create_server
-from tests.support import SlowCatalog, create_customer, create_disc
+from tests.support import create_customer, create_disc, start_slow_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -53,10 +51,7 @@ def test_orders_refuses_a_malformed_peer_address(cluster):
 
 
 def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack):
-    slow = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                             SlowCatalog(stack.databases["catalog"], 1.5), s), None)
-    slow.start()
+    slow = stack.run(start_slow_catalog(stack, 1.5))
     address = f"127.0.0.1:{free_port()}"
     orders = start_service("orders", address, cluster.service_url("orders"),
                            {"CUSTOMERS_ADDR": stack.addresses["customers"], "CATALOG_ADDR": f"127.0.0.1:{slow.port}"})
@@ -74,7 +69,7 @@ def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack)
         assert orders.process.wait(timeout=15) == 0
     finally:
         stop([orders.process])
-        slow.stop(0)
+        stack.run(slow.stop(0))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""The benchmark of the whole system against the database's own limit: python -m bench."""

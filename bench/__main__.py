@@ -1,0 +1,274 @@
+"""python -m bench: how many purchases a second, at what latency, and how far from the database's
+own limit, on this machine, in one run.
+
+It starts its own stack (embedded PostgreSQL in --data-dir, the three services, Envoy) on free
+loopback ports, seeds a catalog of --discs discs once (kept in --data-dir for the next run), then
+measures, each phase for --duration seconds at --concurrency:
+
+  1. pgbench running the services' own purchase statements, as separate transactions;
+  2. CreatePurchase over gRPC (a grpc.aio load generator in its own process): peak, then at half
+     the peak rate;
+  3. the same purchase as JSON through Envoy (wrk);
+  4. GetDisc and ListDiscs with each filter, over the seeded catalog;
+  5. EXPLAIN of every listing query (the run fails if one scans discs or purchases whole).
+
+It prints one table with the ratios and targets, and the CPU each process used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from devstack.gateway import start_gateway
+from devstack.postgres import bin_path, start_embedded
+from devstack.processes import REPO_ROOT, stop
+from devstack.stack import ServiceStack
+from devstack.invariant import check
+
+from .cpu import Meter
+from .explain import explain_all
+from .pgbench_script import purchase_script
+from .seed import CUSTOMERS, HOT_DISCS, number_id, seed
+
+PAIRS = 100  # (customer, disc) pairs the purchase load spreads over, the same for every tool
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, args, workdir: Path):
+        self.args, self.workdir = args, workdir
+        self.rows: list[tuple[str, dict]] = []
+        rng = random.Random(42)
+        self.pairs = [(number_id(rng.randint(1, CUSTOMERS)), number_id(rng.randint(1, HOT_DISCS)))
+                      for _ in range(PAIRS)]
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        data_dir = self.args.data_dir
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.cluster = start_embedded(data_dir).provision()
+        addresses = {name: f"127.0.0.1:{free_port()}" for name in ("customers", "catalog", "orders")}
+        self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir)
+        self.services.start()
+        self.gateway = start_gateway(f"127.0.0.1:{free_port()}", free_port(), addresses,
+                                     log_path=self.workdir / "envoy.log")
+        log(f"seeding up to {self.args.discs:,} discs (once per data directory)...")
+        seed(self.cluster, self.args.discs, log)
+        postmaster = int((self.cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        pids = {name: s.process.pid for name, s in self.services.processes.items()}
+        pids["envoy"] = self.gateway.process.pid
+        self.meter_args = (pids, postmaster)
+
+    def stop(self) -> None:
+        """Stops whatever start() got to start."""
+        if getattr(self, "gateway", None):
+            stop([self.gateway.process])
+        if getattr(self, "services", None):
+            self.services.stop()
+
+    def measure(self, name: str, run) -> dict:
+        log(f"{name}...")
+        with Meter(*self.meter_args) as meter:
+            result = run()
+        result["cpu"] = meter.cores
+        self.rows.append((name, result))
+        return result
+
+    # -- the phases --------------------------------------------------------------------------
+
+    def pgbench(self) -> dict:
+        scripts = []
+        for i, (customer, disc) in enumerate(self.pairs):
+            path = self.workdir / f"purchase-{i}.sql"
+            path.write_text(purchase_script(customer, disc))
+            scripts += ["-f", f"{path}@1"]
+        command = [str(bin_path("pgbench")), "-n", "-M", "simple", "-c", str(self.args.concurrency), "-j", "2",
+                   "-T", str(int(max(1, self.args.duration))), "--log", "--log-prefix",
+                   str(self.workdir / "pgbench"), *scripts, self.cluster.admin_url]
+        for old in self.workdir.glob("pgbench.*"):
+            old.unlink()
+        output = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
+        if output.returncode != 0:
+            raise RuntimeError(output.stderr)
+        tps = float(re.search(r"tps = ([\d.]+)", output.stdout).group(1))
+        failed = int(re.search(r"number of failed transactions: (\d+)", output.stdout).group(1))
+        latencies = []
+        for log_file in self.workdir.glob("pgbench.*"):
+            latencies += [int(line.split()[2]) / 1000 for line in log_file.read_text().splitlines()]
+        return {"rps": tps, **self.percentiles(latencies), "errors": failed}
+
+    @staticmethod
+    def percentiles(samples: list[float]) -> dict:
+        ordered = sorted(samples)
+        if not ordered:
+            return {}
+        def at(q):
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+        return {"p50": at(.5), "p90": at(.9), "p99": at(.99)}
+
+    def loadgen(self, mode: str, target: str, values: list[str], rate: float | None = None,
+                duration: float | None = None) -> dict:
+        values_file = self.workdir / f"{mode}.values"
+        values_file.write_text("\n".join(values) + "\n")
+        command = [sys.executable, "-m", "bench.loadgen", mode, "--target", target, "--values-file",
+                   str(values_file), "--concurrency", str(self.args.concurrency),
+                   "--duration", str(duration or self.args.duration)]
+        if rate:
+            command += ["--rate", str(rate)]
+        output = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
+        if output.returncode != 0:
+            raise RuntimeError(output.stderr)
+        result = json.loads(output.stdout)
+        result["errors"] = sum(n for code, n in result.pop("statuses").items() if code != "OK")
+        return result
+
+    def wrk(self) -> dict:
+        script = self.workdir / "purchase.lua"
+        bodies = ",\n".join(json.dumps(json.dumps({"customer_id": c, "disc_id": d, "quantity": 1}))
+                            for c, d in self.pairs)
+        script.write_text(f"""
+local bodies = {{
+{bodies}
+}}
+request = function()
+  return wrk.format("POST", "/v1/purchases", {{["Content-Type"] = "application/json"}},
+                    bodies[math.random(#bodies)])
+end
+""")
+        command = ["wrk", "-t", "2", "-c", str(self.args.concurrency), "-d", f"{max(1, int(self.args.duration))}s",
+                   "--latency", "-s", str(script), f"{self.gateway.url}/v1/purchases"]
+        output = subprocess.run(command, capture_output=True, text=True).stdout
+        def ms(label):
+            found = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+            value, unit = float(found.group(1)), found.group(2)
+            return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+        errors = int(non_2xx.group(1)) if non_2xx else 0
+        errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+        return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+                "p50": ms("50"), "p90": ms("90"), "p99": ms("99"), "errors": errors}
+
+    def catalog_phases(self) -> None:
+        rng = random.Random(7)
+        ids = [number_id(rng.randint(1, self.args.discs)) for _ in range(2000)]
+        target = self.services.addresses["catalog"]
+        duration = max(1.0, self.args.duration / 2)
+        self.measure("GetDisc", lambda: self.loadgen("get-disc", target, ids, duration=duration))
+        words = ["silva", "costa", "gal", "joao", "ribeiro", "rita lee", "tom"]
+        filters = {
+            "ListDiscs, no filter": [{}],
+            "ListDiscs, artist": [{"artist": w} for w in words],
+            "ListDiscs, title": [{"title": w} for w in ("amor", "mar", "saudade", "lua", "samba de")],
+            "ListDiscs, genre": [{"genre": g} for g in ("MPB", "rock", "Bossa Nova", "jazz")],
+            "ListDiscs, year": [{"release_year": y} for y in range(1960, 2020, 7)],
+            "ListDiscs, all four": [{"artist": "gal", "title": "mar", "genre": "MPB", "release_year": 1972},
+                                    {"artist": "silva", "genre": "rock", "title": "sol", "release_year": 1999}],
+        }
+        for name, cases in filters.items():
+            self.measure(name, lambda cases=cases: self.loadgen("list-discs", target,
+                                                                [json.dumps(c) for c in cases], duration=duration))
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        pairs = [json.dumps(pair) for pair in self.pairs]
+        orders = self.services.addresses["orders"]
+        # A short warm-up: connections, caches, the planner's statistics.
+        self.loadgen("purchase", orders, pairs, duration=min(2.0, self.args.duration))
+        pg = self.measure("pgbench: purchase SQL", self.pgbench)
+        grpc_peak = self.measure("gRPC CreatePurchase", lambda: self.loadgen("purchase", orders, pairs))
+        half = grpc_peak["rps"] / 2
+        grpc_half = self.measure(f"gRPC CreatePurchase @ {half:.0f}/s",
+                                 lambda: self.loadgen("purchase", orders, pairs, rate=half))
+        json_peak = self.measure("JSON CreatePurchase via Envoy", self.wrk)
+        self.catalog_phases()
+        report = check(self.cluster.admin_url, [d for _, d in self.pairs])
+
+        plans = explain_all(self.cluster, number_id(self.args.discs // 2), self.pairs[0][0],
+                            force_index=self.args.smoke)
+        lists = [r for name, r in self.rows if name.startswith("ListDiscs")]
+        get = next(r for name, r in self.rows if name == "GetDisc")
+        targets = [
+            ("gRPC purchases/s >= 0.25 x pgbench TPS", grpc_peak["rps"] / pg["rps"], 0.25),
+            ("JSON purchases/s >= 0.85 x gRPC", json_peak["rps"] / grpc_peak["rps"], 0.85),
+            ("p99 CreatePurchase at half peak < 25 ms", grpc_half["p99"], 25),
+            ("ListDiscs p99 (worst filter) < 10 ms", max(r["p99"] for r in lists), 10),
+            ("GetDisc p99 < 5 ms", get["p99"], 5),
+        ]
+        self.print_table(targets, plans, report)
+        errors = sum(r.get("errors", 0) for _, r in self.rows)
+        return 0 if all(ok for _, _, ok in plans) and errors == 0 and report.ok else 1
+
+    def print_table(self, targets, plans, report) -> None:
+        print(f"\n{self.args.discs:,} discs, concurrency {self.args.concurrency}, {self.args.duration:g}s a phase, "
+              f"{PAIRS} (customer, disc) pairs for purchases\n")
+        names = ["customers", "catalog", "orders", "envoy", "postgres", "load generator"]
+        print(f"{'phase':<38}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}   "
+              + " ".join(f"{n[:9]:>9}" for n in names))
+        for name, r in self.rows:
+            cpu = " ".join(f"{r['cpu'].get(n, 0):>9.2f}" for n in names)
+            print(f"{name:<38}{r['rps']:>9.0f}{r.get('p50', 0):>9.2f}{r.get('p90', 0):>9.2f}{r.get('p99', 0):>9.2f}"
+                  f"{r.get('errors', 0):>8}   {cpu}")
+        print("(cpu columns: cores busy on average during the phase; 2 cores in all)\n")
+        for label, value, bound in targets:
+            ok = value >= bound if ">=" in label else value < bound
+            print(f"{'PASS' if ok else 'MISS'}  {label}: {value:.2f}")
+        bad = [name for name, _, ok in plans if not ok]
+        print(f"{'PASS' if not bad else 'FAIL'}  EXPLAIN: no sequential scan of discs or purchases"
+              f"{'' if not bad else ' -- ' + ', '.join(bad)}")
+        print(f"{'PASS' if report.ok else 'FAIL'}  invariant on the purchased discs "
+              f"({len(report.violations)} violation(s))")
+        if self.args.plans:
+            for name, plan, ok in plans:
+                print(f"\n-- {name} {'' if ok else '(SEQUENTIAL SCAN)'}\n{plan}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase (default 10)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--discs", type=int, default=1_000_000, help="catalog size (default 1,000,000)")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "bench")
+    parser.add_argument("--plans", action="store_true", help="print every EXPLAIN plan")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, not minutes: 2,000 discs in a throwaway cluster, 1 s phases")
+    args = parser.parse_args(argv)
+    for tool in ("wrk",):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed: apt-get install wrk")
+    with tempfile.TemporaryDirectory(prefix="recordstore-bench-") as tmp:
+        workdir = Path(tmp)
+        if args.smoke:
+            args.duration, args.discs, args.data_dir = 1.0, 2000, workdir / "pg"
+        bench = Bench(args, workdir)
+        try:
+            bench.start()
+            return bench.run()
+        finally:
+            bench.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""python -m bench.loadgen: a gRPC load generator in its own process (grpc.aio).
+
+Closed loop by default (each of --concurrency workers sends its next call when the previous one
+answers); with --rate, open loop: calls are scheduled at that rate and latency is counted from
+the scheduled time, so a stall is not hidden (no coordinated omission). Prints one JSON line:
+requests, seconds, rps, latency percentiles in ms, and every status seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from collections import Counter
+
+import grpc
+from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
+
+from devstack.loopback import require_loopback
+
+
+def percentiles(samples: list[float]) -> dict:
+    if not samples:
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    ordered = sorted(samples)
+
+    def at(q):
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": round(ordered[-1], 2)}
+
+
+def make_call(args, channel):
+    rng = random.Random(args.seed)
+    values = [line.strip() for line in open(args.values_file) if line.strip()]
+    if args.mode == "purchase":
+        stub = orders_pb2_grpc.OrderServiceStub(channel)
+        requests = [orders_pb2.CreatePurchaseRequest(purchase=orders_pb2.Purchase(
+            customer_id=customer, disc_id=disc, quantity=1)) for customer, disc in map(json.loads, values)]
+        return lambda: stub.CreatePurchase(rng.choice(requests), timeout=10)
+    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+    if args.mode == "get-disc":
+        return lambda: stub.GetDisc(catalog_pb2.GetDiscRequest(id=rng.choice(values)), timeout=10)
+    if args.mode == "list-discs":
+        def call():
+            filters = json.loads(rng.choice(values))
+            return stub.ListDiscs(catalog_pb2.ListDiscsRequest(page_size=args.page_size, **filters), timeout=10)
+        return call
+    raise SystemExit(f"unknown mode {args.mode}")
+
+
+async def run(args) -> dict:
+    require_loopback(args.target)
+    channels = [grpc.aio.insecure_channel(args.target) for _ in range(args.channels)]
+    calls = [make_call(args, channel) for channel in channels]
+    samples: list[float] = []
+    statuses: Counter = Counter()
+    started = time.perf_counter()
+    end = started + args.duration
+    interval = args.concurrency / args.rate if args.rate else 0.0
+
+    async def worker(index: int):
+        call = calls[index % len(calls)]
+        scheduled = started + (interval * index / args.concurrency if interval else 0.0)
+        while True:
+            if interval:
+                scheduled += interval
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                begin = scheduled
+            else:
+                begin = time.perf_counter()
+            if begin >= end or len(samples) >= args.max_requests:
+                return
+            try:
+                await call()
+                statuses["OK"] += 1
+            except grpc.aio.AioRpcError as error:
+                statuses[error.code().name] += 1
+            samples.append((time.perf_counter() - begin) * 1000)
+
+    await asyncio.gather(*(worker(i) for i in range(args.concurrency)))
+    elapsed = time.perf_counter() - started
+    for channel in channels:
+        await channel.close()
+    return {"requests": len(samples), "seconds": round(elapsed, 3), "rps": round(len(samples) / elapsed, 1),
+            **percentiles(samples), "statuses": dict(statuses)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["purchase", "get-disc", "list-discs"])
+    parser.add_argument("--target", required=True, help="host:port (loopback)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--max-requests", type=int, default=10_000_000)
+    parser.add_argument("--rate", type=float, help="requests per second, open loop")
+    parser.add_argument("--values-file", required=True,
+                        help="one per line: [customer_id, disc_id] (purchase), a disc id (get-disc), "
+                             "JSON filters (list-discs)")
+    parser.add_argument("--page-size", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    print(json.dumps(asyncio.run(run(args))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
