@@ -169,12 +169,17 @@ end
         return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
                 "p50": ms("50"), "p90": ms("90"), "p99": ms("99"), "errors": errors}
 
+    def read_phase(self, name: str, mode: str, values: list[str]) -> None:
+        """Peak throughput (closed loop), then latency at half that rate (open loop)."""
+        target, duration = self.services.addresses["catalog"], max(1.0, self.args.duration / 2)
+        peak = self.measure(name, lambda: self.loadgen(mode, target, values, duration=duration))
+        half = peak["rps"] / 2
+        self.measure(f"{name} @ {half:.0f}/s", lambda: self.loadgen(mode, target, values, rate=half,
+                                                                    duration=duration))
+
     def catalog_phases(self) -> None:
         rng = random.Random(7)
-        ids = [number_id(rng.randint(1, self.args.discs)) for _ in range(2000)]
-        target = self.services.addresses["catalog"]
-        duration = max(1.0, self.args.duration / 2)
-        self.measure("GetDisc", lambda: self.loadgen("get-disc", target, ids, duration=duration))
+        self.read_phase("GetDisc", "get-disc", [number_id(rng.randint(1, self.args.discs)) for _ in range(2000)])
         words = ["silva", "costa", "gal", "joao", "ribeiro", "rita lee", "tom"]
         filters = {
             "ListDiscs, no filter": [{}],
@@ -186,8 +191,7 @@ end
                                     {"artist": "silva", "genre": "rock", "title": "sol", "release_year": 1999}],
         }
         for name, cases in filters.items():
-            self.measure(name, lambda cases=cases: self.loadgen("list-discs", target,
-                                                                [json.dumps(c) for c in cases], duration=duration))
+            self.read_phase(name, "list-discs", [json.dumps(c) for c in cases])
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -207,14 +211,14 @@ end
 
         plans = explain_all(self.cluster, number_id(self.args.discs // 2), self.pairs[0][0],
                             force_index=self.args.smoke)
-        lists = [r for name, r in self.rows if name.startswith("ListDiscs")]
-        get = next(r for name, r in self.rows if name == "GetDisc")
+        lists = [r for name, r in self.rows if name.startswith("ListDiscs") and "@" in name]
+        get = next(r for name, r in self.rows if name.startswith("GetDisc @"))
         targets = [
             ("gRPC purchases/s >= 0.25 x pgbench TPS", grpc_peak["rps"] / pg["rps"], 0.25),
             ("JSON purchases/s >= 0.85 x gRPC", json_peak["rps"] / grpc_peak["rps"], 0.85),
             ("p99 CreatePurchase at half peak < 25 ms", grpc_half["p99"], 25),
-            ("ListDiscs p99 (worst filter) < 10 ms", max(r["p99"] for r in lists), 10),
-            ("GetDisc p99 < 5 ms", get["p99"], 5),
+            ("ListDiscs p99 at half peak, worst filter < 10 ms", max(r["p99"] for r in lists), 10),
+            ("GetDisc p99 at half peak < 5 ms", get["p99"], 5),
         ]
         self.print_table(targets, plans, report)
         errors = sum(r.get("errors", 0) for _, r in self.rows)
@@ -224,11 +228,11 @@ end
         print(f"\n{self.args.discs:,} discs, concurrency {self.args.concurrency}, {self.args.duration:g}s a phase, "
               f"{PAIRS} (customer, disc) pairs for purchases\n")
         names = ["customers", "catalog", "orders", "envoy", "postgres", "load generator"]
-        print(f"{'phase':<38}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}   "
+        print(f"{'phase':<40}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}   "
               + " ".join(f"{n[:9]:>9}" for n in names))
         for name, r in self.rows:
             cpu = " ".join(f"{r['cpu'].get(n, 0):>9.2f}" for n in names)
-            print(f"{name:<38}{r['rps']:>9.0f}{r.get('p50', 0):>9.2f}{r.get('p90', 0):>9.2f}{r.get('p99', 0):>9.2f}"
+            print(f"{name:<40}{r['rps']:>9.0f}{r.get('p50', 0):>9.2f}{r.get('p90', 0):>9.2f}{r.get('p99', 0):>9.2f}"
                   f"{r.get('errors', 0):>8}   {cpu}")
         print("(cpu columns: cores busy on average during the phase; 2 cores in all)\n")
         for label, value, bound in targets:

@@ -19,11 +19,21 @@ _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Servicers raise ServiceError and never abort; a client never sees a traceback."""
 
+    def __init__(self):
+        self._wrapped: dict[str, tuple] = {}  # method -> (its handler, the wrapped handler)
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is None or known[0] is not handler:  # wrap once per method, not once per call
+            known = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return known[1]
+
+    @staticmethod
+    def _wrap(method: str, handler):
         level = logging.DEBUG if method.startswith(_QUIET_PREFIXES) else logging.INFO
         inner = handler.unary_unary
 
