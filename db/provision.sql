@@ -21,6 +21,7 @@ CREATE SCHEMA IF NOT EXISTS orders AUTHORIZATION orders;
 -- Nobody but a schema's owner creates objects, in public least of all.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
--- The catalog's partial, case-insensitive search uses trigram indexes; creating an extension
--- needs this superuser, using it does not.
+-- The catalog's partial, case-insensitive search uses a trigram index (pg_trgm) that also holds
+-- genre and year (btree_gin); creating an extension needs this superuser, using it does not.
 CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+CREATE EXTENSION IF NOT EXISTS btree_gin SCHEMA public;

@@ -1,0 +1,22 @@
+"""A seconds-long run of the benchmark, to keep it working (its figures mean nothing here)."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="Debian's wrk is not installed (.ci/run installs it)")
+def test_the_benchmark_runs_and_prints_its_table():
+    result = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in ("pgbench: purchase SQL", "gRPC CreatePurchase", "JSON CreatePurchase via Envoy", "GetDisc @",
+                 "ListDiscs, all four @", "EXPLAIN: no sequential scan", "invariant on the purchased discs"):
+        assert line in result.stdout, f"missing {line!r} in:\n{result.stdout}"
+    assert "gRPC purchases/s >= 0.25 x pgbench TPS" in result.stdout
