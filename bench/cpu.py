@@ -40,8 +40,13 @@ def children_of(pid: int) -> list[int]:
 
 
 def postgres_seconds(postmaster: int) -> float:
-    """The whole server: the postmaster, its live backends, and the backends that have exited."""
-    return process_seconds(postmaster, with_children=True) + sum(process_seconds(p) for p in children_of(postmaster))
+    """The whole server: the postmaster, its live backends, and the backends that have exited.
+
+    Backends are read before the postmaster: one that exits in between is then counted twice
+    (briefly over) rather than not at all (a negative figure).
+    """
+    backends = sum(process_seconds(p) for p in children_of(postmaster))
+    return backends + process_seconds(postmaster, with_children=True)
 
 
 @dataclass
