@@ -51,6 +51,17 @@ def buy(stack, customer_id: str, disc_id: str, quantity: int = 1, request_id: st
     return stack.orders.CreatePurchase(request, timeout=timeout)
 
 
+def every_page(call, request_type, field: str, **request) -> list:
+    """Every item of a listing, following next_page_token to the last page."""
+    found, token = [], ""
+    while True:
+        page = call(request_type(page_token=token, **request))
+        found.extend(getattr(page, field))
+        token = page.next_page_token
+        if not token:
+            return found
+
+
 def stock_of(stack, disc_id: str) -> int:
     return stack.catalog.GetDisc(catalog_pb2.GetDiscRequest(id=disc_id)).stock
 

@@ -6,7 +6,7 @@ from psycopg2 import errors as pg_errors
 
 from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from ..runtime.pagination import decode_token, encode_token
+from ..runtime.pagination import cut_page, decode_token
 from .model import Disc, DiscFilter, NewDisc, Reservation
 from .repository import CatalogRepository
 
@@ -33,10 +33,7 @@ async def list_discs(db: Database, where: DiscFilter, page_size: int, page_token
     after = decode_token(page_token, filters)
     async with db.session() as session:
         discs = await CatalogRepository(session).list_discs(where, after[0] if after else None, page_size + 1)
-    if len(discs) <= page_size:
-        return discs, ""
-    page = discs[:page_size]
-    return page, encode_token([page[-1].id], filters)
+    return cut_page(discs, page_size, filters, lambda disc: [disc.id])
 
 
 async def restock_disc(db: Database, disc_id: str, quantity: int) -> Disc:

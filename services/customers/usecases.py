@@ -6,7 +6,7 @@ from psycopg2 import errors as pg_errors
 
 from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, NotFound
-from ..runtime.pagination import decode_token, encode_token
+from ..runtime.pagination import cut_page, decode_token
 from .model import Customer, NewCustomer
 from .repository import CustomerRepository
 
@@ -31,16 +31,14 @@ async def get_customer(db: Database, customer_id: str) -> Customer:
     return customer
 
 
-async def list_customers(db: Database, show_deactivated: bool, page_size: int, page_token: str) -> tuple[list[Customer], str]:
+async def list_customers(db: Database, show_deactivated: bool, page_size: int,
+                         page_token: str) -> tuple[list[Customer], str]:
     filters = {"show_deactivated": show_deactivated}
     after = decode_token(page_token, filters)
     async with db.session() as session:
         customers = await CustomerRepository(session).list_customers(show_deactivated, after[0] if after else None,
                                                               page_size + 1)
-    if len(customers) <= page_size:
-        return customers, ""
-    page = customers[:page_size]
-    return page, encode_token([page[-1].id], filters)
+    return cut_page(customers, page_size, filters, lambda customer: [customer.id])
 
 
 async def deactivate_customer(db: Database, customer_id: str) -> Customer:

@@ -18,7 +18,7 @@ from ..runtime.db import Database
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import AlreadyExists, FailedPrecondition, NotFound, ServiceError
 from ..runtime.money import to_cents
-from ..runtime.pagination import decode_token, encode_token
+from ..runtime.pagination import cut_page, decode_token
 from .clients import CatalogClient, CustomersClient
 from .faults import crash_point
 from .model import Purchase, PurchaseFilter, PurchaseOrder
@@ -48,10 +48,7 @@ class Purchases:
         async with self._db.session() as session:
             found = await PurchaseRepository(session).list_purchases(
                 where, tuple(after) if after else None, page_size + 1)
-        if len(found) <= page_size:
-            return found, ""
-        page = found[:page_size]
-        return page, encode_token([page[-1].create_time.isoformat(), page[-1].id], filters)
+        return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
     async def _by_request_id(self, request_id: str) -> Purchase | None:
         async with self._db.session() as session:

@@ -27,6 +27,18 @@ def _fingerprint(filters: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def cut_page(rows: list, page_size: int, filters: dict, sort_key) -> tuple[list, str]:
+    """The page and its next_page_token, from `page_size + 1` rows fetched after the last key.
+
+    The extra row only says that a next page exists; the token continues after the page's last
+    row, whose sort key (a list of JSON values) is `sort_key(row)`.
+    """
+    if len(rows) <= page_size:
+        return rows, ""
+    page = rows[:page_size]
+    return page, encode_token(sort_key(page[-1]), filters)
+
+
 def encode_token(last_key: list, filters: dict) -> str:
     """A token for the page after the row whose sort key is `last_key`."""
     payload = json.dumps({"k": last_key, "f": _fingerprint(filters)}, separators=(",", ":"))

@@ -5,19 +5,13 @@ import grpc
 import pytest
 from recordstore.catalog.v1 import catalog_pb2 as pb
 
-from tests.support import brl, create_disc, raises_status, stock_of, unique
+from tests.support import brl, create_disc, every_page, raises_status, stock_of, unique
 
 Reservation = pb.Reservation
 
 
 def list_all(stack, **filters):
-    found, token = [], ""
-    while True:
-        page = stack.catalog.ListDiscs(pb.ListDiscsRequest(page_token=token, **filters))
-        found.extend(page.discs)
-        token = page.next_page_token
-        if not token:
-            return found
+    return every_page(stack.catalog.ListDiscs, pb.ListDiscsRequest, "discs", **filters)
 
 
 def reserve(stack, disc_id, quantity, reservation_id=None):

@@ -4,20 +4,13 @@ from datetime import datetime, timezone
 import grpc
 from recordstore.customers.v1 import customers_pb2 as pb
 
-from tests.support import create_customer, raises_status, unique
+from tests.support import create_customer, every_page, raises_status, unique
 
 Customer = pb.Customer
 
 
 def list_all(stack, **request):
-    """Every customer of a listing, following next_page_token to the end."""
-    found, token = [], ""
-    while True:
-        page = stack.customers.ListCustomers(pb.ListCustomersRequest(page_token=token, **request))
-        found.extend(page.customers)
-        token = page.next_page_token
-        if not token:
-            return found
+    return every_page(stack.customers.ListCustomers, pb.ListCustomersRequest, "customers", **request)
 
 
 def test_create_and_get_a_customer(stack):

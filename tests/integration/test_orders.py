@@ -16,19 +16,13 @@ from services.orders.model import PurchaseOrder
 from services.orders.usecases import Purchases
 from services.runtime.deadlines import Deadline
 from services.runtime.errors import Unavailable
-from tests.support import brl, buy, create_customer, create_disc, raises_status, stock_of
+from tests.support import brl, buy, create_customer, create_disc, every_page, raises_status, stock_of
 
 Purchase = pb.Purchase
 
 
 def list_all(stack, **filters):
-    found, token = [], ""
-    while True:
-        page = stack.orders.ListPurchases(pb.ListPurchasesRequest(page_token=token, **filters))
-        found.extend(page.purchases)
-        token = page.next_page_token
-        if not token:
-            return found
+    return every_page(stack.orders.ListPurchases, pb.ListPurchasesRequest, "purchases", **filters)
 
 
 def reservations_of(stack, disc_id):

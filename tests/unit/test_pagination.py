@@ -1,7 +1,8 @@
 import pytest
 
 from services.runtime.errors import InvalidArgument
-from services.runtime.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_token, encode_token, page_size
+from services.runtime.pagination import (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cut_page, decode_token, encode_token,
+                                         page_size)
 
 
 def test_page_size_defaults_coerces_and_refuses_negatives():
@@ -31,3 +32,10 @@ def test_a_token_does_not_continue_another_listing():
     token = encode_token(["x"], {"genre": "Rock"})
     with pytest.raises(InvalidArgument):
         decode_token(token, {"genre": "Jazz"})
+
+
+def test_cut_page_keeps_page_size_rows_and_points_after_the_last():
+    rows = [{"id": i} for i in range(4)]
+    page, token = cut_page(rows, 3, {"f": 1}, lambda row: [row["id"]])
+    assert page == rows[:3] and decode_token(token, {"f": 1}) == [2]
+    assert cut_page(rows[:3], 3, {}, lambda row: [row["id"]]) == (rows[:3], "")
