@@ -33,21 +33,18 @@ async def _wait(conn) -> None:
         state = conn.poll()  # raises the statement's error, if any
         if state == psycopg2.extensions.POLL_OK:
             return
-        ready = loop.create_future()
         if state == psycopg2.extensions.POLL_READ:
-            loop.add_reader(fd, ready.set_result, None)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
+            watch, unwatch = loop.add_reader, loop.remove_reader
         elif state == psycopg2.extensions.POLL_WRITE:
-            loop.add_writer(fd, ready.set_result, None)
-            try:
-                await ready
-            finally:
-                loop.remove_writer(fd)
+            watch, unwatch = loop.add_writer, loop.remove_writer
         else:
             raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        ready = loop.create_future()
+        watch(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            unwatch(fd)
 
 
 class Session:
