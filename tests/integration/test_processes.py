@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
-from devstack.postgres import pg_ctl, start_embedded
+from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from tests.support import create_customer, create_disc, start_slow_catalog
@@ -75,7 +75,9 @@ def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack)
 @pytest.fixture(scope="module")
 def spare_cluster(tmp_path_factory):
     """A cluster of its own, which these tests stop and restart."""
-    return start_embedded(tmp_path_factory.mktemp("spare") / "data").provision()
+    cluster = start_embedded(tmp_path_factory.mktemp("spare") / "data").provision()
+    yield cluster
+    stop_embedded(cluster)
 
 
 def health_status(stub) -> int:
