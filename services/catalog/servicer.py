@@ -5,6 +5,7 @@ from __future__ import annotations
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import validation
+from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.errors import InvalidArgument
 from ..runtime.money import from_cents, to_cents
@@ -67,6 +68,7 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
     )
 
 
+@guarded(SERVICE_NAME)
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, db: Database):
         self._db = db

@@ -7,6 +7,7 @@ import re
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import validation
+from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.errors import InvalidArgument
 from ..runtime.pagination import page_size
@@ -44,6 +45,7 @@ def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
     )
 
 
+@guarded(SERVICE_NAME)
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     def __init__(self, db: Database):
         self._db = db

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 
+from ..runtime.access_log import ACCESS_LOG
+
 POINTS = frozenset({"after_reserve", "after_settle", "during_cancel"})
 _ARMED = os.environ.get("ORDERS_CRASH_AT", "")
 if _ARMED and _ARMED not in POINTS:
@@ -18,5 +20,6 @@ if _ARMED and _ARMED not in POINTS:
 def crash_point(name: str) -> None:
     if name == _ARMED:
         logging.getLogger(__name__).error("ORDERS_CRASH_AT=%s: exiting hard", name)
+        ACCESS_LOG.flush()
         logging.shutdown()
         os._exit(70)

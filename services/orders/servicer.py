@@ -5,6 +5,7 @@ from __future__ import annotations
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from ..runtime import validation
+from ..runtime.guard import guarded
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import InvalidArgument
 from ..runtime.money import from_cents
@@ -63,6 +64,7 @@ def filter_from_proto(request: orders_pb2.ListPurchasesRequest) -> PurchaseFilte
                           start_time=start, end_time=end)
 
 
+@guarded(SERVICE_NAME)
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     def __init__(self, purchases: Purchases, request_budget: float):
         self._purchases = purchases

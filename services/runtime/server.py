@@ -1,4 +1,7 @@
-"""Server bootstrap shared by the services: grpc.aio, health, reflection, interceptor, SIGTERM drain."""
+"""Server bootstrap shared by the services: grpc.aio, health, reflection, SIGTERM drain.
+
+Error mapping and the per-RPC log line are on the servicers themselves (see guard.py).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .access_log import ACCESS_LOG
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
-from .interceptors import ServiceInterceptor
 from .migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -81,10 +84,7 @@ def create_server(
     SO_REUSEPORT is off unless asked for: with it, a stale server on the same port would
     silently take part of the traffic.
     """
-    server = grpc.aio.server(
-        interceptors=[ServiceInterceptor()],
-        options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
-    )
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
     add_servicers(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -139,6 +139,7 @@ async def serve_service(name: str, default_listen_addr: str, schema: str, migrat
     log.info("%s draining (grace %.0fs)", name, settings.grace_seconds)
     await host.stop(settings.grace_seconds)
     await database.close()
+    ACCESS_LOG.flush()
     log.info("%s stopped", name)
 
 
@@ -148,6 +149,7 @@ def run_service(name: str, default_listen_addr: str, schema: str, migrations_dir
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else logging.INFO,
                         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    ACCESS_LOG.configure(name, enabled=logging.getLogger("rpc").isEnabledFor(logging.INFO))
     try:
         asyncio.run(serve_service(name, default_listen_addr, schema, migrations_dir, service_names, build))
     except ConfigError as error:

@@ -1,0 +1,61 @@
+"""The per-RPC log line ("rpc method=... code=... duration_ms=..."), written in batches.
+
+Through the logging module every line cost a LogRecord, a strftime and a write(2): 11% of a
+simple RPC's throughput, measured. Here a line is one f-string into a buffer, and the buffer goes
+out in one write every 200 ms (and at shutdown). Warnings and errors still go through logging,
+at once. What a hard crash loses is the last 200 ms of access lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+FLUSH_SECONDS = 0.2
+
+
+class AccessLog:
+    def __init__(self, stream=None, service: str = ""):
+        self._stream = stream
+        self._prefix = f" {service} INFO rpc: " if service else " INFO rpc: "
+        self._lines: list[str] = []
+        self._second = -1
+        self._stamp = ""
+        self._flush_scheduled = False
+        self.enabled = True
+
+    def configure(self, service: str, enabled: bool, stream=None) -> None:
+        self._prefix = f" {service} INFO rpc: "
+        self.enabled = enabled
+        self._stream = stream
+
+    def _timestamp(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._stamp},{int((now - second) * 1000):03d}"
+
+    def rpc(self, method: str, code: str, duration_ms: float) -> None:
+        if not self.enabled:
+            return
+        self._lines.append(f"{self._timestamp()}{self._prefix}rpc method={method} code={code} "
+                           f"duration_ms={duration_ms:.1f}\n")
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no loop running: write now
+                self.flush()
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self._lines:
+            stream = self._stream or sys.stderr
+            stream.write("".join(self._lines))
+            stream.flush()
+            self._lines.clear()
+
+
+ACCESS_LOG = AccessLog()

@@ -1,0 +1,62 @@
+"""The one wrapper every RPC runs in: ServiceError becomes a rich status, one log line per RPC.
+
+Applied to a servicer class (`@guarded(SERVICE_NAME)`) rather than as a grpc.aio server
+interceptor: an interceptor is awaited around every call on top of the handler, and measured
+here it cost 5-13% of a simple RPC's throughput; wrapping the methods once costs nothing per call
+beyond the wrapper itself. Servicers raise ServiceError and never abort; a client never sees a
+traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import time
+
+import grpc
+from grpc_status import rpc_status
+
+from .access_log import ACCESS_LOG
+from .db import CONNECTION_ERRORS
+from .errors import ServiceError, to_rpc_status
+
+log = logging.getLogger("rpc")
+
+
+def guarded(service_name: str):
+    """Class decorator: wraps every RPC method (the public coroutine methods) of a servicer."""
+    def decorate(cls):
+        for name, method in list(vars(cls).items()):
+            if inspect.iscoroutinefunction(method) and name[:1].isupper():
+                setattr(cls, name, _guard(f"/{service_name}/{name}", method))
+        return cls
+    return decorate
+
+
+def _guard(path: str, method):
+    @functools.wraps(method)
+    async def rpc(self, request, context):
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await method(self, request, context)
+        except ServiceError as error:
+            code = error.code
+            await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+        except CONNECTION_ERRORS as error:
+            code = grpc.StatusCode.UNAVAILABLE
+            log.warning("database unreachable in %s: %s", path, str(error).strip().splitlines()[0])
+            await context.abort(code, "database unavailable, retry later")
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED  # the client went away or its deadline passed
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unexpected error in %s", path)
+            await context.abort(code, "internal error")
+        finally:
+            ACCESS_LOG.rpc(path, code.name, (time.perf_counter() - started) * 1000)
+
+    return rpc
