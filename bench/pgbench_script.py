@@ -16,12 +16,10 @@ from services.orders.repository import QUERIES as ORDERS
 
 
 def substitute(sql: str, values: dict[str, str]) -> str:
-    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    used = set(re.findall(r"%\((\w+)\)s", body))
-    missing = used - set(values)
+    missing = set(re.findall(r"%\((\w+)\)s", sql)) - set(values)
     if missing:
         raise KeyError(f"no pgbench value for {sorted(missing)}")
-    return re.sub(r"%\((\w+)\)s", lambda m: values[m.group(1)], body).rstrip().rstrip(";")
+    return re.sub(r"%\((\w+)\)s", lambda m: values[m.group(1)], sql).rstrip().rstrip(";")
 
 
 def one_line(sql: str) -> str:

@@ -1,4 +1,8 @@
-"""Named queries: a .sql file of blocks headed `-- name: <query_name>`, loaded into a dict."""
+"""Named queries: a .sql file of blocks headed `-- name: <query_name>`, loaded into a dict.
+
+Comment lines stay in the file, for the reader, and out of the statement sent: every call would
+otherwise ship them for psycopg2 to scan and PostgreSQL to lex.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ def load_queries(path: Path) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2]):
         if name in queries:
             raise ValueError(f"{path}: query {name!r} is defined twice")
-        sql = body.strip()
+        sql = "\n".join(line for line in body.strip().splitlines() if not line.lstrip().startswith("--"))
         if not sql:
             raise ValueError(f"{path}: query {name!r} is empty")
         queries[name] = sql

@@ -10,7 +10,7 @@ from services.runtime.queries import load_queries
 
 def test_named_blocks_are_loaded(tmp_path: Path):
     path = tmp_path / "q.sql"
-    path.write_text("-- header comment\n\n-- name: one\nSELECT 1;\n\n-- name: two\nSELECT\n  2;\n")
+    path.write_text("-- header comment\n\n-- name: one\nSELECT 1;\n\n-- name: two\n-- why two\nSELECT\n  2;\n")
     assert load_queries(path) == {"one": "SELECT 1;", "two": "SELECT\n  2;"}
 
 
