@@ -258,7 +258,7 @@ end
         print("(cpu columns: cores busy on average during the phase; 2 cores in all)\n")
         for label, value, bound in targets:
             ok = value >= bound if ">=" in label else value < bound
-            print(f"{'PASS' if ok else 'MISS'}  {label}: {value:.2f}")
+            print(f"{'PASS' if ok else 'MISS'}  {label}: {value:.3f}")
         bad = [name for name, _, ok in plans if not ok]
         print(f"{'PASS' if not bad else 'FAIL'}  EXPLAIN: no sequential scan of discs or purchases"
               f"{'' if not bad else ' -- ' + ', '.join(bad)}")
