@@ -78,7 +78,7 @@ class Purchases:
         """Reserves stock for a pending purchase (once, whoever calls) and records the outcome."""
         try:
             reservation = await self._catalog.reserve_stock(purchase.id, purchase.disc_id, purchase.quantity,
-                                                      deadline.remaining())
+                                                            deadline.remaining())
         except NotFound:
             async with self._db.session() as session:
                 await PurchaseRepository(session).delete_pending_purchase(purchase.id)
