@@ -22,7 +22,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,11 @@ from pathlib import Path
 import psycopg2
 
 from devstack.gateway import start_gateway
+from devstack.invariant import check
+from devstack.latency import summary
+from devstack.loopback import free_address, free_port
 from devstack.postgres import bin_path, pg_ctl, start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT, stop
-from devstack.invariant import check
 from devstack.stack import ServiceStack
 
 from .cpu import Meter
@@ -42,12 +43,6 @@ from .pgbench_script import purchase_script
 from .seed import CUSTOMERS, HOT_DISCS, number_id, seed
 
 PAIRS = 100  # (customer, disc) pairs the purchase load spreads over, the same for every tool
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def log(message: str) -> None:
@@ -69,10 +64,10 @@ class Bench:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.cluster = start_embedded(data_dir).provision()
         self.tune()
-        addresses = {name: f"127.0.0.1:{free_port()}" for name in ("customers", "catalog", "orders")}
+        addresses = {name: free_address() for name in ("customers", "catalog", "orders")}
         self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir)
         self.services.start()
-        self.gateway = start_gateway(f"127.0.0.1:{free_port()}", free_port(), addresses,
+        self.gateway = start_gateway(free_address(), free_port(), addresses,
                                      log_path=self.workdir / "envoy.log")
         log(f"seeding up to {self.args.discs:,} discs (once per data directory)...")
         seed(self.cluster, self.args.discs, log)
@@ -136,16 +131,7 @@ class Bench:
         latencies = []
         for log_file in self.workdir.glob("pgbench.*"):
             latencies += [int(line.split()[2]) / 1000 for line in log_file.read_text().splitlines()]
-        return {"rps": tps, **self.percentiles(latencies), "errors": failed}
-
-    @staticmethod
-    def percentiles(samples: list[float]) -> dict:
-        ordered = sorted(samples)
-        if not ordered:
-            return {}
-        def at(q):
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-        return {"p50": at(.5), "p90": at(.9), "p99": at(.99)}
+        return {"rps": tps, **summary(latencies), "errors": failed}
 
     def loadgen(self, mode: str, target: str, values: list[str], rate: float | None = None,
                 duration: float | None = None) -> dict:

@@ -20,18 +20,8 @@ import grpc
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from devstack.latency import summary
 from devstack.loopback import require_loopback
-
-
-def percentiles(samples: list[float]) -> dict:
-    if not samples:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    ordered = sorted(samples)
-
-    def at(q):
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": round(ordered[-1], 2)}
 
 
 def make_call(args, channel):
@@ -89,7 +79,7 @@ async def run(args) -> dict:
     for channel in channels:
         await channel.close()
     return {"requests": len(samples), "seconds": round(elapsed, 3), "rps": round(len(samples) / elapsed, 1),
-            **percentiles(samples), "statuses": dict(statuses)}
+            **summary(samples), "statuses": dict(statuses)}
 
 
 def main(argv=None) -> int:

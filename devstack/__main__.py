@@ -10,12 +10,12 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
 
 from .gateway import start_gateway
+from .loopback import port_in_use
 from .postgres import SERVICES, Cluster, start_embedded
 from .processes import REPO_ROOT, stop
 from .stack import ServiceStack
@@ -39,11 +39,6 @@ def parse_args(argv):
                         help="Envoy admin port, on loopback only (default 9901)")
     parser.add_argument("--no-gateway", action="store_true", help="run without Envoy (gRPC only)")
     return parser.parse_args(argv)
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex((host, port)) == 0
 
 
 def main(argv=None) -> int:

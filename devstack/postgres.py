@@ -6,11 +6,10 @@ import logging
 import os
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
-
-import warnings
 
 with warnings.catch_warnings():
     # platformdirs warns at import that XDG_RUNTIME_DIR is unset; it falls back to /tmp: fine.

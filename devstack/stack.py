@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,14 +37,6 @@ class ServiceStack:
             started.append(self.processes[name])
         for service in started:
             wait_serving(service.address, timeout=timeout, process=service.process)
-
-    def restart(self, name: str, env: Mapping[str, str] | None = None) -> None:
-        """Stops one service (if it still runs) and starts it again, with `env` replacing its extras."""
-        if name in self.processes:
-            stop([self.processes[name].process])
-        if env is not None:
-            self.extra_env[name] = dict(env)
-        self.start(name)
 
     def stop(self, grace: float = 15.0) -> dict[int, int]:
         return stop([self.processes[n].process for n in reversed(SERVICES) if n in self.processes], grace)

@@ -25,6 +25,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from .invariant import check
+from .latency import percentile
 from .loopback import require_loopback
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -65,13 +66,6 @@ class Tally:
     failed: Counter = field(default_factory=Counter)  # requests that never succeeded
     retries: int = 0
     requests: int = 0
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 class Client:

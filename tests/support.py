@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,12 +110,6 @@ class SlowCatalog(CatalogServicer):
         await asyncio.sleep(self.delay)
         return await super().ReserveStock(request, context)
 
-
-def free_address() -> str:
-    """A loopback host:port with nobody listening (yet)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
 

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pytest
 
 from devstack.gateway import start_gateway
+from devstack.loopback import free_address, free_port
 from devstack.processes import stop
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -60,7 +54,7 @@ class JsonClient:
 
 def launch(upstreams: dict[str, str], tmp_path_factory):
     logs = tmp_path_factory.mktemp("envoy") / "envoy.log"
-    return start_gateway(f"127.0.0.1:{free_port()}", free_port(), upstreams, log_path=logs)
+    return start_gateway(free_address(), free_port(), upstreams, log_path=logs)
 
 
 @pytest.fixture(scope="session")

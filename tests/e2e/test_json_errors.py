@@ -1,6 +1,5 @@
 """Every error a JSON client can meet: a matching HTTP status and a JSON body it can act on."""
 
-import socket
 import time
 import uuid
 
@@ -8,6 +7,7 @@ import grpc
 import pytest
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from devstack.loopback import free_address
 from devstack.processes import stop
 from tests.e2e.conftest import JsonClient, launch
 from tests.e2e.test_json_api import new_customer, new_disc, purchase
@@ -112,15 +112,9 @@ def test_the_admin_interface_listens_on_loopback_only(gateway):
     assert "address: 127.0.0.1" in admin
 
 
-def dead_address() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 def test_a_stopped_service_is_a_quick_503(stack, tmp_path_factory):
     """Orders stopped (nothing listens on its port): 503 at once, and the others still answer."""
-    upstreams = {**stack.addresses, "orders": dead_address()}
+    upstreams = {**stack.addresses, "orders": free_address()}
     gateway = launch(upstreams, tmp_path_factory)
     try:
         client = JsonClient(int(gateway.url.rsplit(":", 1)[1]))

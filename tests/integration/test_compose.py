@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from devstack.gateway import envoy_binary
+from devstack.loopback import free_port
 from devstack.postgres import bin_path, start_embedded
 from devstack.processes import stop
 from tests.support import REPO_ROOT
@@ -125,11 +125,7 @@ def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, st
                ENVOY_CONFIG=str(tmp_path / "envoy.yaml"),
                PATH=f"{Path(envoy_binary()).parent}:{os.environ['PATH']}",
                **{k: v for k, v in SERVICES["gateway"]["environment"].items()})
-    free = {}
-    for key in ("LISTEN_PORT", "ADMIN_PORT"):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            free[key] = str(probe.getsockname()[1])
+    free = {key: str(free_port()) for key in ("LISTEN_PORT", "ADMIN_PORT")}
     host_port = {name: stack.addresses[name].rsplit(":", 1) for name in PYTHON_SERVICES}
     env.update(free, LISTEN_HOST="127.0.0.1", DESCRIPTOR_PATH=str(REPO_ROOT / "gateway" / "recordstore.pb"),
                **{f"{n.upper()}_HOST": host_port[n][0] for n in PYTHON_SERVICES},

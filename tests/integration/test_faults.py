@@ -10,12 +10,13 @@ import pytest
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.invariant import check
+from devstack.loopback import free_address
 from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import start_service, stop, wait_serving
 from devstack.stack import ServiceStack
 from devstack.stress import Settings, run
 from tests.conftest import serve_orders
-from tests.support import create_customer, create_disc, free_address, start_slow_catalog, stock_of
+from tests.support import create_customer, create_disc, start_slow_catalog, stock_of
 
 pytestmark = pytest.mark.slow
 FAST_RECOVERY = {"RECOVERY_INTERVAL_SECONDS": "0.2", "RECOVERY_GRACE_SECONDS": "0.5"}

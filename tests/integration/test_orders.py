@@ -11,6 +11,7 @@ from google.protobuf import timestamp_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2 as pb
 
+from devstack.loopback import free_address
 from services.orders.clients import CatalogClient, CustomersClient
 from services.orders.model import PurchaseOrder
 from services.orders.usecases import Purchases
@@ -230,14 +231,6 @@ def test_concurrent_cancels_restock_once(stack):
     assert stock_of(stack, disc.id) == 2
 
 
-def dead_address() -> str:
-    """A loopback port with nobody listening."""
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 def purchases_with(stack, customers_addr: str, catalog_addr: str) -> Purchases:
     """The purchase use cases against other peers (a dead one, say), on the services' loop."""
     async def make():
@@ -248,7 +241,7 @@ def purchases_with(stack, customers_addr: str, catalog_addr: str) -> Purchases:
 def test_catalog_down_fails_fast_and_a_retry_finishes_the_purchase(stack):
     customer = create_customer(stack)
     disc = create_disc(stack, stock=4)
-    cut_off = purchases_with(stack, stack.addresses["customers"], dead_address())
+    cut_off = purchases_with(stack, stack.addresses["customers"], free_address())
     request_id = str(uuid.uuid4())
     started = time.monotonic()
     with pytest.raises(Unavailable):
@@ -265,7 +258,7 @@ def test_catalog_down_fails_fast_and_a_retry_finishes_the_purchase(stack):
 def test_customers_down_fails_fast_and_records_nothing(stack):
     disc = create_disc(stack, stock=4)
     customer = create_customer(stack)
-    cut_off = purchases_with(stack, dead_address(), stack.addresses["catalog"])
+    cut_off = purchases_with(stack, free_address(), stack.addresses["catalog"])
     with pytest.raises(Unavailable):
         stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), None, Deadline(5)))
     assert list_all(stack, customer_id=customer.id) == [] and stock_of(stack, disc.id) == 4
@@ -274,7 +267,7 @@ def test_customers_down_fails_fast_and_records_nothing(stack):
 def test_the_recovery_step_finishes_a_pending_purchase(stack):
     customer = create_customer(stack)
     disc = create_disc(stack, stock=1)
-    cut_off = purchases_with(stack, stack.addresses["customers"], dead_address())
+    cut_off = purchases_with(stack, stack.addresses["customers"], free_address())
     with pytest.raises(Unavailable):
         stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), None, Deadline(5)))
     stack.run(stack.purchases.recover(older_than_seconds=0, call_timeout=5))

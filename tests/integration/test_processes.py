@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from devstack.loopback import free_address, free_port, port_in_use
 from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from tests.support import create_customer, create_disc, start_slow_catalog
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_module(module: str, env: dict, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -52,7 +46,7 @@ def test_orders_refuses_a_malformed_peer_address(cluster):
 
 def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack):
     slow = stack.run(start_slow_catalog(stack, 1.5))
-    address = f"127.0.0.1:{free_port()}"
+    address = free_address()
     orders = start_service("orders", address, cluster.service_url("orders"),
                            {"CUSTOMERS_ADDR": stack.addresses["customers"], "CATALOG_ADDR": f"127.0.0.1:{slow.port}"})
     try:
@@ -96,7 +90,7 @@ def wait_for_status(stub, wanted, timeout=15.0) -> float:
 
 
 def test_health_follows_the_database(spare_cluster):
-    address = f"127.0.0.1:{free_port()}"
+    address = free_address()
     catalog = start_service("catalog", address, spare_cluster.service_url("catalog"))
     try:
         wait_serving(address, timeout=30, process=catalog.process)
@@ -113,7 +107,7 @@ def test_health_follows_the_database(spare_cluster):
 
 def test_the_run_command_keeps_data_across_restarts(tmp_path):
     base_port = free_port()
-    while any(port_taken(base_port + i) for i in range(3)):
+    while any(port_in_use("127.0.0.1", base_port + i) for i in range(3)):
         base_port = free_port()
     command = [sys.executable, "-m", "devstack", "--data-dir", str(tmp_path / "pg"), "--base-port", str(base_port),
                "--no-gateway"]
@@ -142,7 +136,3 @@ def test_the_run_command_keeps_data_across_restarts(tmp_path):
         second.send_signal(signal.SIGINT)
         assert second.wait(timeout=60) == 0
 
-
-def port_taken(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
