@@ -76,15 +76,14 @@ def create_server(
     add_servicers: Callable[[grpc.aio.Server], None],
     database: Database | None,
     health_interval: float = 1.0,
-    reuse_port: bool = False,
 ) -> ServiceHost:
     """Builds a server bound to `address` (port 0 picks a free port: see `.port`). Call inside
     the event loop that will run it.
 
-    SO_REUSEPORT is off unless asked for: with it, a stale server on the same port would
+    SO_REUSEPORT (grpc's default) is off: with it, a stale server on the same port would
     silently take part of the traffic.
     """
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     add_servicers(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
