@@ -17,6 +17,7 @@ import time
 from collections import Counter
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -25,6 +26,12 @@ from devstack.loopback import require_loopback
 
 
 def make_call(args, channel):
+    if args.mode == "health":
+        # The service's own health Check: the same server, transport and event loop as every other
+        # RPC, with no work behind it; the floor under any RPC's latency.
+        stub = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest()
+        return lambda: stub.Check(request, timeout=10)
     rng = random.Random(args.seed)
     values = [line.strip() for line in open(args.values_file) if line.strip()]
     if args.mode == "purchase":
@@ -85,19 +92,21 @@ async def run(args) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["purchase", "get-disc", "list-discs"])
+    parser.add_argument("mode", choices=["purchase", "get-disc", "list-discs", "health"])
     parser.add_argument("--target", required=True, help="host:port (loopback)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--max-requests", type=int, default=10_000_000)
     parser.add_argument("--rate", type=float, help="requests per second, open loop")
-    parser.add_argument("--values-file", required=True,
+    parser.add_argument("--values-file",
                         help="one per line: [customer_id, disc_id] (purchase), a disc id (get-disc), "
-                             "JSON filters (list-discs)")
+                             "JSON filters (list-discs); health needs none")
     parser.add_argument("--page-size", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.mode != "health" and not args.values_file:
+        parser.error(f"{args.mode} needs --values-file")
     print(json.dumps(asyncio.run(run(args))))
     return 0
 
