@@ -56,6 +56,7 @@ def log(message: str) -> None:
 class Bench:
     def __init__(self, args, workdir: Path):
         self.args, self.workdir = args, workdir
+        self.read_seconds = max(1.0, args.duration / 2)  # per catalog phase: there are fifteen of them
         self.rows: list[tuple[str, dict]] = []
         rng = random.Random(42)
         self.pairs = [(number_id(rng.randint(1, CUSTOMERS)), number_id(rng.randint(1, HOT_DISCS)))
@@ -183,7 +184,7 @@ end
 
     def read_phase(self, name: str, mode: str, values: list[str]) -> float:
         """Peak throughput (closed loop), then latency at half that rate (open loop); returns that rate."""
-        target, duration = self.services.addresses["catalog"], max(1.0, self.args.duration / 2)
+        target, duration = self.services.addresses["catalog"], self.read_seconds
         peak = self.measure(name, lambda: self.loadgen(mode, target, values, duration=duration))
         half = peak["rps"] / 2
         self.measure(f"{name} @ {half:.0f}/s", lambda: self.loadgen(mode, target, values, rate=half,
@@ -195,7 +196,7 @@ end
         rate = self.read_phase("GetDisc", "get-disc",
                                [number_id(rng.randint(1, self.args.discs)) for _ in range(2000)])
         self.measure(f"{FLOOR} @ {rate:.0f}/s", lambda: self.loadgen(
-            "health", self.services.addresses["catalog"], None, rate=rate, duration=max(1.0, self.args.duration / 2)))
+            "health", self.services.addresses["catalog"], None, rate=rate, duration=self.read_seconds))
         words = ["silva", "costa", "gal", "joao", "ribeiro", "rita lee", "tom"]
         filters = {
             "ListDiscs, no filter": [{}],
