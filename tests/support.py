@@ -111,8 +111,6 @@ class SlowCatalog(CatalogServicer):
         return await super().ReserveStock(request, context)
 
 
-
-
 async def start_slow_catalog(stack, delay: float):
     """A catalog server (on the services' loop) whose ReserveStock takes `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -121,9 +122,7 @@ def test_the_run_command_keeps_data_across_restarts(tmp_path):
     first = run_stack()
     try:
         with grpc.insecure_channel(customers_addr) as channel:
-            stub = customers_pb2_grpc.CustomerServiceStub(channel)
-            stack_like = type("S", (), {"customers": stub})
-            created = create_customer(stack_like)
+            created = create_customer(SimpleNamespace(customers=customers_pb2_grpc.CustomerServiceStub(channel)))
     finally:
         first.send_signal(signal.SIGINT)
         assert first.wait(timeout=60) == 0
