@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .gateway import start_gateway
+from .gateway import CorsSettings, check_origin, start_gateway
 from .loopback import port_in_use
 from .postgres import SERVICES, Cluster, start_embedded
 from .processes import REPO_ROOT, stop
@@ -38,7 +38,18 @@ def parse_args(argv):
     parser.add_argument("--admin-port", type=int, default=9901,
                         help="Envoy admin port, on loopback only (default 9901)")
     parser.add_argument("--no-gateway", action="store_true", help="run without Envoy (gRPC only)")
-    return parser.parse_args(argv)
+    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a web origin (https://shop.example.com) whose pages may call the gateway; "
+                             "repeatable (default: http(s)://localhost and 127.0.0.1, any port)")
+    parser.add_argument("--cors-credentials", action="store_true",
+                        help="let those pages send cookies and Authorization along (off by default)")
+    args = parser.parse_args(argv)
+    for origin in args.cors_origin:
+        try:
+            check_origin(origin)
+        except ValueError as error:
+            parser.error(f"--cors-origin: {error}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -72,7 +83,8 @@ def main(argv=None) -> int:
         for name, address in addresses.items():
             log.info("%s SERVING on %s", name, address)
         if not args.no_gateway:
-            gateway = start_gateway(f"{args.host}:{args.gateway_port}", args.admin_port, addresses)
+            cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
+            gateway = start_gateway(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors=cors)
             log.info("gateway (Envoy) serving JSON on %s", gateway.url)
         log.info("ready: customers %s, catalog %s, orders %s. Ctrl-C stops everything.",
                  addresses["customers"], addresses["catalog"], addresses["orders"])

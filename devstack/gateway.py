@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from urllib.parse import urlsplit
 
 from .processes import REPO_ROOT
 
@@ -33,8 +35,37 @@ def split(address: str) -> tuple[str, str]:
     return host, port
 
 
-def render_config(listen: str, admin_port: int, upstreams: dict[str, str], descriptor: Path = DESCRIPTOR_SET) -> str:
-    values = {"DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port)}
+# Browsers on these origins may call the gateway when no --cors-origin is given: development
+# servers on this machine, any port.
+LOCAL_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?"
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    """Which web origins may call the API from a browser, and whether with credentials."""
+
+    origins: tuple[str, ...] = ()  # whole origins (scheme://host[:port]); none = LOCAL_ORIGINS
+    credentials: bool = False
+
+    def origin_regex(self) -> str:
+        if not self.origins:
+            return LOCAL_ORIGINS
+        return "|".join(re.escape(check_origin(origin)) for origin in self.origins)
+
+
+def check_origin(origin: str) -> str:
+    """An origin as browsers send it: scheme://host[:port], nothing after."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com")
+    return origin
+
+
+def render_config(listen: str, admin_port: int, upstreams: dict[str, str], descriptor: Path = DESCRIPTOR_SET,
+                  cors: CorsSettings = CorsSettings()) -> str:
+    values = {"DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port),
+              "CORS_ORIGIN_REGEX": cors.origin_regex(), "CORS_ALLOW_CREDENTIALS": str(cors.credentials).lower()}
     values["LISTEN_HOST"], values["LISTEN_PORT"] = split(listen)
     for name, address in upstreams.items():
         values[f"{name.upper()}_HOST"], values[f"{name.upper()}_PORT"] = split(address)
@@ -50,10 +81,10 @@ class Gateway:
 
 
 def start_gateway(listen: str, admin_port: int, upstreams: dict[str, str], log_path: Path | None = None,
-                  timeout: float = 20.0) -> Gateway:
+                  timeout: float = 20.0, cors: CorsSettings = CorsSettings()) -> Gateway:
     """Starts Envoy and waits until its admin interface reports it ready."""
     config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
-    config.write_text(render_config(listen, admin_port, upstreams))
+    config.write_text(render_config(listen, admin_port, upstreams, cors=cors))
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
         [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],

@@ -5,10 +5,21 @@ set -eu
 template=${ENVOY_TEMPLATE:-/etc/recordstore-gateway/envoy.yaml}
 config=${ENVOY_CONFIG:-/tmp/envoy.yaml}
 cp "$template" "$config"
+# Browsers: development origins on this host unless CORS_ORIGIN_REGEX (a RE2 regex of whole
+# origins, e.g. 'https://shop\.example\.com') says otherwise; credentials only when asked for.
+[ -n "${CORS_ORIGIN_REGEX:-}" ] || CORS_ORIGIN_REGEX='https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?'
+: "${CORS_ALLOW_CREDENTIALS:=false}"
+case "$CORS_ALLOW_CREDENTIALS" in true|false) ;; *) echo "CORS_ALLOW_CREDENTIALS must be true or false" >&2; exit 1 ;; esac
+case "$CORS_ORIGIN_REGEX" in *"'"*) echo "CORS_ORIGIN_REGEX must not contain a quote" >&2; exit 1 ;; esac
+export CORS_ORIGIN_REGEX CORS_ALLOW_CREDENTIALS
+sep=$(printf '\001')
 for name in LISTEN_HOST LISTEN_PORT ADMIN_PORT DESCRIPTOR_PATH \
-            CUSTOMERS_HOST CUSTOMERS_PORT CATALOG_HOST CATALOG_PORT ORDERS_HOST ORDERS_PORT; do
+            CUSTOMERS_HOST CUSTOMERS_PORT CATALOG_HOST CATALOG_PORT ORDERS_HOST ORDERS_PORT \
+            CORS_ORIGIN_REGEX CORS_ALLOW_CREDENTIALS; do
   eval "value=\${$name:?$name must be set}"
-  sed -i "s|\${$name}|$value|g" "$config"
+  # The value as sed's replacement text: backslashes and & stand for themselves.
+  value=$(printf '%s' "$value" | sed 's/[\\&]/\\&/g')
+  sed -i "s${sep}\${$name}${sep}${value}${sep}g" "$config"
 done
 if grep -q '\${' "$config"; then
   echo "unfilled placeholders in $template:" >&2

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from devstack.gateway import start_gateway
+from devstack.gateway import CorsSettings, start_gateway
 from devstack.loopback import free_address, free_port
 from devstack.processes import stop
 
@@ -52,9 +52,9 @@ class JsonClient:
         return self.request("POST", path, body=body if body is not None else {}, query=query or None)
 
 
-def launch(upstreams: dict[str, str], tmp_path_factory):
+def launch(upstreams: dict[str, str], tmp_path_factory, cors: CorsSettings = CorsSettings()):
     logs = tmp_path_factory.mktemp("envoy") / "envoy.log"
-    return start_gateway(free_address(), free_port(), upstreams, log_path=logs)
+    return start_gateway(free_address(), free_port(), upstreams, log_path=logs, cors=cors)
 
 
 @pytest.fixture(scope="session")

@@ -120,11 +120,17 @@ def test_the_database_init_script_provisions_a_fresh_server(tmp_path_factory):
     conn.close()
 
 
+def as_compose_passes(value: str) -> str:
+    """A value as compose passes it when its environment sets nothing: ${NAME:-default} -> default."""
+    match = re.fullmatch(r"\$\{[A-Z_]+:-(.*)\}", value)
+    return match[1] if match else value
+
+
 def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack):
     env = dict(os.environ, ENVOY_TEMPLATE=str(REPO_ROOT / "gateway" / "envoy.yaml"),
                ENVOY_CONFIG=str(tmp_path / "envoy.yaml"),
                PATH=f"{Path(envoy_binary()).parent}:{os.environ['PATH']}",
-               **{k: v for k, v in SERVICES["gateway"]["environment"].items()})
+               **{k: as_compose_passes(v) for k, v in SERVICES["gateway"]["environment"].items()})
     free = {key: str(free_port()) for key in ("LISTEN_PORT", "ADMIN_PORT")}
     host_port = {name: stack.addresses[name].rsplit(":", 1) for name in PYTHON_SERVICES}
     env.update(free, LISTEN_HOST="127.0.0.1", DESCRIPTOR_PATH=str(REPO_ROOT / "gateway" / "recordstore.pb"),
