@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import time
 import urllib.request
 import uuid
 
 import pytest
+import yaml
 
-from devstack.gateway import CorsSettings
+from devstack.gateway import CorsSettings, render_config
 from devstack.processes import stop
 from tests.e2e.conftest import JsonClient, launch
 from tests.e2e.test_json_api import new_customer, new_disc
@@ -192,3 +194,48 @@ def test_configured_origins_and_credentials(stack, tmp_path_factory):
         assert "access-control-allow-origin" not in lookalike.headers
     finally:
         stop([gateway.process])
+
+
+def json_paths() -> dict[str, set[str]]:
+    """Each JSON path of the protos' google.api.http annotations (ids as a regex) and its methods."""
+    from google.api import annotations_pb2
+    from recordstore.catalog.v1 import catalog_pb2
+    from recordstore.customers.v1 import customers_pb2
+    from recordstore.orders.v1 import orders_pb2
+
+    paths: dict[str, set[str]] = {}
+    for module in (catalog_pb2, customers_pb2, orders_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                rule = method.GetOptions().Extensions[annotations_pb2.http]
+                verb = rule.WhichOneof("pattern")
+                if verb:
+                    template = re.sub(r"\{[^}]+\}", "[^/:]+", getattr(rule, verb))
+                    paths.setdefault(template, set()).add(verb.upper())
+    return paths
+
+
+def test_the_405_routes_follow_the_protos():
+    upstreams = {name: "127.0.0.1:1" for name in ("customers", "catalog", "orders")}
+    config = yaml.safe_load(render_config("127.0.0.1:2", 3, upstreams))
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    declared = {route["match"]["safe_regex"]["regex"]: set(route["response_headers_to_add"][0]["header"]["value"]
+                                                            .split(", "))
+                for route in routes if route.get("direct_response", {}).get("status") == 405}
+    assert declared == json_paths()
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("PUT", "/v1/discs/{disc}", "GET"), ("DELETE", "/v1/discs/{disc}", "GET"), ("PATCH", "/v1/discs/{disc}", "GET"),
+    ("DELETE", "/v1/discs", "GET, POST"), ("GET", "/v1/discs/{disc}:restock", "POST"),
+    ("PUT", "/v1/customers", "GET, POST"), ("GET", "/v1/purchases/{disc}:cancel", "POST"),
+    ("HEAD", "/v1/purchases", "GET, POST"),
+])
+def test_a_method_the_path_does_not_take_is_405_with_allow(api, method, path, allow):
+    disc = new_disc(api)
+    reply = api.request(method, path.format(disc=disc["id"]), body={} if method in ("PUT", "PATCH") else None)
+    assert reply.status == 405 and reply.headers["allow"] == allow
+    if method != "HEAD":
+        assert reply.json["code"] == 12 and reason_of(reply) == "METHOD_NOT_ALLOWED"
+    assert api.get(f"/v1/discs/{disc['id']}").status == 200
