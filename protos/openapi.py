@@ -50,6 +50,13 @@ EXAMPLES = {
     "DeactivateCustomer": {},
     "CancelPurchase": {},
 }
+# Values for each optional query parameter in the collection: disabled, and valid once enabled.
+QUERY_EXAMPLES = {"page_size": "20", "page_token": "{{ _.page_token }}", "artist": "novos baianos",
+                  "title": "acabou", "genre": "MPB", "release_year": "1972", "show_deactivated": "true",
+                  "customer_id": "{{ _.customer_id }}", "start_time": "2026-01-01T00:00:00Z",
+                  "end_time": "2027-01-01T00:00:00Z", "request_id": "{% uuid 'v4' %}"}
+# Values that must differ on every send (an email is taken once per database).
+UNIQUE_BODY_VALUES = {"CreateCustomer": {"email": "ana.souza+{% uuid 'v4' %}@example.com"}}
 PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id", "OrderService": "purchase_id"}
 # In the collection, ids in example bodies come from the environment.
 BODY_VARIABLES = ("customer_id", "disc_id")
@@ -177,7 +184,9 @@ class _Builder:
                 query_skip = set(variables)
             operation["parameters"] += self.query_parameters(method.input_type, query_skip)
             if body_schema is not None:
-                body = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+                # A body with nothing in it (`:cancel`, `:deactivate`) may be left out altogether.
+                has_fields = "properties" not in body_schema or body_schema["properties"]
+                body = {"required": bool(has_fields), "content": {"application/json": {"schema": body_schema}}}
                 if method.name in EXAMPLES:
                     body["content"]["application/json"]["example"] = EXAMPLES[method.name]
                 operation["requestBody"] = body
@@ -199,14 +208,19 @@ def build_openapi(descriptor_set: bytes) -> dict:
 
 
 def build_collection(openapi: dict) -> dict:
-    """An Insomnia (export format 4) collection: one request per operation, a local environment."""
+    """An Insomnia (export format 4) collection: one request per operation; a local and a deployed
+    environment."""
     workspace = "wrk_recordstore"
     resources = [
         {"_id": workspace, "_type": "workspace", "name": "Record store (JSON API)", "scope": "collection",
          "description": "Requests for the local stack: run scripts/run, then fill in the ids."},
         {"_id": "env_base", "_type": "environment", "parentId": workspace, "name": "Base Environment", "data": {}},
         {"_id": "env_local", "_type": "environment", "parentId": "env_base", "name": "Local stack",
-         "data": {"base_url": "http://localhost:8080", "customer_id": "", "disc_id": "", "purchase_id": ""}},
+         "data": {"base_url": "http://localhost:8080", "customer_id": "", "disc_id": "", "purchase_id": "",
+                  "page_token": "", "token": ""}},
+        {"_id": "env_deployed", "_type": "environment", "parentId": "env_base", "name": "Deployed",
+         "data": {"base_url": "https://recordstore.example.com", "customer_id": "", "disc_id": "",
+                  "purchase_id": "", "page_token": "", "token": ""}},
     ]
     groups = {}
     for path, verbs in openapi["paths"].items():
@@ -223,10 +237,13 @@ def build_collection(openapi: dict) -> dict:
             if "requestBody" in operation:
                 example = dict(operation["requestBody"]["content"]["application/json"].get("example", {}))
                 example.update({k: "{{ _.%s }}" % k for k in BODY_VARIABLES if k in example})
+                example.update(UNIQUE_BODY_VALUES.get(operation["operationId"], {}))
                 request["body"] = {"mimeType": "application/json", "text": json.dumps(example, indent=2)}
                 request["headers"] = [{"name": "Content-Type", "value": "application/json"}]
-            request["parameters"] = [{"name": p["name"], "value": "", "disabled": True}
+            request["parameters"] = [{"name": p["name"], "value": QUERY_EXAMPLES[p["name"]], "disabled": True}
                                      for p in operation["parameters"] if p["in"] == "query"]
+            # The bearer token of the environment, for a deployment that asks for one.
+            request["headers"].append({"name": "Authorization", "value": "Bearer {{ _.token }}", "disabled": True})
             resources.append(request)
     return {"_type": "export", "__export_format": 4, "__export_source": "recordstore.protos.openapi",
             "resources": resources}
