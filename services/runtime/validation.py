@@ -56,6 +56,8 @@ def clean_text(field: str, value: str, max_length: int = 200) -> str:
     are stored, compared and searched alike. The length counts the normalized characters.
     """
     text = unicodedata.normalize("NFC", value).strip()
+    if text.isprintable():  # no C* or Z* but plain spaces: nothing to refuse (and checked in C)
+        return limit_length(field, text, max_length)
     for position, char in enumerate(text):
         if char in _JOINERS:
             if _joins_visible(text, position):
