@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# Units of one disc on hand, at most: what CreateDisc accepts and what RestockDisc may bring the
+# stock up to. Only ReleaseStock may go beyond it: it gives back units sold before a restock, and
+# a cancellation must never fail for want of room (see queries.sql, release_reservation).
+MAX_STOCK = 1_000_000
+
 
 @dataclass(frozen=True)
 class NewDisc:

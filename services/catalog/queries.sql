@@ -28,11 +28,15 @@ SELECT *
  LIMIT %(limit)s;
 
 -- name: restock_disc
+-- The cap is a condition of the UPDATE, not a read before it: two restocks at once cannot both
+-- fit in the same room. Written as stock <= max - quantity so that no sum can overflow integer.
+-- No row: the disc does not exist, or the units do not fit.
 UPDATE catalog.discs
    SET stock = stock + %(quantity)s,
        restocked = restocked + %(quantity)s,
        update_time = now()
  WHERE id = %(id)s
+   AND stock <= %(max_stock)s - %(quantity)s
 RETURNING *;
 
 -- name: reserve_stock
@@ -61,7 +65,10 @@ SELECT * FROM catalog.reservations WHERE id = %(reservation_id)s;
 
 -- name: release_reservation
 -- Only a granted reservation gives units back, and only once: a concurrent second release
--- re-checks state = 'granted' after the first commits and matches nothing.
+-- re-checks state = 'granted' after the first commits and matches nothing. It is not held to
+-- the stock cap: the units were on hand before, a restock may have filled the room since, and a
+-- cancellation must not fail for that (stock then stays above the cap until sales bring it down,
+-- and restocks wait until then).
 WITH released AS (
     UPDATE catalog.reservations
        SET state = 'released',

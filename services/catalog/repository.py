@@ -53,8 +53,9 @@ class CatalogRepository:
         rows = await self._session.all(QUERIES["list_discs"], list_discs_params(where, after_id, limit))
         return [Disc(*row) for row in rows]
 
-    async def restock_disc(self, disc_id: str, quantity: int) -> Disc | None:
-        row = await self._one("restock_disc", {"id": disc_id, "quantity": quantity})
+    async def restock_disc(self, disc_id: str, quantity: int, max_stock: int) -> Disc | None:
+        """The restocked disc; None when it does not exist or the units would not fit."""
+        row = await self._one("restock_disc", {"id": disc_id, "quantity": quantity, "max_stock": max_stock})
         return Disc(*row) if row else None
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int) -> Reservation | None:

@@ -8,11 +8,11 @@ from ..runtime import validation
 from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.errors import InvalidArgument
-from ..runtime.money import from_cents, to_cents
+from ..runtime.money import from_cents, price_to_cents
 from ..runtime.pagination import page_size
 from ..runtime.timestamps import to_timestamp
 from . import usecases
-from .model import Disc, DiscFilter, NewDisc, Reservation
+from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 _RESERVATION_STATES = {
@@ -20,7 +20,6 @@ _RESERVATION_STATES = {
     "rejected": catalog_pb2.Reservation.REJECTED,
     "released": catalog_pb2.Reservation.RELEASED,
 }
-_MAX_STOCK = 1_000_000
 
 
 def disc_to_proto(disc: Disc) -> catalog_pb2.Disc:
@@ -52,11 +51,11 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
 def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
     if not 1000 <= disc.release_year <= 9999:
         raise InvalidArgument("disc.release_year", f"must be a four-digit year, got {disc.release_year}")
-    if not 0 <= disc.stock <= _MAX_STOCK:
-        raise InvalidArgument("disc.stock", f"must be between 0 and {_MAX_STOCK}, got {disc.stock}")
+    if not 0 <= disc.stock <= MAX_STOCK:
+        raise InvalidArgument("disc.stock", f"must be between 0 and {MAX_STOCK}, got {disc.stock}")
     if not disc.HasField("price"):
         raise InvalidArgument("disc.price", "is required")
-    cents, currency = to_cents("disc.price", disc.price)
+    cents, currency = price_to_cents("disc.price", disc.price)
     return NewDisc(
         title=validation.require_text("disc.title", disc.title),
         artist=validation.require_text("disc.artist", disc.artist),
@@ -66,6 +65,13 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
         currency=currency,
         stock=disc.stock,
     )
+
+
+def stock_quantity(quantity: int) -> int:
+    """Units to restock or reserve: more than MAX_STOCK could never be on hand at once."""
+    if not 0 < quantity <= MAX_STOCK:
+        raise InvalidArgument("quantity", f"must be between 1 and {MAX_STOCK}, got {quantity}")
+    return quantity
 
 
 @guarded(SERVICE_NAME)
@@ -83,9 +89,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ListDiscs(self, request, context):
         where = DiscFilter(
-            artist=validation.limit_length("artist", request.artist.strip()) or None,
-            title=validation.limit_length("title", request.title.strip()) or None,
-            genre=validation.limit_length("genre", request.genre.strip()) or None,
+            # Cleaned as the stored values were, so a decomposed "João" finds the stored one.
+            artist=validation.optional_text("artist", request.artist),
+            title=validation.optional_text("title", request.title),
+            genre=validation.optional_text("genre", request.genre),
             release_year=request.release_year or None,
         )
         discs, token = await usecases.list_discs(self._db, where, page_size(request.page_size), request.page_token)
@@ -93,7 +100,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def RestockDisc(self, request, context):
         disc_id = validation.require_id("id", request.id)
-        quantity = validation.require_positive("quantity", request.quantity)
+        quantity = stock_quantity(request.quantity)
         return disc_to_proto(await usecases.restock_disc(self._db, disc_id, quantity))
 
     async def ReserveStock(self, request, context):
@@ -101,7 +108,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             self._db,
             validation.require_id("reservation_id", request.reservation_id),
             validation.require_id("disc_id", request.disc_id),
-            validation.require_positive("quantity", request.quantity),
+            stock_quantity(request.quantity),
         )
         return reservation_to_proto(reservation)
 

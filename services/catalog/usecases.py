@@ -7,7 +7,7 @@ from psycopg2 import errors as pg_errors
 from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from ..runtime.pagination import cut_page, decode_token
-from .model import Disc, DiscFilter, NewDisc, Reservation
+from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
 from .repository import CatalogRepository
 
 
@@ -37,14 +37,19 @@ async def list_discs(db: Database, where: DiscFilter, page_size: int, page_token
 
 
 async def restock_disc(db: Database, disc_id: str, quantity: int) -> Disc:
-    try:
-        async with db.session() as session:
-            disc = await CatalogRepository(session).restock_disc(disc_id, quantity)
-    except pg_errors.NumericValueOutOfRange:
-        raise InvalidArgument("quantity", "would take the stock beyond its maximum") from None
-    if disc is None:
+    """Adds units, as long as the stock stays within MAX_STOCK (checked by the UPDATE itself)."""
+    async with db.session() as session:
+        repo = CatalogRepository(session)
+        disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK)
+        if disc is not None:
+            return disc
+        # Read only to explain the refusal: the decision was the UPDATE's, made atomically.
+        current = await repo.get_disc(disc_id)
+    if current is None:
         raise NotFound("disc", disc_id)
-    return disc
+    room = max(0, MAX_STOCK - current.stock)
+    raise InvalidArgument("quantity", f"would take the stock beyond {MAX_STOCK} units: {current.stock} on hand, "
+                                      f"room for {room} more", "STOCK_LIMIT_EXCEEDED")
 
 
 async def reserve_stock(db: Database, reservation_id: str, disc_id: str, quantity: int) -> Reservation:

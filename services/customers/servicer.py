@@ -40,8 +40,8 @@ def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
     return NewCustomer(
         name=validation.require_text("customer.name", customer.name),
         email=email,
-        document=validation.limit_length("customer.document", customer.document.strip(), 50) or None,
-        phone=validation.limit_length("customer.phone", customer.phone.strip(), 50) or None,
+        document=validation.optional_text("customer.document", customer.document, 50),
+        phone=validation.optional_text("customer.phone", customer.phone, 50),
     )
 
 

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 from .errors import InvalidArgument
+
+# Characters no name or title needs, by Unicode category: controls (Cc: tab, newline, NUL, ...),
+# format characters (Cf: zero-width space, soft hyphen, BOM, bidi marks, embeddings, overrides and
+# isolates, tag characters), surrogates (Cs), private use (Co), unassigned (Cn: its NFC may change
+# when the code point is assigned), and line and paragraph separators (Zl, Zp). They are invisible
+# or reorder what is shown, so they let two names look alike or one look like something it is not.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Two format characters that real text needs, allowed between two visible characters: ZERO WIDTH
+# JOINER joins emoji sequences (a family, a profession with a skin tone) and some Indic
+# conjuncts; ZERO WIDTH NON-JOINER is part of Persian spelling and of Indic scripts. At an end,
+# next to a space or to another joiner, they only hide.
+_JOINERS = frozenset({"\u200c", "\u200d"})
 
 
 def require_id(field: str, value: str) -> str:
@@ -23,10 +36,51 @@ def optional_id(field: str, value: str) -> str | None:
 
 
 def require_text(field: str, value: str, max_length: int = 200) -> str:
-    stripped = value.strip()
-    if not stripped:
+    """A name or title: clean_text, and not empty."""
+    text = clean_text(field, value, max_length)
+    if not text:
         raise InvalidArgument(field, "is required")
-    return limit_length(field, stripped, max_length)
+    return text
+
+
+def optional_text(field: str, value: str, max_length: int = 200) -> str | None:
+    """clean_text, with None for an empty value (an optional field, or a filter not set)."""
+    return clean_text(field, value, max_length) or None
+
+
+def clean_text(field: str, value: str, max_length: int = 200) -> str:
+    """`value` in NFC without surrounding whitespace; refused when it holds a character that
+    shows nothing or reorders the text (see _REFUSED_CATEGORIES), or when it is too long.
+
+    NFC makes one spelling of "João" out of the composed and the decomposed ones, so equal names
+    are stored, compared and searched alike. The length counts the normalized characters.
+    """
+    text = unicodedata.normalize("NFC", value).strip()
+    if text.isprintable():  # no C* or Z* but plain spaces: nothing to refuse (and checked in C)
+        return limit_length(field, text, max_length)
+    for position, char in enumerate(text):
+        if char in _JOINERS:
+            if _joins_visible(text, position):
+                continue
+        elif unicodedata.category(char) not in _REFUSED_CATEGORIES:
+            continue
+        raise InvalidArgument(
+            field, f"must not contain the invisible or control character {_describe(char)} "
+                   f"(at position {position})", "INVALID_CHARACTERS")
+    return limit_length(field, text, max_length)
+
+
+def _joins_visible(text: str, position: int) -> bool:
+    if position == 0 or position == len(text) - 1:
+        return False
+    return all(not neighbour.isspace() and neighbour not in _JOINERS
+               and unicodedata.category(neighbour) not in _REFUSED_CATEGORIES
+               for neighbour in (text[position - 1], text[position + 1]))
+
+
+def _describe(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {name}" if name else f"U+{ord(char):04X}"
 
 
 def limit_length(field: str, value: str, max_length: int = 200) -> str:
