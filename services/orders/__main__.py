@@ -21,7 +21,7 @@ async def build(database):
     customers = CustomersClient(config.address("CUSTOMERS_ADDR", "127.0.0.1:50051"))
     catalog = CatalogClient(config.address("CATALOG_ADDR", "127.0.0.1:50052"))
     budget = config.seconds("REQUEST_BUDGET_SECONDS", 5.0)
-    purchases = Purchases(database, customers, catalog)
+    purchases = Purchases(database, customers, catalog, budget)
     RecoveryLoop(purchases,
                  interval=config.seconds("RECOVERY_INTERVAL_SECONDS", 2.0),
                  grace=config.seconds("RECOVERY_GRACE_SECONDS", 5.0),
