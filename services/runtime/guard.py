@@ -27,7 +27,8 @@ log = logging.getLogger("rpc")
 
 
 class Admission:
-    """Whether one server still starts the RPCs it is handed, and when it was last handed one.
+    """Whether one server still starts the RPCs it is handed, how many it is running, and when it
+    was last handed one.
 
     At shutdown a server first stops admitting (new RPCs answer UNAVAILABLE at once: safe to
     retry, elsewhere or later) and only then stops gRPC core, because core cancels every call it
@@ -37,6 +38,7 @@ class Admission:
 
     def __init__(self):
         self.open = True
+        self.in_flight = 0
         self.last_rpc = time.monotonic()
 
 
@@ -66,6 +68,7 @@ def _guard(path: str, method):
             if not admission.open:
                 ACCESS_LOG.rpc(path, grpc.StatusCode.UNAVAILABLE.name, (time.perf_counter() - started) * 1000)
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down, retry")
+            admission.in_flight += 1
         code = grpc.StatusCode.OK
         try:
             return await method(self, request, context)
@@ -84,6 +87,8 @@ def _guard(path: str, method):
             log.exception("unexpected error in %s", path)
             await context.abort(code, "internal error")
         finally:
+            if admission is not None:
+                admission.in_flight -= 1
             ACCESS_LOG.rpc(path, code.name, (time.perf_counter() - started) * 1000)
 
     return rpc

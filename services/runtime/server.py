@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-# At shutdown, RPCs are refused (UNAVAILABLE) until none has arrived for QUIET_SECONDS, at most
-# for REFUSING_SECONDS, before gRPC core stops: see guard.Admission.
+# At shutdown, once the RPCs in flight are done, RPCs are refused (UNAVAILABLE) until none has
+# arrived for QUIET_SECONDS, at most for REFUSING_SECONDS, before gRPC core stops: see guard.Admission.
 QUIET_SECONDS = 0.05
 REFUSING_SECONDS = 0.5
 
@@ -62,10 +62,11 @@ class ServiceHost:
     async def stop(self, grace: float) -> None:
         """Stops taking RPCs, lets in-flight ones finish within `grace` seconds.
 
-        In order: health says NOT_SERVING; RPCs still reaching the server are refused with
-        UNAVAILABLE until they stop coming (so gRPC core holds none it has not handed over, which
-        it would cancel); then the listener closes (GOAWAY to every connection) and the RPCs in
-        flight finish, within what is left of the grace period.
+        In order: health says NOT_SERVING; new RPCs are refused with UNAVAILABLE while those in
+        flight finish (a client answered may send its next call at once: it must be refused, not
+        cancelled), and until RPCs stop coming, so that gRPC core holds none it has not handed
+        over, which it would cancel; then the listener closes (GOAWAY to every connection) and
+        whatever is still in flight gets what is left of the grace period.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
@@ -73,7 +74,9 @@ class ServiceHost:
             self._watcher.cancel()
         await self.health.enter_graceful_shutdown()
         self.admission.open = False
-        refusing_until = loop.time() + min(REFUSING_SECONDS, grace / 2)
+        while self.admission.in_flight and loop.time() < deadline:
+            await asyncio.sleep(QUIET_SECONDS / 5)
+        refusing_until = min(deadline, loop.time() + REFUSING_SECONDS)
         while loop.time() < refusing_until and time.monotonic() - self.admission.last_rpc < QUIET_SECONDS:
             await asyncio.sleep(QUIET_SECONDS / 5)
         await self.server.stop(max(0.0, deadline - loop.time()))
