@@ -2,10 +2,11 @@
 
 For every disc:  initial stock + restocks = current stock + units of effective, not-cancelled
 purchases  (and, inside the catalog, + units of granted reservations), with stock never
-negative. Prints every disc where that fails and exits 1; exits 0 when all agree.
+negative. A failed purchase is not effective and holds nothing (its reservation was released).
+Prints every disc where that fails and exits 1; exits 0 when all agree.
 
-Meant for a quiet system (after a load or a recovery): purchases still pending or cancelling
-hold units that no finished purchase accounts for yet, and are reported as such.
+Meant for a quiet system (after a load or a recovery): purchases still pending, cancelling or
+failing hold units that no finished purchase accounts for yet, and are reported as such.
 """
 
 from __future__ import annotations

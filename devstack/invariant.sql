@@ -12,6 +12,7 @@ SELECT disc_id::text AS disc_id, sum(quantity) AS units
  GROUP BY disc_id;
 
 -- name: units_sold
+-- Only effective purchases took units; a failed one (never effective) had its reservation released.
 SELECT disc_id::text AS disc_id, sum(quantity) AS units
   FROM orders.purchases
  WHERE effective AND state <> 'cancelled'
@@ -20,5 +21,5 @@ SELECT disc_id::text AS disc_id, sum(quantity) AS units
 -- name: unfinished_purchases
 SELECT state, count(*) AS purchases, min(update_time) AS oldest
   FROM orders.purchases
- WHERE state IN ('pending', 'cancelling')
+ WHERE state IN ('pending', 'cancelling', 'failing')
  GROUP BY state;

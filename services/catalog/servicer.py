@@ -10,6 +10,7 @@ from ..runtime.db import Database
 from ..runtime.errors import InvalidArgument
 from ..runtime.money import from_cents, price_to_cents
 from ..runtime.pagination import page_size
+from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
 from . import usecases
 from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
@@ -123,6 +124,6 @@ def add_to_server(db: Database):
     return add
 
 
-async def build(db: Database):
-    """The servicers of a catalog process (see runtime.server.run_service)."""
-    return add_to_server(db)
+async def build(db: Database) -> Built:
+    """The servicers of a catalog process (see runtime.server.run_service); nothing else to close."""
+    return Built(add_to_server(db))

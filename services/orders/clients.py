@@ -1,8 +1,9 @@
 """The orders service's clients of the customers and catalog services.
 
 Every call has a deadline (the caller's remaining time, capped), and failures become the
-matching ServiceError: an unreachable peer is UNAVAILABLE, a slow one DEADLINE_EXCEEDED, never a
-blanket INTERNAL. All three RPCs used here are idempotent, so the channel retries UNAVAILABLE.
+matching ServiceError: an unreachable peer is UNAVAILABLE, a slow one DEADLINE_EXCEEDED, a refusal
+that no repetition will change PeerRefused, never a blanket INTERNAL. All three RPCs used here are
+idempotent, so the channel retries UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ def _retrying_channel(address: str, service: str) -> grpc.aio.Channel:
     ])
 
 
+# Answers that say the request itself is wrong: asking again, now or later, gets the same answer.
+_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS,
+                       grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE})
+
+
+class PeerRefused(ServiceError):
+    """A peer refused a request for good (see _REFUSALS). The purchase that sent it cannot go on;
+    it is INTERNAL only if it ever reaches a client, since the request was ours, not theirs."""
+
+
 def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None = None) -> ServiceError:
     code = error.code()
     if code == grpc.StatusCode.NOT_FOUND and resource:
@@ -44,6 +55,9 @@ def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None
         return Unavailable(f"the {peer} service is unavailable, retry later", f"{peer.upper()}_UNAVAILABLE")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"the {peer} service did not answer in time", f"{peer.upper()}_TIMEOUT")
+    if code in _REFUSALS:
+        return PeerRefused(f"the {peer} service refused it ({code.name}): {error.details()}",
+                           f"{peer.upper()}_REFUSED")
     log.error("%s service answered %s: %s", peer, code.name, error.details())
     return ServiceError(f"the {peer} service failed ({code.name})", f"{peer.upper()}_FAILED")
 

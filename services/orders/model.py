@@ -26,7 +26,7 @@ class Purchase:
     customer_id: str
     disc_id: str
     quantity: int
-    state: str  # 'pending' | 'confirmed' | 'rejected' | 'cancelling' | 'cancelled'
+    state: str  # 'pending' | 'confirmed' | 'rejected' | 'cancelling' | 'cancelled' | 'failing' | 'failed'
     effective: bool
     unit_price_cents: int | None
     total_cents: int | None
@@ -34,6 +34,8 @@ class Purchase:
     create_time: datetime
     update_time: datetime
     cancel_time: datetime | None
+    failure_reason: str | None
+    attempts: int
 
     def is_for(self, order: PurchaseOrder) -> bool:
         return (self.customer_id, self.disc_id, self.quantity) == (order.customer_id, order.disc_id, order.quantity)

@@ -25,6 +25,35 @@ UPDATE orders.purchases
    AND state = 'pending'
 RETURNING *;
 
+-- name: start_failure
+-- Decides that a pending purchase can never settle: from here no settlement can confirm it, and
+-- what is left is to give back its reservation (if any) and finish the failure.
+UPDATE orders.purchases
+   SET state = 'failing',
+       failure_reason = %(reason)s,
+       update_time = now()
+ WHERE id = %(id)s
+   AND state = 'pending'
+RETURNING *;
+
+-- name: finish_failure
+UPDATE orders.purchases
+   SET state = 'failed',
+       update_time = now()
+ WHERE id = %(id)s
+   AND state = 'failing'
+RETURNING *;
+
+-- name: record_failed_attempt
+-- A recovery round failed on this purchase: count it, and send it to the back of the work list so
+-- that it cannot starve the others.
+UPDATE orders.purchases
+   SET attempts = attempts + 1,
+       update_time = now()
+ WHERE id = %(id)s
+   AND state IN ('pending', 'cancelling', 'failing')
+RETURNING *;
+
 -- name: delete_pending_purchase
 -- The disc does not exist: nothing was reserved, so the pending purchase leaves no trace.
 DELETE FROM orders.purchases WHERE id = %(id)s AND state = 'pending';
@@ -59,7 +88,7 @@ SELECT *
 -- name: list_unfinished_purchases
 SELECT *
   FROM orders.purchases
- WHERE state IN ('pending', 'cancelling')
+ WHERE state IN ('pending', 'cancelling', 'failing')
    AND update_time < now() - make_interval(secs => %(older_than_seconds)s)
  ORDER BY update_time
  LIMIT %(limit)s;

@@ -28,9 +28,12 @@ class RecoveryLoop:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="recovery")
 
-    def stop(self) -> None:
+    async def close(self) -> None:
+        """Stops the loop, waiting for a round in progress to end (cancelled at its next await)."""
         if self._task:
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
     async def _run(self) -> None:
         while True:
@@ -39,5 +42,5 @@ class RecoveryLoop:
                 await self._purchases.recover(self._grace, self._call_timeout)
             except CONNECTION_ERRORS as error:
                 log.warning("recovery round skipped, database unreachable: %s", str(error).splitlines()[0])
-            except Exception:  # keep the loop alive whatever happens; the next round tries again
+            except Exception:  # the work list could not be read; each purchase has its own try
                 log.exception("recovery round failed")

@@ -46,6 +46,15 @@ class PurchaseRepository:
         return await self._one("settle_purchase", {"id": purchase_id, "granted": granted,
                                              "unit_price_cents": unit_price_cents, "currency": currency})
 
+    async def start_failure(self, purchase_id: str, reason: str) -> Purchase | None:
+        return await self._one("start_failure", {"id": purchase_id, "reason": reason})
+
+    async def finish_failure(self, purchase_id: str) -> Purchase | None:
+        return await self._one("finish_failure", {"id": purchase_id})
+
+    async def record_failed_attempt(self, purchase_id: str) -> Purchase | None:
+        return await self._one("record_failed_attempt", {"id": purchase_id})
+
     async def delete_pending_purchase(self, purchase_id: str) -> None:
         await self._session.run(QUERIES["delete_pending_purchase"], {"id": purchase_id})
 

@@ -22,6 +22,10 @@ _STATES = {
     "rejected": orders_pb2.Purchase.REJECTED,
     "cancelling": orders_pb2.Purchase.CANCELLING,
     "cancelled": orders_pb2.Purchase.CANCELLED,
+    # Failing: the failure is decided but its reservation is still being released; like a pending
+    # purchase, a retry (or the recovery loop) finishes it.
+    "failing": orders_pb2.Purchase.PENDING,
+    "failed": orders_pb2.Purchase.FAILED,
 }
 
 
@@ -37,6 +41,7 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
         create_time=to_timestamp(purchase.create_time),
         update_time=to_timestamp(purchase.update_time),
         cancel_time=to_timestamp(purchase.cancel_time),
+        failure_reason=purchase.failure_reason or "",
     )
     if purchase.unit_price_cents is not None:
         message.unit_price.CopyFrom(from_cents(purchase.unit_price_cents, purchase.currency))
@@ -87,5 +92,4 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     async def CancelPurchase(self, request, context):
         purchase_id = validation.require_id("id", request.id)
-        deadline = Deadline.from_context(context, self._budget)
-        return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id, deadline))
+        return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id))

@@ -1,37 +1,70 @@
 """Purchases: create, settle against the catalog's stock, cancel, and recover unfinished ones.
 
-A purchase moves  pending -> confirmed | rejected,  confirmed -> cancelling -> cancelled.
-The pending row is written before ReserveStock is called, and the reservation is keyed by the
-purchase id, so every step can be repeated: a client retry (same request_id), a repeated cancel
-or the recovery loop picks up from the state the row records.
+A purchase moves  pending -> confirmed | rejected,  confirmed -> cancelling -> cancelled,  and
+pending -> failing -> failed  when it can never settle (see _fail). The pending row is written
+before ReserveStock is called, and the reservation is keyed by the purchase id, so every step can
+be repeated: a client retry (same request_id), a repeated cancel or the recovery loop picks up
+from the state the row records.
+
+Once the row may exist, the rest runs in a task of its own (see _to_completion): a caller that
+goes away, or whose deadline passes, does not stop it halfway with stock held. Recovery is for
+crashes, not for impatient clients.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Coroutine
 
+import psycopg2
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 
-from ..runtime.db import Database
+from ..runtime.db import CONNECTION_ERRORS, Database
 from ..runtime.deadlines import Deadline
-from ..runtime.errors import AlreadyExists, FailedPrecondition, NotFound, ServiceError
+from ..runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
+                              ServiceError, Unavailable)
 from ..runtime.money import to_cents
 from ..runtime.pagination import cut_page, decode_token
-from .clients import CatalogClient, CustomersClient
+from .clients import CatalogClient, CustomersClient, PeerRefused
 from .faults import crash_point
 from .model import Purchase, PurchaseFilter, PurchaseOrder
 from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
 
+# Failures that pass: the next round (or a client retry) tries again, as often as it takes.
+TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERRORS)
+# The database refusing the values themselves (a total beyond bigint: SQLSTATE 22003, a CHECK):
+# the same statement fails the same way every time.
+_PERMANENT_DB_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError)
+# Recovery rounds that fail on a purchase for a reason it cannot classify, before it fails it.
+MAX_ATTEMPTS = 5
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, ServiceError):
+        return error.message
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """Marks the outcome of a task whose caller left as seen (its failures are logged where they
+    happen), so asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
 
 class Purchases:
-    def __init__(self, db: Database, customers: CustomersClient, catalog: CatalogClient):
+    def __init__(self, db: Database, customers: CustomersClient, catalog: CatalogClient, budget: float = 5.0):
         self._db = db
         self._customers = customers
         self._catalog = catalog
+        self._budget = budget  # REQUEST_BUDGET_SECONDS: the deadline of work whose caller left
+        self._in_flight: set[asyncio.Task] = set()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -59,7 +92,12 @@ class Purchases:
     async def create_purchase(self, order: PurchaseOrder, request_id: str | None, deadline: Deadline) -> Purchase:
         request_id = request_id or str(uuid.uuid4())
         customer = await self._customers.get_customer(order.customer_id, deadline.remaining())
-        if customer.state != customers_pb2.Customer.ACTIVE:
+        active = customer.state == customers_pb2.Customer.ACTIVE
+        return await self._to_completion(self._record_and_settle(order, request_id, active))
+
+    async def _record_and_settle(self, order: PurchaseOrder, request_id: str, active: bool) -> Purchase:
+        deadline = Deadline(self._budget)
+        if not active:
             # A retry of a purchase made before the deactivation still gets its first answer.
             earlier = await self._by_request_id(request_id)
             if earlier is None or not earlier.is_for(order):
@@ -74,6 +112,29 @@ class Purchases:
                                 "REQUEST_ID_REUSED")
         return await self._advance(purchase, deadline)
 
+    # -- finishing what was started ----------------------------------------------------------
+
+    async def _to_completion(self, work: Coroutine) -> Purchase:
+        """Runs `work` in a task the caller's cancellation does not reach, and awaits it.
+
+        grpc.aio cancels a handler at its next await when its client disconnects or its deadline
+        passes; without this, a purchase would stop between ReserveStock and its settlement with
+        the stock held until the recovery loop came by. `work` sets its own deadline from the
+        server's budget. Shutdown waits for these tasks (see drain).
+        """
+        task = asyncio.create_task(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def drain(self, timeout: float) -> int:
+        """Waits up to `timeout` seconds for the purchases and cancellations in progress; returns
+        how many are still unfinished (the recovery loop of the next start finishes those)."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+        return len(self._in_flight)
+
     async def _settle(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Reserves stock for a pending purchase (once, whoever calls) and records the outcome."""
         try:
@@ -83,26 +144,61 @@ class Purchases:
             async with self._db.session() as session:
                 await PurchaseRepository(session).delete_pending_purchase(purchase.id)
             raise
+        except PeerRefused as refusal:
+            return await self._fail(purchase, refusal.message, deadline)
         crash_point("after_reserve")
         if reservation.state not in (catalog_pb2.Reservation.GRANTED, catalog_pb2.Reservation.REJECTED):
-            raise ServiceError(f"reservation {purchase.id} of a pending purchase is "
-                               f"{catalog_pb2.Reservation.State.Name(reservation.state)}", "RESERVATION_STATE")
+            return await self._fail(purchase, f"its reservation is already "
+                                              f"{catalog_pb2.Reservation.State.Name(reservation.state)}", deadline)
         granted = reservation.state == catalog_pb2.Reservation.GRANTED
-        unit_price_cents, currency = to_cents("unit_price", reservation.unit_price)
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
-            settled = (await repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
-                       or await repo.get_purchase(purchase.id))
+        try:
+            unit_price_cents, currency = to_cents("unit_price", reservation.unit_price)
+        except InvalidArgument as malformed:
+            return await self._fail(purchase, f"the catalog answered a malformed price: {malformed.message}", deadline)
+        try:
+            async with self._db.session() as session:
+                repo = PurchaseRepository(session)
+                settled = (await repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
+                           or await repo.get_purchase(purchase.id))
+        except _PERMANENT_DB_ERRORS as refused:
+            return await self._fail(purchase, f"its outcome cannot be recorded: {describe(refused)}", deadline)
         crash_point("after_settle")
         return settled
 
+    # -- fail --------------------------------------------------------------------------------
+
+    async def _fail(self, purchase: Purchase, reason: str, deadline: Deadline) -> Purchase:
+        """Ends a pending purchase that can never settle: failing (no settlement can confirm it
+        any more), then its reservation released, then failed. Never effective."""
+        log.error("purchase %s cannot settle, failing it: %s", purchase.id, reason)
+        async with self._db.session() as session:
+            repo = PurchaseRepository(session)
+            failing = await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id)
+        return await self._advance(failing, deadline)
+
+    async def _finish_failure(self, purchase: Purchase, deadline: Deadline) -> Purchase:
+        """Gives back whatever a failing purchase's reservation holds (ReleaseStock is idempotent
+        and gives units back only for a granted reservation) and records the failure."""
+        try:
+            await self._catalog.release_stock(purchase.id, deadline.remaining())
+        except NotFound:
+            pass  # nothing was ever reserved under this id
+        async with self._db.session() as session:
+            repo = PurchaseRepository(session)
+            return await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id)
+
     # -- cancel ------------------------------------------------------------------------------
 
-    async def cancel_purchase(self, purchase_id: str, deadline: Deadline) -> Purchase:
+    async def cancel_purchase(self, purchase_id: str) -> Purchase:
+        return await self._to_completion(self._cancel(purchase_id))
+
+    async def _cancel(self, purchase_id: str) -> Purchase:
+        deadline = Deadline(self._budget)
         purchase = await self._advance(await self.get_purchase(purchase_id), deadline)
-        if purchase.state == "rejected":
+        if purchase.state in ("rejected", "failed"):
+            why = "not enough stock" if purchase.state == "rejected" else f"failed: {purchase.failure_reason}"
             raise FailedPrecondition(
-                f"purchase {purchase_id!r} was not effective (not enough stock): there is nothing to cancel",
+                f"purchase {purchase_id!r} was not effective ({why}): there is nothing to cancel",
                 "PURCHASE_NOT_EFFECTIVE")
         if purchase.state == "confirmed":
             async with self._db.session() as session:
@@ -126,12 +222,17 @@ class Purchases:
             return await self._settle(purchase, deadline)
         if purchase.state == "cancelling":
             return await self._finish_cancellation(purchase, deadline)
+        if purchase.state == "failing":
+            return await self._finish_failure(purchase, deadline)
         return purchase
 
     async def recover(self, older_than_seconds: float, call_timeout: float, limit: int = 100) -> int:
         """Advances purchases left unfinished (by a crash or a failed downstream call).
 
-        Returns how many it finished; those it cannot finish now stay for the next round.
+        Each purchase on its own: one that fails is logged with its id and reason and the others
+        still get their turn. A passing failure (a peer or the database unreachable, a timeout)
+        leaves it for the next round; any other counts as a failed attempt, and a pending purchase
+        at MAX_ATTEMPTS fails for good. Returns how many it finished.
         """
         async with self._db.session() as session:
             unfinished = await PurchaseRepository(session).list_unfinished_purchases(older_than_seconds, limit)
@@ -142,8 +243,29 @@ class Purchases:
                 finished += 1
             except NotFound:
                 finished += 1  # the disc does not exist: the pending purchase was dropped
-            except ServiceError as error:
-                log.warning("recovery of purchase %s (%s) postponed: %s", purchase.id, purchase.state, error.message)
+            except TRANSIENT_ERRORS as error:
+                log.warning("recovery of purchase %s (%s) postponed: %s", purchase.id, purchase.state, describe(error))
+            except Exception as error:  # noqa: BLE001 - one purchase never stops the round
+                finished += await self._count_failed_attempt(purchase, error, call_timeout)
         if finished:
             log.info("recovery finished %d purchase(s)", finished)
         return finished
+
+    async def _count_failed_attempt(self, purchase: Purchase, error: Exception, call_timeout: float) -> int:
+        """Records a failed recovery attempt; fails a pending purchase that used up its attempts.
+        Returns 1 when that finished the purchase."""
+        reason = describe(error)
+        try:
+            async with self._db.session() as session:
+                counted = await PurchaseRepository(session).record_failed_attempt(purchase.id)
+            attempts = counted.attempts if counted else purchase.attempts + 1
+            log.error("recovery of purchase %s (%s) failed, attempt %d of %d: %s",
+                      purchase.id, purchase.state, attempts, MAX_ATTEMPTS, reason)
+            if counted is None or counted.state != "pending" or attempts < MAX_ATTEMPTS:
+                return 0
+            failed = await self._fail(counted, f"gave up after {attempts} attempts: {reason}", Deadline(call_timeout))
+            return int(failed.state == "failed")
+        except Exception as again:  # noqa: BLE001 - logged, and the round goes on
+            log.error("recovery of purchase %s: could not record its failure (%s): %s",
+                      purchase.id, reason, describe(again))
+            return 0

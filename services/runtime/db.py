@@ -87,6 +87,7 @@ class Database:
         self._slots = asyncio.Semaphore(size)
         self._idle: list = []  # (connection, generation), most recently used last
         self._generation = 0
+        self._closed = False
 
     async def open(self) -> "Database":
         """Opens every connection now: a wrong URL fails the start, the first requests pay no connect."""
@@ -105,6 +106,8 @@ class Database:
         return conn, generation
 
     async def _checkout(self):
+        if self._closed:  # at shutdown: fail fast (UNAVAILABLE to an RPC) instead of reconnecting
+            raise psycopg2.InterfaceError("the connection pool is closed")
         while self._idle:
             conn, generation = self._idle.pop()
             if generation == self._generation and not conn.closed:
@@ -149,6 +152,7 @@ class Database:
             return False
 
     async def close(self) -> None:
+        self._closed = True
         while self._idle:
             conn, _ = self._idle.pop()
             conn.close()

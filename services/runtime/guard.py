@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -23,6 +24,28 @@ from .db import CONNECTION_ERRORS
 from .errors import ServiceError, to_rpc_status
 
 log = logging.getLogger("rpc")
+
+
+class Admission:
+    """Whether one server still starts the RPCs it is handed, how many it is running, and when it
+    was last handed one.
+
+    At shutdown a server first stops admitting (new RPCs answer UNAVAILABLE at once: safe to
+    retry, elsewhere or later) and only then stops gRPC core, because core cancels every call it
+    has received but not yet handed to Python: those clients would get CANCELLED, which they do
+    not retry, for calls nobody ever started.
+    """
+
+    def __init__(self):
+        self.open = True
+        self.in_flight = 0
+        self.last_rpc = time.monotonic()
+
+
+# Each server's own Admission, seen by its RPCs: runtime.server sets it around server.start(),
+# and grpc.aio creates every RPC's task from the serving task that start() creates, so each task
+# inherits the context of its own server (several servers share a process in tests).
+ADMISSION: contextvars.ContextVar[Admission | None] = contextvars.ContextVar("admission", default=None)
 
 
 def guarded(service_name: str):
@@ -39,6 +62,13 @@ def _guard(path: str, method):
     @functools.wraps(method)
     async def rpc(self, request, context):
         started = time.perf_counter()
+        admission = ADMISSION.get()
+        if admission is not None:
+            admission.last_rpc = time.monotonic()
+            if not admission.open:
+                ACCESS_LOG.rpc(path, grpc.StatusCode.UNAVAILABLE.name, (time.perf_counter() - started) * 1000)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down, retry")
+            admission.in_flight += 1
         code = grpc.StatusCode.OK
         try:
             return await method(self, request, context)
@@ -57,6 +87,8 @@ def _guard(path: str, method):
             log.exception("unexpected error in %s", path)
             await context.abort(code, "internal error")
         finally:
+            if admission is not None:
+                admission.in_flight -= 1
             ACCESS_LOG.rpc(path, code.name, (time.perf_counter() - started) * 1000)
 
     return rpc

@@ -10,7 +10,9 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -20,12 +22,17 @@ from grpc_reflection.v1alpha import reflection
 from .access_log import ACCESS_LOG
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
+from .guard import ADMISSION, Admission
 from .migrations import migrate
 
 log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# At shutdown, once the RPCs in flight are done, RPCs are refused (UNAVAILABLE) until none has
+# arrived for QUIET_SECONDS, at most for REFUSING_SECONDS, before gRPC core stops: see guard.Admission.
+QUIET_SECONDS = 0.05
+REFUSING_SECONDS = 0.5
 
 
 class ServiceHost:
@@ -40,19 +47,39 @@ class ServiceHost:
         self._database = database
         self._interval = health_interval
         self._watcher: asyncio.Task | None = None
+        self.admission = Admission()
 
     async def start(self) -> None:
         await self._set_health(SERVING)
-        await self.server.start()
+        token = ADMISSION.set(self.admission)  # inherited by the serving task, so by every RPC
+        try:
+            await self.server.start()
+        finally:
+            ADMISSION.reset(token)
         if self._database is not None:
             self._watcher = asyncio.create_task(self._watch_database(), name="health-watch")
 
     async def stop(self, grace: float) -> None:
-        """Stops taking RPCs, lets in-flight ones finish within `grace` seconds."""
+        """Stops taking RPCs, lets in-flight ones finish within `grace` seconds.
+
+        In order: health says NOT_SERVING; new RPCs are refused with UNAVAILABLE while those in
+        flight finish (a client answered may send its next call at once: it must be refused, not
+        cancelled), and until RPCs stop coming, so that gRPC core holds none it has not handed
+        over, which it would cancel; then the listener closes (GOAWAY to every connection) and
+        whatever is still in flight gets what is left of the grace period.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         if self._watcher:
             self._watcher.cancel()
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        self.admission.open = False
+        while self.admission.in_flight and loop.time() < deadline:
+            await asyncio.sleep(QUIET_SECONDS / 5)
+        refusing_until = min(deadline, loop.time() + REFUSING_SECONDS)
+        while loop.time() < refusing_until and time.monotonic() - self.admission.last_rpc < QUIET_SECONDS:
+            await asyncio.sleep(QUIET_SECONDS / 5)
+        await self.server.stop(max(0.0, deadline - loop.time()))
 
     async def _set_health(self, status) -> None:
         for name in self._names:
@@ -123,7 +150,21 @@ async def wait_for_shutdown_signal() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-Build = Callable[[Database], Awaitable[Callable[[grpc.aio.Server], None]]]
+async def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a service's build() hands the bootstrap: how to add its servicers to a server, and
+    what to close once the server has stopped and before the pool does (work its RPCs left
+    running, background tasks, channels to its peers)."""
+
+    add_to: Callable[[grpc.aio.Server], None]
+    close: Callable[[], Awaitable[None]] = _nothing
+
+
+Build = Callable[[Database], Awaitable[Built]]
 
 
 async def serve_service(name: str, default_listen_addr: str, schema: str, migrations_dir: Path,
@@ -131,13 +172,16 @@ async def serve_service(name: str, default_listen_addr: str, schema: str, migrat
     settings = ServerSettings.from_env(default_listen_addr)
     database = await connect(settings.database_url, settings.pool_size, name)
     await asyncio.to_thread(migrate, settings.database_url, schema, migrations_dir)
-    host = create_server(settings.listen_addr, service_names, await build(database), database)
+    built = await build(database)
+    host = create_server(settings.listen_addr, service_names, built.add_to, database)
     await host.start()
     log.info("%s listening on %s", name, settings.listen_addr)
     await wait_for_shutdown_signal()
     log.info("%s draining (grace %.0fs)", name, settings.grace_seconds)
-    await host.stop(settings.grace_seconds)
-    await database.close()
+    # The order matters: nothing may still need what is closed after it.
+    await host.stop(settings.grace_seconds)  # the listener, then the RPCs in flight
+    await built.close()  # what those RPCs left running, background tasks, peer channels
+    await database.close()  # the pool: it opens nothing after this
     ACCESS_LOG.flush()
     log.info("%s stopped", name)
 
