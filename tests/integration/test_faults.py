@@ -172,7 +172,7 @@ def test_a_catalog_killed_mid_reservation_loses_and_duplicates_nothing(cluster, 
 
 def test_a_slow_catalog_ends_in_deadline_exceeded_and_the_invariant_holds(stack, cluster):
     slow = stack.run(start_slow_catalog(stack, 1.0))
-    orders_host, purchases = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"],
+    orders_host, _ = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"],
                                                     f"127.0.0.1:{slow.port}"))
     try:
         customer, disc = create_customer(stack), create_disc(stack, stock=2)
@@ -183,13 +183,10 @@ def test_a_slow_catalog_ends_in_deadline_exceeded_and_the_invariant_holds(stack,
                     request(customer.id, disc.id, 1, str(uuid.uuid4())), timeout=0.4)
             assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert time.monotonic() - started < 0.9  # the deadline held: nobody waited for the catalog
-        # The deadline reached the catalog too (gRPC propagates it), which gave up the reservation.
-        time.sleep(1.2)
-        [pending] = purchases_of(stack, customer.id)
-        assert pending.state == PURCHASE.PENDING and stock_of(stack, disc.id) == 2
-        stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
-        [purchase] = purchases_of(stack, customer.id)
-        assert purchase.state == PURCHASE.CONFIRMED and stock_of(stack, disc.id) == 1
+        # The caller is gone, but the server finishes what it started, with its own budget and
+        # no recovery loop: the purchase settles as soon as the slow catalog answers.
+        wait_until(lambda: purchases_of(stack, customer.id)[0].state == PURCHASE.CONFIRMED, timeout=10)
+        assert stock_of(stack, disc.id) == 1
         assert check(cluster.admin_url, [disc.id]).ok
     finally:
         stack.run(orders_host.stop(1))
