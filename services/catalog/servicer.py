@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-from ..runtime import validation
+from ..runtime import idempotency, validation
 from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.errors import InvalidArgument
@@ -82,7 +82,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
-        created = await usecases.create_disc(self._db, disc, validation.request_id(request.request_id))
+        request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope="disc")
+        created = await usecases.create_disc(self._db, disc, request_id)
         return disc_to_proto(created)
 
     async def GetDisc(self, request, context):

@@ -6,7 +6,7 @@ import re
 
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
-from ..runtime import validation
+from ..runtime import idempotency, validation
 from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.errors import InvalidArgument
@@ -53,7 +53,8 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
 
     async def CreateCustomer(self, request, context):
         customer = new_customer_from_proto(request.customer)
-        created = await usecases.create_customer(self._db, customer, validation.request_id(request.request_id))
+        request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope="customer")
+        created = await usecases.create_customer(self._db, customer, request_id)
         return customer_to_proto(created)
 
     async def GetCustomer(self, request, context):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
-from ..runtime import validation
+from ..runtime import idempotency, validation
 from ..runtime.guard import guarded
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import InvalidArgument
@@ -77,7 +77,10 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     async def CreatePurchase(self, request, context):
         order = order_from_proto(request.purchase)
-        request_id = validation.request_id(request.request_id)
+        # The buyer scopes a header key: two customers may pick the same one.
+        request_id = idempotency.request_id(
+            context, {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
+            scope=order.customer_id)
         deadline = Deadline.from_context(context, self._budget)
         return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline))
 

@@ -95,6 +95,3 @@ def require_positive(field: str, value: int) -> int:
     return value
 
 
-def request_id(value: str) -> str | None:
-    """AIP-155 request ids are optional; when given they must be UUIDs, as the AIP recommends."""
-    return optional_id("request_id", value)

@@ -1,0 +1,56 @@
+"""The request id that makes a create safe to retry (AIP-155), wherever the client put it.
+
+A gRPC client sets the request's `request_id`. A JSON client may put it in the query string, in
+the body (where the resource has a `request_id` field) or send the `Idempotency-Key` header that
+JSON APIs use (Stripe; the IETF httpapi draft); Envoy passes headers on as gRPC metadata. All of
+them name the same thing, so a request that gives two different ones is refused.
+
+A header key need not be a UUID: any other key is mapped to one (UUID v5), within a scope (the
+buying customer, say), so that the same key always names the same request and two clients that
+happen to pick the same key do not collide.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from .errors import InvalidArgument
+from .validation import optional_id
+
+HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 255
+# Fixed forever: changing it would change the request id of every key already used.
+_KEY_NAMESPACE = uuid.UUID("6f1c2b5e-3d0a-4c8e-9b7a-2e5d4f6a8c10")
+
+
+def header_key(context) -> str | None:
+    """The Idempotency-Key header (gRPC metadata) of a call, if any."""
+    for key, value in context.invocation_metadata() or ():
+        if key == HEADER:
+            return value if isinstance(value, str) else value.decode("ascii", "replace")
+    return None
+
+
+def key_to_request_id(key: str, scope: str = "") -> str:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise InvalidArgument("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} visible ASCII characters")
+    try:
+        return str(uuid.UUID(key))
+    except ValueError:
+        return str(uuid.uuid5(_KEY_NAMESPACE, f"{scope}\x1f{key}"))
+
+
+def request_id(context, fields: dict[str, str], scope: str = "") -> str | None:
+    """The one request id given by `fields` (field name -> value, empty when not set) and the
+    header; None when none is given. Each field must hold a UUID; all given must agree."""
+    given = [(name, optional_id(name, value)) for name, value in fields.items() if value]
+    key = header_key(context)
+    if key is not None:
+        given.append(("Idempotency-Key", key_to_request_id(key, scope)))
+    if not given:
+        return None
+    first_name, first = given[0]
+    for name, value in given[1:]:
+        if value != first:
+            raise InvalidArgument(name, f"names another request than {first_name} does")
+    return first

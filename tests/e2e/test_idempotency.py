@@ -1,0 +1,92 @@
+"""A create is safe to retry wherever the client puts its request id: the query string, the body,
+or the Idempotency-Key header JSON APIs use (and gRPC metadata of the same name)."""
+
+from __future__ import annotations
+
+import uuid
+
+from recordstore.orders.v1 import orders_pb2
+
+from tests.e2e.test_json_api import new_customer, new_disc, purchase
+from tests.e2e.test_json_errors import assert_error
+
+
+def purchases_of(api, customer_id) -> list:
+    return api.get("/v1/purchases", customer_id=customer_id).json["purchases"]
+
+
+def field_of(body) -> str:
+    return next(d for d in body["details"] if d["@type"].endswith("BadRequest"))["field_violations"][0]["field"]
+
+
+def test_a_request_id_in_the_body_makes_the_retry_safe(api):
+    customer, disc = new_customer(api), new_disc(api, stock=5)
+    request_id = str(uuid.uuid4())
+    body = {"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 1, "request_id": request_id}
+    answers = [api.post("/v1/purchases", body).json for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2] and answers[0]["request_id"] == request_id
+    assert len(purchases_of(api, customer["id"])) == 1
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 4
+
+
+def test_the_idempotency_key_header_makes_the_retry_safe(api):
+    customer, disc = new_customer(api), new_disc(api, stock=5)
+    key = f"order-{uuid.uuid4().hex}"  # any visible ASCII, as Stripe's keys are
+    body = {"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 2}
+    answers = [api.request("POST", "/v1/purchases", body=body, headers={"Idempotency-Key": key}).json
+               for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2] and answers[0]["state"] == "CONFIRMED"
+    assert len(purchases_of(api, customer["id"])) == 1
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 3
+    # A UUID key is the request id itself, and the query parameter may repeat it.
+    uuid_key = str(uuid.uuid4())
+    first = api.request("POST", f"/v1/purchases?request_id={uuid_key}", body=body,
+                        headers={"Idempotency-Key": uuid_key}).json
+    assert first["request_id"] == uuid_key
+
+
+def test_two_customers_may_pick_the_same_key(api):
+    disc = new_disc(api, stock=5)
+    key = f"cart-{uuid.uuid4().hex[:6]}"
+    ids = set()
+    for _ in range(2):
+        customer = new_customer(api)
+        reply = api.request("POST", "/v1/purchases", headers={"Idempotency-Key": key},
+                            body={"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 1})
+        assert reply.status == 200, reply.text
+        ids.add(reply.json["id"])
+    assert len(ids) == 2
+
+
+def test_a_customer_signup_retried_with_a_key_is_one_customer(api):
+    key = uuid.uuid4().hex
+    body = {"name": "Ana", "email": f"{uuid.uuid4().hex}@example.com"}
+    answers = [api.request("POST", "/v1/customers", body=body, headers={"Idempotency-Key": key}).json
+               for _ in range(2)]
+    assert answers[0]["id"] == answers[1]["id"]
+
+
+def test_two_different_request_ids_in_one_request_are_refused(api):
+    customer, disc = new_customer(api), new_disc(api, stock=5)
+    body = {"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 1, "request_id": str(uuid.uuid4())}
+    reply = purchase(api, customer["id"], disc["id"], 1, request_id=str(uuid.uuid4()))
+    assert reply.status == 200  # one id: fine
+    both = api.request("POST", f"/v1/purchases?request_id={uuid.uuid4()}", body=body)
+    assert field_of(assert_error(both, 400, 3)) == "purchase.request_id"
+    header = api.request("POST", "/v1/purchases", body=body, headers={"Idempotency-Key": "another"})
+    assert field_of(assert_error(header, 400, 3)) == "Idempotency-Key"
+    for bad in ("x" * 256, "clé", "a\tb"):
+        reply = api.request("POST", "/v1/customers", body={"name": "A", "email": f"{uuid.uuid4().hex}@example.com"},
+                            headers={"Idempotency-Key": bad.encode("utf-8").decode("latin-1")})
+        assert field_of(assert_error(reply, 400, 3)) == "Idempotency-Key"
+    assert len(purchases_of(api, customer["id"])) == 1
+
+
+def test_grpc_clients_may_send_the_key_as_metadata(stack, api):
+    customer, disc = new_customer(api), new_disc(api, stock=5)
+    request = orders_pb2.CreatePurchaseRequest(
+        purchase=orders_pb2.Purchase(customer_id=customer["id"], disc_id=disc["id"], quantity=1))
+    key = (("idempotency-key", f"k-{uuid.uuid4().hex}"),)
+    first = stack.orders.CreatePurchase(request, metadata=key, timeout=10)
+    again = stack.orders.CreatePurchase(request, metadata=key, timeout=10)
+    assert first.id == again.id
