@@ -175,10 +175,13 @@ class _CheckedGenericHandler(grpc.GenericRpcHandler):
         return checked
 
 
-class checked_registration:
-    """Stands for the server while servicers register (the generated add_*_to_server), so that
-    every method handler they add is replaced by its checked form; everything else passes through."""
+def checked_registration(server: grpc.aio.Server) -> "_CheckedRegistration":
+    """What to hand the generated add_*_to_server in place of `server`: every method handler they
+    add is replaced by its checked form; everything else passes through to `server`."""
+    return _CheckedRegistration(server)
 
+
+class _CheckedRegistration:
     def __init__(self, server: grpc.aio.Server):
         self._server = server
 

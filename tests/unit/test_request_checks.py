@@ -1,8 +1,11 @@
+from types import SimpleNamespace
+
+import grpc
 from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.orders.v1 import orders_pb2
 
-from services.runtime.request_checks import Rejected, check_request, nul_field
+from services.runtime.request_checks import Rejected, _CheckedGenericHandler, check_request, nul_field
 
 
 def rejected(message_class, raw: bytes) -> tuple[str, str]:
@@ -42,3 +45,21 @@ def test_bytes_that_are_no_message_are_named_as_the_request():
     raw = catalog_pb2.ListDiscsRequest(artist="Gal Costa").SerializeToString()
     for cut in (raw[:-3], raw[:1], b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"):
         assert rejected(catalog_pb2.ListDiscsRequest, cut) == ("request", "MALFORMED_REQUEST")
+
+
+def test_generic_handlers_are_checked_too_and_unknown_methods_not_remembered():
+    async def get_disc(request, context):
+        return request
+
+    handlers = {"GetDisc": grpc.unary_unary_rpc_method_handler(
+        get_disc, request_deserializer=catalog_pb2.GetDiscRequest.FromString)}
+    generic = _CheckedGenericHandler(grpc.method_handlers_generic_handler("recordstore.catalog.v1.CatalogService",
+                                                                          handlers))
+    details = SimpleNamespace(method="/recordstore.catalog.v1.CatalogService/GetDisc")
+    checked = generic.service(details)
+    assert checked is generic.service(details) and checked.unary_unary is not get_disc
+    assert isinstance(checked.request_deserializer(catalog_pb2.GetDiscRequest(id="\x00").SerializeToString()),
+                      Rejected)
+    for i in range(3):
+        assert generic.service(SimpleNamespace(method=f"/x.Y/Unknown{i}")) is None
+    assert list(generic._checked) == [details.method]
