@@ -1,6 +1,9 @@
 """PAGE_TOKEN_SECRET as the service processes read it: too short stops the start; shared, a token
 outlives a restart; another secret refuses it."""
 
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import grpc
@@ -8,16 +11,17 @@ import pytest
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from devstack.loopback import free_address
-from devstack.processes import start_service, stop, wait_serving
-from tests.integration.test_processes import run_module
+from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from tests.support import create_disc, raises_status, unique
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_short_secret_stops_the_start_with_its_name(cluster):
-    result = run_module("services.catalog", {"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": cluster.service_url("catalog"),
-                                             "PAGE_TOKEN_SECRET": "too short"})
+    env = {**os.environ, "LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": cluster.service_url("catalog"),
+           "PAGE_TOKEN_SECRET": "too short"}
+    result = subprocess.run([sys.executable, "-m", "services.catalog"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "PAGE_TOKEN_SECRET" in result.stderr and "Traceback" not in result.stderr
 
