@@ -75,7 +75,7 @@ class ServerSettings:
     database_url: str
     pool_size: int
     grace_seconds: float
-    page_token_secret: bytes | None  # read here so a wrong one fails the start; pagination uses it
+    page_token_secret: bytes | None  # checked here so a wrong one fails the start (pagination reads it too)
 
     @classmethod
     def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> "ServerSettings":
