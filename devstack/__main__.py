@@ -18,6 +18,7 @@ from .gateway import CorsSettings, check_origin, start_gateway
 from .loopback import port_in_use
 from .postgres import SERVICES, Cluster, start_embedded
 from .processes import REPO_ROOT, stop
+from .secrets import shared_env
 from .stack import ServiceStack
 
 log = logging.getLogger("devstack")
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     cluster = cluster.provision()
 
     addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
-    services = ServiceStack(cluster, addresses)
+    services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES))
     gateway = None
     try:
         services.start()

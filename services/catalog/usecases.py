@@ -6,7 +6,7 @@ from psycopg2 import errors as pg_errors
 
 from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from ..runtime.pagination import cut_page, decode_token
+from ..runtime.pagination import UUID, cut_page, decode_token
 from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
 from .repository import CatalogRepository
 
@@ -30,7 +30,7 @@ async def get_disc(db: Database, disc_id: str) -> Disc:
 
 async def list_discs(db: Database, where: DiscFilter, page_size: int, page_token: str) -> tuple[list[Disc], str]:
     filters = vars(where)
-    after = decode_token(page_token, filters)
+    after = decode_token(page_token, filters, [UUID])
     async with db.session() as session:
         discs = await CatalogRepository(session).list_discs(where, after[0] if after else None, page_size + 1)
     return cut_page(discs, page_size, filters, lambda disc: [disc.id])

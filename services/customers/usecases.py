@@ -6,7 +6,7 @@ from psycopg2 import errors as pg_errors
 
 from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, NotFound
-from ..runtime.pagination import cut_page, decode_token
+from ..runtime.pagination import UUID, cut_page, decode_token
 from .model import Customer, NewCustomer
 from .repository import CustomerRepository
 
@@ -34,7 +34,7 @@ async def get_customer(db: Database, customer_id: str) -> Customer:
 async def list_customers(db: Database, show_deactivated: bool, page_size: int,
                          page_token: str) -> tuple[list[Customer], str]:
     filters = {"show_deactivated": show_deactivated}
-    after = decode_token(page_token, filters)
+    after = decode_token(page_token, filters, [UUID])
     async with db.session() as session:
         customers = await CustomerRepository(session).list_customers(show_deactivated, after[0] if after else None,
                                                               page_size + 1)

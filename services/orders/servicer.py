@@ -61,8 +61,8 @@ def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
 
 
 def filter_from_proto(request: orders_pb2.ListPurchasesRequest) -> PurchaseFilter:
-    start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-    end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+    start = from_timestamp(request.start_time, "start_time") if request.HasField("start_time") else None
+    end = from_timestamp(request.end_time, "end_time") if request.HasField("end_time") else None
     if start and end and end <= start:
         raise InvalidArgument("end_time", "must be after start_time")
     return PurchaseFilter(customer_id=validation.optional_id("customer_id", request.customer_id),

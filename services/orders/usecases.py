@@ -27,7 +27,7 @@ from ..runtime.deadlines import Deadline
 from ..runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
                               ServiceError, Unavailable)
 from ..runtime.money import to_cents
-from ..runtime.pagination import cut_page, decode_token
+from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
 from .clients import CatalogClient, CustomersClient, PeerRefused
 from .faults import crash_point
 from .model import Purchase, PurchaseFilter, PurchaseOrder
@@ -77,7 +77,7 @@ class Purchases:
 
     async def list_purchases(self, where: PurchaseFilter, page_size: int, page_token: str) -> tuple[list[Purchase], str]:
         filters = vars(where)
-        after = decode_token(page_token, filters)
+        after = decode_token(page_token, filters, [TIMESTAMP, UUID])
         async with self._db.session() as session:
             found = await PurchaseRepository(session).list_purchases(
                 where, tuple(after) if after else None, page_size + 1)

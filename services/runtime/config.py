@@ -51,6 +51,22 @@ def seconds(name: str, default: float, env: Mapping[str, str] = os.environ) -> f
     return value
 
 
+MIN_SECRET_BYTES = 32
+
+
+def secret(name: str, env: Mapping[str, str] = os.environ) -> bytes | None:
+    """A key for a keyed MAC (such as PAGE_TOKEN_SECRET); None when unset. Shorter than 32 bytes is
+    refused: HMAC-SHA256's strength is bounded by its key's."""
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    value = raw.encode()
+    if len(value) < MIN_SECRET_BYTES:
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
+                          f"(e.g. the output of `openssl rand -hex 32`)")
+    return value
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Settings every service reads the same way."""
@@ -59,6 +75,7 @@ class ServerSettings:
     database_url: str
     pool_size: int
     grace_seconds: float
+    page_token_secret: bytes | None  # checked here so a wrong one fails the start (pagination reads it too)
 
     @classmethod
     def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> "ServerSettings":
@@ -67,4 +84,5 @@ class ServerSettings:
             database_url=database_url("DATABASE_URL", env),
             pool_size=positive_int("DB_POOL_SIZE", 16, env),
             grace_seconds=seconds("SHUTDOWN_GRACE_SECONDS", 10.0, env),
+            page_token_secret=secret("PAGE_TOKEN_SECRET", env),
         )

@@ -24,6 +24,9 @@ class ConnectionLost(Exception):
 # Errors after which a connection cannot be trusted again (server restarted, socket closed).
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionLost)
 
+# What a failed unit of work leaves its connection fit for (see Database._fate).
+_KEEP, _DISCARD, _LOST = "keep", "discard", "lost"
+
 
 async def _wait(conn) -> None:
     """Drives an asynchronous psycopg2 connection until its current operation completes."""
@@ -74,9 +77,9 @@ class Session:
 class Database:
     """Keeps up to `size` connections open for the life of the process.
 
-    A connection error retires every connection opened before it, so after a database restart
-    only the statements already in flight fail, not one request per stale connection. Callers
-    beyond `size` wait for a free connection.
+    A lost connection retires every connection opened before it, so after a database restart
+    only the statements already in flight fail, not one request per stale connection; any other
+    error costs no connection at all (see _fate). Callers beyond `size` wait for a free connection.
     """
 
     def __init__(self, url: str, size: int, application_name: str, connect_timeout: float = 3.0):
@@ -122,25 +125,56 @@ class Database:
     async def session(self) -> AsyncIterator[Session]:
         async with self._slots:
             conn, generation = await self._checkout()
-            healthy = False
             try:
                 yield Session(conn)
-                healthy = True
-            except psycopg2.Error as error:
-                # A server error carries an SQLSTATE; an error without one came from the wire.
-                lost = bool(conn.closed) or isinstance(error, CONNECTION_ERRORS) or error.pgcode is None
-                healthy = not lost
-                if lost and not isinstance(error, CONNECTION_ERRORS):
-                    raise ConnectionLost(str(error).strip()) from error
-                raise
-            finally:
-                # Anything else (a cancelled RPC, above all) may leave a statement running on the
-                # connection: it is not reused.
-                if healthy:
+            except BaseException as error:
+                fate = await self._fate(conn, error)
+                if fate == _KEEP:
                     self._idle.append((conn, generation))
                 else:
-                    self._generation = max(self._generation, generation + 1)
                     conn.close()
+                    if fate == _LOST:
+                        # The server went away (a restart, above all): the connections opened before
+                        # this one are as dead, so they are retired too rather than each failing a request.
+                        self._generation = max(self._generation, generation + 1)
+                        if isinstance(error, psycopg2.Error) and not isinstance(error, CONNECTION_ERRORS):
+                            raise ConnectionLost(str(error).strip()) from error
+                raise
+            else:
+                self._idle.append((conn, generation))
+
+    async def _fate(self, conn, error: BaseException) -> str:
+        """What a unit of work that failed with `error` leaves its connection fit for.
+
+        Most failures are the request's, not the connection's: a NUL psycopg2 refuses to send, a
+        value it cannot adapt, a server error (it has an SQLSTATE), a use case's own error between
+        statements. Those leave the connection idle and it goes back to the pool. Only a
+        connection that is really gone is lost; one left with a statement running (a cancelled
+        RPC) is closed alone, since what the statement still does is unknown.
+        """
+        if conn.closed or conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_UNKNOWN:
+            return _LOST
+        if isinstance(error, CONNECTION_ERRORS) and getattr(error, "pgcode", None) is None:
+            return _LOST
+        if conn.isexecuting() or conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            return _DISCARD
+        if isinstance(error, psycopg2.Error) and error.pgcode is None and not await self._alive(conn):
+            # psycopg2 reports some broken connections as a bare DatabaseError before it marks
+            # them closed: a round trip tells them from a client-side error.
+            return _LOST
+        return _KEEP
+
+    async def _alive(self, conn) -> bool:
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT 1")
+            await asyncio.wait_for(_wait(conn), self._connect_timeout)
+            return True
+        except (psycopg2.Error, TimeoutError):
+            return False
+        except BaseException:  # cancelled while checking: the connection's state is unknown again
+            conn.close()
+            raise
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""

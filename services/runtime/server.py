@@ -24,6 +24,7 @@ from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
 from .guard import ADMISSION, Admission
 from .migrations import migrate
+from .request_checks import checked_registration
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,11 @@ def create_server(
     the event loop that will run it.
 
     SO_REUSEPORT (grpc's default) is off: with it, a stale server on the same port would
-    silently take part of the traffic.
+    silently take part of the traffic. Every method `add_servicers` registers checks its requests'
+    strings (valid UTF-8, no NUL) as they arrive: see request_checks.py.
     """
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    add_servicers(server)
+    add_servicers(checked_registration(server))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -31,7 +31,7 @@ def variables_read_by_code() -> set[str]:
     """Every environment variable a service reads through services.runtime.config."""
     names = set()
     for path in (REPO_ROOT / "services").rglob("*.py"):
-        names |= set(re.findall(r"""(?:address|database_url|positive_int|seconds)\(\s*"([A-Z_]+)\"""", path.read_text()))
+        names |= set(re.findall(r"""(?:address|database_url|positive_int|seconds|secret)\(\s*"([A-Z_]+)\"""", path.read_text()))
     return names
 
 
