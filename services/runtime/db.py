@@ -130,7 +130,7 @@ class Database:
             except BaseException as error:
                 fate = await self._fate(conn, error)
                 if fate == _KEEP:
-                    self._idle.append((conn, generation))
+                    self._give_back(conn, generation)
                 else:
                     conn.close()
                     if fate == _LOST:
@@ -141,7 +141,13 @@ class Database:
                             raise ConnectionLost(str(error).strip()) from error
                 raise
             else:
-                self._idle.append((conn, generation))
+                self._give_back(conn, generation)
+
+    def _give_back(self, conn, generation: int) -> None:
+        if self._closed:  # a unit of work that outlived close(): its connection is not kept
+            conn.close()
+        else:
+            self._idle.append((conn, generation))
 
     async def _fate(self, conn, error: BaseException) -> str:
         """What a unit of work that failed with `error` leaves its connection fit for.
