@@ -49,9 +49,14 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
     )
 
 
+def four_digit_year(field: str, year: int) -> int:
+    if not 1000 <= year <= 9999:
+        raise InvalidArgument(field, f"must be a four-digit year, got {year}")
+    return year
+
+
 def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
-    if not 1000 <= disc.release_year <= 9999:
-        raise InvalidArgument("disc.release_year", f"must be a four-digit year, got {disc.release_year}")
+    four_digit_year("disc.release_year", disc.release_year)
     if not 0 <= disc.stock <= MAX_STOCK:
         raise InvalidArgument("disc.stock", f"must be between 0 and {MAX_STOCK}, got {disc.stock}")
     if not disc.HasField("price"):
@@ -95,7 +100,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             artist=validation.optional_text("artist", request.artist),
             title=validation.optional_text("title", request.title),
             genre=validation.optional_text("genre", request.genre),
-            release_year=request.release_year or None,
+            # 0 is no filter; any other year outside the stored range would only ever find nothing.
+            release_year=four_digit_year("release_year", request.release_year) if request.release_year else None,
         )
         discs, token = await usecases.list_discs(self._db, where, page_size(request.page_size), request.page_token)
         return catalog_pb2.ListDiscsResponse(discs=[disc_to_proto(d) for d in discs], next_page_token=token)

@@ -20,6 +20,12 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _JOINERS = frozenset({"\u200c", "\u200d"})
 
 
+def shown(value: str, limit: int = 40) -> str:
+    """A client's value quoted in an error message, cut short: the message travels back in the
+    status (and in its details), which gRPC clients cap at 8 KiB of metadata by default."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def require_id(field: str, value: str) -> str:
     """A resource id: a UUID in its canonical text form."""
     if not value:
@@ -27,7 +33,7 @@ def require_id(field: str, value: str) -> str:
     try:
         parsed = uuid.UUID(value)
     except ValueError:
-        raise InvalidArgument(field, f"must be a UUID, got {value!r}") from None
+        raise InvalidArgument(field, f"must be a UUID, got {shown(value)}") from None
     return str(parsed)
 
 

@@ -225,3 +225,9 @@ def test_releasing_a_rejected_reservation_changes_nothing(stack):
     assert stock_of(stack, disc.id) == 1
     with raises_status(grpc.StatusCode.NOT_FOUND, reason="RESERVATION_NOT_FOUND"):
         stack.catalog.ReleaseStock(pb.ReleaseStockRequest(reservation_id=str(uuid.uuid4())))
+
+
+@pytest.mark.parametrize("year", [-(2**31), -1, 999, 10_000, 2**31 - 1])
+def test_a_release_year_filter_outside_four_digits_names_the_field(stack, year):
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="release_year"):
+        stack.catalog.ListDiscs(pb.ListDiscsRequest(release_year=year))

@@ -3,7 +3,7 @@ import unicodedata
 import pytest
 
 from services.runtime.errors import InvalidArgument
-from services.runtime.validation import clean_text, optional_text, require_text
+from services.runtime.validation import clean_text, optional_text, require_text, shown
 
 
 @pytest.mark.parametrize("text", [
@@ -65,3 +65,9 @@ def test_empty_after_trimming_is_required_and_optional_text_is_none():
     assert optional_text("phone", " +55 11 5555-0000 ") == "+55 11 5555-0000"
     with pytest.raises(InvalidArgument):
         optional_text("phone", "+55\u200b11")
+
+
+def test_a_value_quoted_in_an_error_is_cut_short():
+    assert shown("abc") == "'abc'"
+    long = shown("x" * 5000)
+    assert len(long) < 80 and "5000 characters" in long
