@@ -205,3 +205,20 @@ def stop_embedded(cluster: Cluster) -> None:
     """Stops the embedded server if it runs (fast: open sessions are disconnected)."""
     if postmaster_pid(cluster.data_dir) is not None:
         pg_ctl(cluster, "stop", "-m", "fast")
+
+
+class Postmaster:
+    """The embedded server as a supervised process: pg_ctl daemonizes it, so it is not our child
+    and has no exit status for us; it is gone when its pid no longer runs postgres."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        if postmaster_pid(data_dir) is None:
+            start_server(data_dir)
+        self.pid = postmaster_pid(data_dir) or 0
+
+    def poll(self) -> int | None:
+        return None if self.pid and postmaster_pid(self.data_dir) == self.pid else 1
+
+    def describe(self) -> str:
+        return "is gone"
