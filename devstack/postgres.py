@@ -101,11 +101,17 @@ def as_server_user(command: list[str]) -> list[str]:
     return [setpriv, f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *command]
 
 
-def run_as_server(program: str, *args: str, timeout: float = 60) -> None:
-    """Runs a server program (pg_ctl, initdb) as the server's user; raises with its output on failure.
+def run_as_server(program: str, data_dir: Path, *args: str, timeout: float = 60) -> None:
+    """Runs a server program (pg_ctl, initdb) on `data_dir` as the server's user; raises with its
+    output on failure.
 
     The output goes to a file: a pipe would be inherited by the server pg_ctl starts and never close.
     """
+    if server_user() is not None:
+        # Again at every call: the server user must traverse every parent of the data directory,
+        # and a pytest starting anywhere on the machine resets /tmp/pytest-of-<user> to 0700.
+        ensure_prefix_permissions(data_dir)
+    args = ("-D", str(data_dir), *args)
     with tempfile.TemporaryFile() as output:
         result = subprocess.run(as_server_user([str(bin_path(program)), *args]), stdout=output,
                                 stderr=subprocess.STDOUT, timeout=timeout)
@@ -140,11 +146,10 @@ def prepare_data_dir(data_dir: Path) -> None:
     user = server_user()
     if user is not None:
         entry = ensure_user_exists(user)
-        ensure_prefix_permissions(data_dir)
         _open_binaries_to_server_user()
         os.chown(data_dir, entry.pw_uid, entry.pw_gid)
     if not (data_dir / "PG_VERSION").exists():
-        run_as_server("initdb", "-D", str(data_dir), "--auth=trust", "--auth-local=trust", "--encoding=utf8",
+        run_as_server("initdb", data_dir, "--auth=trust", "--auth-local=trust", "--encoding=utf8",
                       "-U", "postgres")
 
 
@@ -163,7 +168,7 @@ def start_server(data_dir: Path, *options: str) -> None:
     if sockets != data_dir:
         sockets.mkdir(exist_ok=True)
         sockets.chmod(0o777)
-    run_as_server("pg_ctl", "-D", str(data_dir), "-w", "-l", str(data_dir / "log"),
+    run_as_server("pg_ctl", data_dir, "-w", "-l", str(data_dir / "log"),
                   "-o", f'-h "" -k {sockets}', "start", *options)
 
 
@@ -198,7 +203,7 @@ def pg_ctl(cluster: Cluster, *args: str) -> None:
         return
     if args and args[0] == "restart":
         args = (*args, "-l", str(cluster.data_dir / "log"))
-    run_as_server("pg_ctl", "-D", str(cluster.data_dir), "-w", *args)
+    run_as_server("pg_ctl", cluster.data_dir, "-w", *args)
 
 
 def stop_embedded(cluster: Cluster) -> None:
