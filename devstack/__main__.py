@@ -20,6 +20,8 @@ import sys
 import threading
 from pathlib import Path
 
+import psutil
+
 from .gateway import envoy_ready, launch_envoy, public_url, write_config
 from .loopback import port_in_use
 from .postgres import SERVICES, Cluster, Postmaster, postmaster_pid, start_embedded, stop_embedded
@@ -46,6 +48,24 @@ def parse_args(argv):
                         help="Envoy admin port, on loopback only (default 9901)")
     parser.add_argument("--no-gateway", action="store_true", help="run without Envoy (gRPC only)")
     return parser.parse_args(argv)
+
+
+def holders(ports: list[int]) -> str:
+    """Who listens on `ports`, as far as this user may see: "pid 12 (python -m services.orders)"."""
+    found = set()
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in ports and conn.pid:
+                found.add(conn.pid)
+    except psutil.Error:
+        pass
+    described = []
+    for pid in sorted(found):
+        try:
+            described.append(f"pid {pid} ({' '.join(psutil.Process(pid).cmdline())[:80]})")
+        except psutil.Error:
+            described.append(f"pid {pid}")
+    return ", ".join(described) or "processes this user cannot see"
 
 
 def clean_up_after_dead_run(previous: dict, data_dir: Path | None) -> None:
@@ -94,8 +114,8 @@ def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threadin
         ports += [args.gateway_port, args.admin_port]
     taken = [port for port in ports if port_in_use(args.host, port)]
     if taken:
-        log.error("port(s) %s already in use on %s: another program (or a stack not started by this "
-                  "command) holds them; stop it first", taken, args.host)
+        log.error("port(s) %s already in use on %s, held by %s: another program, or a stack this command "
+                  "did not start or no longer knows of; stop it first", taken, args.host, holders(taken))
         return 2
 
     if data_dir is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -185,3 +186,16 @@ def test_stress_against_a_stack_that_is_not_running_says_so_in_one_line():
     assert result.returncode == 2
     assert result.stderr.strip() == f"stress: cannot reach customers at {down[0]}: is scripts/run running?"
     assert result.stdout == ""
+
+
+def test_a_port_held_by_another_process_is_refused_naming_its_holder(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "devstack", "--data-dir", str(tmp_path / "pg"),
+                                 "--base-port", str(port), "--no-gateway"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"port(s) [{port}] already in use on 127.0.0.1, held by pid {os.getpid()} (" in result.stderr
+    assert "Traceback" not in result.stderr and postmaster_pid(tmp_path / "pg") is None
