@@ -19,7 +19,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from devstack.gateway import envoy_ready
 from devstack.loopback import free_port, port_in_use
-from devstack.postgres import postmaster_pid
+from devstack.postgres import Cluster, postmaster_pid, stop_embedded
 from devstack.processes import REPO_ROOT, serving
 
 pytestmark = pytest.mark.slow
@@ -46,6 +46,8 @@ def free_block(count: int) -> int:
 class DevStack:
     """One `python -m devstack` process, its output in a file."""
 
+    started: list[DevStack] = []
+
     def __init__(self, data_dir: Path, log: Path, base_port: int, gateway: tuple[int, int] | None = None,
                  env: dict | None = None):
         self.data_dir, self.log, self.base_port, self.gateway = data_dir, log, base_port, gateway
@@ -54,6 +56,7 @@ class DevStack:
         with open(log, "ab") as output:
             self.process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})},
                                             stdout=output, stderr=subprocess.STDOUT)
+        self.started.append(self)
 
     def address(self, index: int) -> str:
         return f"127.0.0.1:{self.base_port + index}"
@@ -93,6 +96,20 @@ def answers(address: str) -> bool:
             return True
         except grpc.RpcError:
             return False
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(tmp_path):
+    """Whatever a failing test leaves running here is stopped: runs (their children die with
+    them), then the PostgreSQL of their data directory."""
+    yield
+    for stack in DevStack.started:
+        if stack.process.poll() is None:
+            stack.process.kill()
+            stack.process.wait(timeout=30)
+    DevStack.started.clear()
+    if postmaster_pid(tmp_path / "pg") is not None:
+        stop_embedded(Cluster("", tmp_path / "pg"))
 
 
 @pytest.fixture
