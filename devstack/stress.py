@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import grpc
+import psycopg2
 from google.type import money_pb2
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
@@ -134,12 +135,41 @@ def prepare(settings: Settings, rng: random.Random) -> tuple[list[str], list[str
     return customer_ids, disc_ids
 
 
+class Unreachable(Exception):
+    """A service of the stack does not answer; the message names it and its address."""
+
+
+def require_reachable(settings: Settings, timeout: float = 3.0) -> None:
+    """Fails with one clear line, before any load, when a service cannot be reached."""
+    for name in ("customers", "catalog", "orders"):
+        address = getattr(settings, name)
+        with grpc.insecure_channel(address) as channel:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=timeout)
+            except grpc.FutureTimeoutError:
+                raise Unreachable(f"cannot reach {name} at {address}: is scripts/run running?") from None
+
+
+def final_stocks(settings: Settings, disc_ids: list[str]) -> list[int] | None:
+    """The hot discs' stock at the end; None when the catalog no longer answers."""
+    try:
+        with grpc.insecure_channel(settings.catalog) as channel:
+            catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
+            return [catalog.GetDisc(catalog_pb2.GetDiscRequest(id=d), timeout=10).stock for d in disc_ids]
+    except grpc.RpcError:
+        return None
+
+
 def run(settings: Settings) -> Result:
     """Runs the stress and checks what it left behind."""
     for address in (settings.customers, settings.catalog, settings.orders):
         require_loopback(address)
+    require_reachable(settings)
     rng = random.Random(settings.seed)
-    customer_ids, disc_ids = prepare(settings, rng)
+    try:
+        customer_ids, disc_ids = prepare(settings, rng)
+    except grpc.RpcError as error:
+        raise Unreachable(f"the stack stopped answering before the run began: {error.code().name}") from None
     tally = Tally()
     budget = threading.Semaphore(settings.max_requests)
     started = time.monotonic()
@@ -160,9 +190,14 @@ def run(settings: Settings) -> Result:
     elapsed = time.monotonic() - started
     for channel in channels:
         channel.close()
-    stocks = [catalog.GetDisc(catalog_pb2.GetDiscRequest(id=d), timeout=10).stock for d in disc_ids]
     catalog_channel.close()
-    report = check(settings.database_url, disc_ids) if settings.database_url else None
+    stocks = final_stocks(settings, disc_ids)
+    report, unchecked = None, None
+    if settings.database_url:
+        try:
+            report = check(settings.database_url, disc_ids)
+        except psycopg2.OperationalError as error:
+            unchecked = str(error).strip().splitlines()[0]
 
     lines = [
         f"clients {settings.clients}, hot discs {settings.discs} x stock {settings.stock}, {elapsed:.1f}s",
@@ -176,21 +211,28 @@ def run(settings: Settings) -> Result:
                      f"{percentile(samples, .99):7.1f} {max(samples, default=float('nan')):7.1f}")
     lines.append(f"statuses seen (retried included): {dict(tally.codes) or 'none'}; retries {tally.retries}; "
                  f"failed for good: {dict(tally.failed) or 'none'}")
-    lines.append(f"final stock of the hot discs: {stocks}")
     problems = []
+    if stocks is None:
+        lines.append(f"final stock of the hot discs: unknown, the catalog at {settings.catalog} no longer answers")
+        problems.append("the stack stopped answering during the run")
+    else:
+        lines.append(f"final stock of the hot discs: {stocks}")
     if tally.codes.get("INTERNAL"):
         problems.append("INTERNAL answered")
     if tally.failed:
         problems.append("requests failed for good")
-    if any(s < 0 for s in stocks):
+    if any(s < 0 for s in stocks or ()):
         problems.append("negative stock")
+    if unchecked:
+        lines.append(f"invariant: not checked, the database does not answer ({unchecked})")
+        problems.append("invariant not checked")
     if report is not None:
         lines.extend(str(v) for v in report.violations)
         lines.append(f"invariant: {'holds' if report.ok else 'VIOLATED'} on {report.discs} disc(s)")
         if not report.ok:
             problems.append("invariant violated")
     lines.append("PASSED" if not problems else f"FAILED: {', '.join(problems)}")
-    return Result(not problems, "\n".join(lines), tally, disc_ids, stocks)
+    return Result(not problems, "\n".join(lines), tally, disc_ids, stocks or [])
 
 
 def main(argv=None) -> int:
@@ -210,11 +252,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
     settings = Settings(**{k: v for k, v in vars(args).items()})
-    if settings.database_url is None:
-        from .postgres import DATABASE, start_embedded
-        from .processes import REPO_ROOT
-        settings.database_url = start_embedded(REPO_ROOT / ".data" / "postgres").in_database(DATABASE).admin_url
-    result = run(settings)
+    try:
+        require_reachable(settings)
+        if settings.database_url is None:
+            from .postgres import DATABASE, start_embedded
+            from .processes import REPO_ROOT
+            settings.database_url = start_embedded(REPO_ROOT / ".data" / "postgres").in_database(DATABASE).admin_url
+        result = run(settings)
+    except Unreachable as error:
+        print(f"stress: {error}", file=sys.stderr)
+        return 2
     print(result.text)
     return 0 if result.passed else 1
 

@@ -7,6 +7,7 @@ import uuid
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.invariant import check
@@ -239,3 +240,33 @@ def test_postgres_restarted_under_load(restartable):
 
     recovery = wait_until(settled, timeout=30)
     print(f"invariant holds {recovery:.2f}s after the load ended")
+
+
+def test_pg_ctl_survives_being_run_while_grpc_threads_are_busy(restartable):
+    """pg_ctl is started with no Python code between fork and exec: a child forked while gRPC
+    threads run (subprocess's user=) crashed now and then, and pg_ctl failed with no output."""
+    cluster, services = restartable
+    calls, done = [], threading.Event()
+
+    def busy():
+        with grpc.insecure_channel(services.addresses["catalog"]) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while not done.is_set():
+                try:
+                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                except grpc.RpcError:
+                    pass
+                calls.append(1)
+
+    threads = [threading.Thread(target=busy) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(25):
+            pg_ctl(cluster, "restart", "-m", "immediate")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert len(calls) > 15, "no gRPC traffic ran alongside the restarts"
+    wait_serving(services.addresses["catalog"], timeout=30)

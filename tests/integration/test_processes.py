@@ -116,7 +116,8 @@ def test_the_run_command_keeps_data_across_restarts(tmp_path):
 
     def run_stack():
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_serving(f"127.0.0.1:{base_port + 2}", timeout=60, process=process)
+        for port in range(base_port, base_port + 3):  # started at once, ready in any order
+            wait_serving(f"127.0.0.1:{port}", timeout=60, process=process)
         return process
 
     first = run_stack()
