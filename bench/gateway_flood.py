@@ -26,33 +26,26 @@ def envoy_memory(admin: str) -> int:
         return int(json.loads(reply.read())["allocated"])
 
 
-def big_bodies(host, port, stop: threading.Event, counts: dict) -> None:
-    """Declares nothing and streams 64 KiB chunks (chunked encoding) until refused."""
+# What each kind of hostile client sends: its request head, then one piece after another.
+ENDLESS_BODY = (b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n", b"10000\r\n" + b" " * 0x10000 + b"\r\n", 0.0)
+TRICKLED_BODY = (b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 60000\r\n\r\n", b" ", 0.5)
+
+
+def hostile_client(host, port, kind: tuple, stop: threading.Event, counts: dict, counter: str) -> None:
+    """Sends `kind` again and again on new connections until `stop`; counts connections cut."""
+    head, piece, pause = kind
     while not stop.is_set():
         try:
             with socket.create_connection((host, port), timeout=2) as sock:
-                sock.sendall(b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             b"Transfer-Encoding: chunked\r\n\r\n")
-                chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+                sock.sendall(head)
                 while not stop.is_set():
-                    sock.sendall(chunk)
-                    counts["bytes"] += len(chunk)
+                    sock.sendall(piece)
+                    counts["bytes"] += len(piece)
+                    time.sleep(pause)
         except OSError:
-            counts["refused"] += 1
-
-
-def trickle(host, port, stop: threading.Event, counts: dict) -> None:
-    """Declares 1 MB and sends a byte every half second."""
-    while not stop.is_set():
-        try:
-            with socket.create_connection((host, port), timeout=2) as sock:
-                sock.sendall(b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: 60000\r\n\r\n")
-                while not stop.is_set():
-                    sock.sendall(b" ")
-                    time.sleep(0.5)
-        except OSError:
-            counts["cut"] += 1
+            counts[counter] += 1
 
 
 def main(argv=None) -> int:
@@ -74,10 +67,10 @@ def main(argv=None) -> int:
     stop = threading.Event()
     counts = {"bytes": 0, "refused": 0, "cut": 0}
     idle = [socket.create_connection((host, port), timeout=5) for _ in range(args.idle)]
-    threads = [threading.Thread(target=big_bodies, args=(host, port, stop, counts), daemon=True)
-               for _ in range(args.streamers)]
-    threads += [threading.Thread(target=trickle, args=(host, port, stop, counts), daemon=True)
-                for _ in range(args.tricklers)]
+    threads = [threading.Thread(target=hostile_client, args=(host, port, ENDLESS_BODY, stop, counts, "refused"),
+                                daemon=True) for _ in range(args.streamers)]
+    threads += [threading.Thread(target=hostile_client, args=(host, port, TRICKLED_BODY, stop, counts, "cut"),
+                                 daemon=True) for _ in range(args.tricklers)]
     for thread in threads:
         thread.start()
     peak, latencies, errors = before, [], 0
