@@ -239,3 +239,14 @@ def test_a_method_the_path_does_not_take_is_405_with_allow(api, method, path, al
     if method != "HEAD":
         assert reply.json["code"] == 12 and reason_of(reply) == "METHOD_NOT_ALLOWED"
     assert api.get(f"/v1/discs/{disc['id']}").status == 200
+
+
+@pytest.mark.parametrize("header, value", [("grpc-timeout", "zzz"), ("grpc-encoding", "zzz"), ("grpc-timeout", "1n")])
+def test_grpc_headers_sent_by_a_json_client_are_not_passed_on(api, header, value):
+    reply = api.request("GET", "/v1/discs?page_size=1", headers={header: value})
+    assert reply.status == 200, reply.text  # neither a 500 nor a deadline the client chose
+
+
+def test_a_grpc_call_to_a_json_path_is_unimplemented(api):
+    reply = api.request("POST", "/v1/customers", raw=b'{"name": "x"}', headers={"content-type": "application/grpc"})
+    assert reply.headers.get("grpc-status") == "12"  # UNIMPLEMENTED, not UNAVAILABLE

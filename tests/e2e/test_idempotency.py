@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 
+import grpc
 from recordstore.orders.v1 import orders_pb2
 
 from tests.e2e.test_json_api import new_customer, new_disc, purchase
 from tests.e2e.test_json_errors import assert_error
+from tests.support import raises_status
 
 
 def purchases_of(api, customer_id) -> list:
@@ -75,7 +77,7 @@ def test_two_different_request_ids_in_one_request_are_refused(api):
     assert field_of(assert_error(both, 400, 3)) == "purchase.request_id"
     header = api.request("POST", "/v1/purchases", body=body, headers={"Idempotency-Key": "another"})
     assert field_of(assert_error(header, 400, 3)) == "Idempotency-Key"
-    for bad in ("x" * 256, "clé", "a\tb"):
+    for bad in ("x" * 256, "clé", "a\tb", "a b"):
         reply = api.request("POST", "/v1/customers", body={"name": "A", "email": f"{uuid.uuid4().hex}@example.com"},
                             headers={"Idempotency-Key": bad.encode("utf-8").decode("latin-1")})
         assert field_of(assert_error(reply, 400, 3)) == "Idempotency-Key"
@@ -90,3 +92,15 @@ def test_grpc_clients_may_send_the_key_as_metadata(stack, api):
     first = stack.orders.CreatePurchase(request, metadata=key, timeout=10)
     again = stack.orders.CreatePurchase(request, metadata=key, timeout=10)
     assert first.id == again.id
+
+
+def test_two_different_keys_in_one_call_are_refused(stack, api):
+    customer, disc = new_customer(api), new_disc(api, stock=5)
+    request = orders_pb2.CreatePurchaseRequest(
+        purchase=orders_pb2.Purchase(customer_id=customer["id"], disc_id=disc["id"], quantity=1))
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="Idempotency-Key"):
+        stack.orders.CreatePurchase(request, metadata=(("idempotency-key", "k1"), ("idempotency-key", "k2")),
+                                    timeout=10)
+    same = stack.orders.CreatePurchase(request, metadata=(("idempotency-key", "k1"), ("idempotency-key", "k1")),
+                                       timeout=10)
+    assert same.state == orders_pb2.Purchase.CONFIRMED
