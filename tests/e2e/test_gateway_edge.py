@@ -250,3 +250,9 @@ def test_grpc_headers_sent_by_a_json_client_are_not_passed_on(api, header, value
 def test_a_grpc_call_to_a_json_path_is_unimplemented(api):
     reply = api.request("POST", "/v1/customers", raw=b'{"name": "x"}', headers={"content-type": "application/grpc"})
     assert reply.headers.get("grpc-status") == "12"  # UNIMPLEMENTED, not UNAVAILABLE
+
+
+def test_the_gateways_own_answers_carry_a_reason(api):
+    assert reason_of(api.request("GET", "/v1/nope")) == "NO_SUCH_PATH"
+    status, answer, _ = raw_exchange(api.port, b"GET /v1/discs HTTP/1.0\r\nHost: x\r\n\r\n")
+    assert status == 426 and b'"REQUEST_REFUSED"' in answer
