@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 import socket
+from pathlib import Path
 
 
 def require_loopback(address: str) -> str:
@@ -18,9 +20,34 @@ def require_loopback(address: str) -> str:
     return address
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out as the local end of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as probe:
+    """A port nobody uses right now, for a server that another process will bind soon after.
+
+    It is taken from below the kernel's ephemeral range: a port the OS picks (bind to 0) is one it
+    also gives to outgoing connections, and one of the many a test run opens could hold it by the
+    time the server binds ("Address already in use").
+    """
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            if not port_in_use(host, port):
+                return port
+    with socket.socket() as probe:  # a crowded range: let the OS pick after all
         probe.bind((host, 0))
         return probe.getsockname()[1]
 
