@@ -7,7 +7,7 @@
 -- ("t", "z"), which the transcoder refuses, are upper-cased, in the body and in the query string.
 --
 -- protos/generate.py appends this file to the messages and routes it derives from the descriptor
--- set (MESSAGES, ROUTES, TIME_PARAMETERS), into gateway/recordstore.pb.lua, which Envoy loads.
+-- set (MESSAGES, ROUTES, QUERIES), into gateway/recordstore.pb.lua, which Envoy loads.
 -- What is not JSON at all is left to the transcoder, which answers it.
 
 local MAX_SHOWN = 40
@@ -213,18 +213,42 @@ local function route_of(method, path)
   end
 end
 
--- ?start_time=2026-01-01t00:00:00z: the value of a timestamp parameter, upper-cased.
-local function upper_times(headers, path, query)
-  if not query:find("[tz]") then return end
-  local names
-  for _, parameters in ipairs(TIME_PARAMETERS) do
-    if path:find(parameters.pattern) then names = parameters.names end
-  end
-  if not names then return end
-  local changed = query:gsub("([^&=]+)=([^&]*)", function(name, value)
-    if names[name] then return name .. "=" .. value:upper() end
+local function unescape(text)
+  return (text:gsub("+", " "):gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
+local WHOLE = {int32 = {-2147483648, 2147483647}, int64 = {-9223372036854775808, 9223372036854775807}}
+
+-- The query string, in the API's words where the transcoder's would name protobuf types
+-- ("invalid value \"\" for type TYPE_INT32"): a whole number must be one, a flag true or false.
+-- A timestamp's lower-case t and z are upper-cased (?start_time=2026-01-01t00:00:00z).
+-- Returns (field, description) of the first problem, or nil and the query to send on.
+local function check_query(route, query)
+  local problem, changed = nil, false
+  local rewritten = query:gsub("([^&=]*)=?([^&]*)", function(name, raw)
+    if problem or name == "" then return end
+    local field, value = unescape(name), unescape(raw)
+    local kind = route.fields[field]
+    if WHOLE[kind] then
+      local number = value:match("^%-?%d+$") and #value <= 20 and tonumber(value)
+      if not number or number < WHOLE[kind][1] or number > WHOLE[kind][2] then
+        problem = {field, "must be a whole number" .. (kind == "int32" and " of 32 bits" or "") .. ", got " .. quote(value, MAX_SHOWN)}
+      end
+    elseif kind == "bool" and value ~= "true" and value ~= "false" then
+      problem = {field, "must be true or false, got " .. quote(value, MAX_SHOWN)}
+    elseif kind == "timestamp" and raw:find("[tz]") then
+      changed = true
+      return name .. "=" .. raw:upper()
+    end
   end)
-  headers:replace(":path", path .. "?" .. changed)
+  if problem then return problem[1], problem[2] end
+  return nil, changed and rewritten or nil
+end
+
+local function query_route_of(method, path)
+  for _, route in ipairs(QUERIES) do
+    if route.method == method and path:find(route.pattern) then return route end
+  end
 end
 
 function envoy_on_request(handle)
@@ -232,9 +256,15 @@ function envoy_on_request(handle)
   local full = headers:get(":path") or ""
   local path, query = full:match("^([^?]*)%??(.*)$")
   local method = headers:get(":method")
-  if method == "GET" then
-    upper_times(headers, path, query)
-    return
+  local query_route = query ~= "" and query_route_of(method, path)
+  if query_route then
+    local field, rewritten = check_query(query_route, query)
+    if field then
+      handle:respond({[":status"] = "400", ["content-type"] = "application/json"},
+                     error_body(field, rewritten, "INVALID_FIELD"))
+      return
+    end
+    if rewritten then headers:replace(":path", path .. "?" .. rewritten) end
   end
   local content_type = headers:get("content-type") or ""
   if method ~= "POST" or not content_type:lower():find("^application/json") then return end

@@ -93,3 +93,22 @@ def resources(api):
     purchase = api.post("/v1/purchases", {"customer_id": customer_id, "disc_id": disc_id, "quantity": 1})
     assert purchase.status == 200, purchase.text
     return {"customer": customer_id, "disc": disc_id, "purchase": purchase.json["id"]}
+
+
+@pytest.mark.parametrize("path, query, field, words", [
+    ("/v1/discs", {"page_size": ""}, "page_size", "must be a whole number"),
+    ("/v1/discs", {"page_size": "ten"}, "page_size", "must be a whole number"),
+    ("/v1/customers", {"page_size": str(2**31)}, "page_size", "must be a whole number of 32 bits"),
+    ("/v1/discs", {"release_year": "1972.5"}, "release_year", "must be a whole number"),
+    ("/v1/customers", {"show_deactivated": "yes"}, "show_deactivated", "must be true or false"),
+])
+def test_query_values_of_the_wrong_type_are_refused_in_the_apis_words(api, path, query, field, words):
+    reply = api.get(path, **query)
+    assert reply.status == 400, reply.text
+    assert violation(reply) == (field, "INVALID_FIELD")
+    assert words in reply.json["message"] and "TYPE_" not in reply.text
+
+
+def test_query_values_of_the_right_type_pass(api):
+    reply = api.get("/v1/customers", page_size="5", show_deactivated="false")
+    assert reply.status == 200, reply.text
