@@ -8,7 +8,8 @@
 --
 -- protos/generate.py appends this file to the messages and routes it derives from the descriptor
 -- set (MESSAGES, ROUTES, QUERIES), into gateway/recordstore.pb.lua, which Envoy loads.
--- What is not JSON at all is left to the transcoder, which answers it.
+-- A body that is not JSON is 400 INVALID_JSON with where it stops being JSON; one that is not an
+-- object, or has something after the object, is left to the transcoder, which answers it.
 
 local MAX_SHOWN = 40
 
@@ -21,6 +22,12 @@ local function quote(text, limit)
 end
 
 local function error_body(field, description, reason)
+  if field == "" then  -- the body as a whole
+    return string.format(
+      '{"code":3,"message":%s,"details":[' ..
+      '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"%s","domain":"recordstore","metadata":{}}]}',
+      quote(description), reason)
+  end
   local shown = #field > MAX_SHOWN and field:sub(1, MAX_SHOWN) .. "..." or field
   return string.format(
     '{"code":3,"message":%s,"details":[' ..
@@ -29,8 +36,8 @@ local function error_body(field, description, reason)
     quote(shown .. ": " .. description), reason, quote(field, MAX_SHOWN * 4), quote(description))
 end
 
--- A small JSON reader: enough to walk the document and know each value's type. It gives up
--- (returns nil) on anything malformed, which the transcoder then reports.
+-- A small JSON reader: enough to walk the document and know each value's type. It raises
+-- "malformed" where the text stops being JSON.
 local Reader = {}
 Reader.__index = Reader
 
@@ -185,13 +192,18 @@ function Reader:object(name, prefix, times)
   end
 end
 
--- Returns (field, description, reason) of the first problem, or nil and the spans of
--- timestamps to upper-case. Raises "malformed" for what is not JSON.
+-- Returns (field, description, reason) of the first problem ("" for the body as a whole), or
+-- nil and the spans of timestamps to upper-case.
 local function check(text, route)
   local reader = setmetatable({text = text, at = 1}, Reader)
   local times = {}
   if reader:peek() ~= "{" then return nil, times end  -- not an object: the transcoder answers
-  local field, problem, reason = reader:object(route.body, route.prefix, times)
+  local ok, field, problem, reason = pcall(reader.object, reader, route.body, route.prefix, times)
+  if not ok then
+    if field ~= "malformed" then error(field, 0) end
+    return "", "the body is not valid JSON (at byte " .. math.min(reader.at, #text) .. " of " .. #text .. ")",
+           "INVALID_JSON"
+  end
   if field then return field, problem, reason or "INVALID_FIELD" end
   return nil, times
 end
@@ -274,7 +286,7 @@ function envoy_on_request(handle)
   if not body or body:length() == 0 then return end
   local text = body:getBytes(0, body:length())
   local ok, field, problem, reason = pcall(check, text, route)
-  if not ok then return end  -- not JSON: the transcoder says so
+  if not ok then return end  -- a fault of this script: the transcoder decides
   if field then
     handle:respond({[":status"] = "400", ["content-type"] = "application/json"},
                    error_body(field, problem, reason))

@@ -112,3 +112,12 @@ def test_query_values_of_the_wrong_type_are_refused_in_the_apis_words(api, path,
 def test_query_values_of_the_right_type_pass(api):
     reply = api.get("/v1/customers", page_size="5", show_deactivated="false")
     assert reply.status == 200, reply.text
+
+
+@pytest.mark.parametrize("raw", [b'{"name": "Ana", "email": ', b'{"name": "Ana" "email": "x"}', b'{"name": tru}',
+                                 b'{"name": "Ana", "email": "a@example.com", "phone": "1\\x"}'])
+def test_a_body_that_is_not_json_says_where_it_stops(api, raw):
+    reply = api.request("POST", "/v1/customers", raw=raw)
+    assert reply.status == 400, reply.text
+    assert reply.json["details"][0]["reason"] == "INVALID_JSON"
+    assert "not valid JSON (at byte" in reply.json["message"]
