@@ -28,39 +28,50 @@ MAX_EXAMPLES = 10
 SEED = os.environ.get("SCHEMATHESIS_SEED", "3")
 
 
-def wait_for_gateway(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+def serving(url: str, process: subprocess.Popen, timeout: float = 90) -> bool:
+    """Whether the gateway at `url` answers within `timeout` (False once the stack has exited)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, "the stack exited before it served"
+        if process.poll() is not None:
+            return False
         try:
             with urllib.request.urlopen(f"{url}/v1/discs?page_size=1", timeout=2) as reply:
                 if reply.status == 200:
-                    return
+                    return True
         except OSError:
             pass
         time.sleep(0.2)
     raise AssertionError(f"the gateway did not serve within {timeout} s")
 
 
-@pytest.fixture
-def own_stack(tmp_path):
+def start_stack(tmp_path, attempt: int) -> tuple[subprocess.Popen, str]:
     base_port = free_port()
     while any(port_in_use("127.0.0.1", base_port + i) for i in range(3)):
         base_port = free_port()
     gateway_port, admin_port = free_port(), free_port()
-    log = open(tmp_path / "stack.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "--data-dir", str(tmp_path / "pg"), "--base-port", str(base_port),
-         "--gateway-port", str(gateway_port), "--admin-port", str(admin_port)],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{gateway_port}"
+    with open(tmp_path / f"stack-{attempt}.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "--data-dir", str(tmp_path / f"pg-{attempt}"),
+             "--base-port", str(base_port), "--gateway-port", str(gateway_port), "--admin-port", str(admin_port)],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{gateway_port}"
+
+
+@pytest.fixture
+def own_stack(tmp_path):
+    # Ports are picked free, but another process may take one before the stack binds it (the
+    # machine is shared): a stack that exits before serving is started again on other ports.
+    for attempt in range(3):
+        process, url = start_stack(tmp_path, attempt)
+        if serving(url, process):
+            break
+    else:
+        raise AssertionError(f"the stack did not start: see {tmp_path}/stack-*.log")
     try:
-        wait_for_gateway(url, process)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=60)
-        log.close()
 
 
 @pytest.mark.slow
