@@ -19,13 +19,19 @@ import google.api.annotations_pb2
 import grpc_tools
 from grpc_tools import protoc
 
-from openapi import build_collection, build_openapi, dumps
+from body_rules import build_lua
+from openapi import API_FILES, build_collection, build_openapi, dumps
 
 PROTO_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PROTO_ROOT.parent
 DESCRIPTOR_SET = REPO_ROOT / "gateway" / "recordstore.pb"
 OPENAPI = REPO_ROOT / "docs" / "openapi.json"
 COLLECTION = REPO_ROOT / "docs" / "insomnia.json"
+# The gateway's JSON body check: its source, and what Envoy loads (that source and the messages
+# and routes it checks against). Named after the descriptor set, so that its path follows the
+# set's wherever a config places it (envoy.yaml names it "${DESCRIPTOR_PATH}.lua").
+BODY_CHECK_SOURCE = REPO_ROOT / "gateway" / "body_check.lua"
+BODY_CHECK = REPO_ROOT / "gateway" / "recordstore.pb.lua"
 # googleapis-common-protos ships google/api and google/rpc protos beside their Python modules.
 GOOGLEAPIS_ROOT = Path(google.api.annotations_pb2.__file__).resolve().parents[2]
 WELL_KNOWN_ROOT = Path(grpc_tools.__file__).resolve().parent / "_proto"
@@ -52,7 +58,8 @@ def generate(out_dir: Path, descriptor_set: Path) -> None:
                *sources, *GATEWAY_EXTRA_PROTOS)
 
 
-def write_docs(descriptor_set: Path, openapi_path: Path, collection_path: Path) -> None:
+def write_docs(descriptor_set: Path, openapi_path: Path, collection_path: Path, body_check_path: Path) -> None:
+    body_check_path.write_text(build_lua(descriptor_set.read_bytes(), API_FILES, BODY_CHECK_SOURCE.read_text()))
     openapi = build_openapi(descriptor_set.read_bytes())
     openapi_path.write_text(dumps(openapi))
     collection_path.write_text(dumps(build_collection(openapi)))
@@ -72,7 +79,8 @@ def stale_files() -> list[str]:
         fresh_root = Path(tmp)
         fresh_descriptor = fresh_root / "recordstore.pb"
         generate(fresh_root, fresh_descriptor)
-        write_docs(fresh_descriptor, fresh_root / OPENAPI.name, fresh_root / COLLECTION.name)
+        write_docs(fresh_descriptor, fresh_root / OPENAPI.name, fresh_root / COLLECTION.name,
+                   fresh_root / BODY_CHECK.name)
         stale = []
         fresh, committed = generated_files(fresh_root), generated_files(PROTO_ROOT)
         for rel in sorted(fresh | committed):
@@ -81,7 +89,7 @@ def stale_files() -> list[str]:
                 stale.append(str(Path("protos") / rel))
         if not (DESCRIPTOR_SET.exists() and filecmp.cmp(fresh_descriptor, DESCRIPTOR_SET, shallow=False)):
             stale.append(str(DESCRIPTOR_SET.relative_to(REPO_ROOT)))
-        for committed_doc in (OPENAPI, COLLECTION):
+        for committed_doc in (OPENAPI, COLLECTION, BODY_CHECK):
             if not (committed_doc.exists() and filecmp.cmp(fresh_root / committed_doc.name, committed_doc, shallow=False)):
                 stale.append(str(committed_doc.relative_to(REPO_ROOT)))
         return stale
@@ -100,7 +108,7 @@ def main() -> int:
     DESCRIPTOR_SET.parent.mkdir(exist_ok=True)
     OPENAPI.parent.mkdir(exist_ok=True)
     generate(PROTO_ROOT, DESCRIPTOR_SET)
-    write_docs(DESCRIPTOR_SET, OPENAPI, COLLECTION)
+    write_docs(DESCRIPTOR_SET, OPENAPI, COLLECTION, BODY_CHECK)
     return 0
 
 

@@ -3,6 +3,12 @@
 The gateway transcodes from the same descriptors, so what these documents describe is what
 Envoy serves: paths and verbs from google.api.http, snake_case names (preserve_proto_field_names),
 int64 as strings, enums as names, Timestamp as RFC 3339, errors as google.rpc.Status.
+
+The bounds of every request field come from the (recordstore.rules.v1.field) options the services
+enforce (services/runtime/rules.py), and their words from the comments of rules.proto: format
+uuid, minimum/maximum, pattern, maxLength, required. The rules code keeps (which characters text
+may hold, ISO 4217) are described here from the same sources: the text pattern is built by the
+services' own validation module.
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ import re
 
 from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2
+from recordstore.rules.v1 import rules_pb2
+
+from services.runtime.money import CURRENCIES
+from services.runtime.validation import text_pattern
 
 API_FILES = ("recordstore/customers/v1/customers.proto", "recordstore/catalog/v1/catalog.proto",
              "recordstore/orders/v1/orders.proto")
@@ -20,11 +30,17 @@ SCALARS = {
     F.TYPE_STRING: {"type": "string"},
     F.TYPE_BOOL: {"type": "boolean"},
     F.TYPE_INT32: {"type": "integer", "format": "int32"},
-    F.TYPE_INT64: {"type": "string", "format": "int64"},
+    # proto3 JSON: a string of digits in answers; a request may send a number too.
+    F.TYPE_INT64: {"anyOf": [{"type": "string", "pattern": "^-?[0-9]+$"}, {"type": "integer"}], "format": "int64"},
     F.TYPE_DOUBLE: {"type": "number"},
     F.TYPE_BYTES: {"type": "string", "format": "byte"},
 }
 WELL_KNOWN = {".google.protobuf.Timestamp": {"type": "string", "format": "date-time"}}
+RULES_FILE = "recordstore/rules/v1/rules.proto"
+TEXT, REQUIRED_TEXT = "recordstore_Text", "recordstore_RequiredText"
+# google.type.Money in JSON: units (int64) as a string of digits. The largest a rule allows is
+# written as a pattern, the one bound JSON Schema can put on a string of digits.
+UNITS_DIGITS = "^(0|[1-9][0-9]*)$"
 STATUS_SCHEMA = {
     "type": "object",
     "description": "A google.rpc.Status: the gRPC code, a message, and typed details "
@@ -72,6 +88,7 @@ class _Builder:
         self.messages: dict[str, tuple[descriptor_pb2.DescriptorProto, dict, tuple]] = {}
         self.enums: dict[str, descriptor_pb2.EnumDescriptorProto] = {}
         self.files = [f for f in descriptors.file if f.name in API_FILES]
+        self.rule_words = _rule_words(descriptors)
         for file in descriptors.file:
             comments = _comments(file)
             for i, message in enumerate(file.message_type):
@@ -98,7 +115,89 @@ class _Builder:
             schema = dict(SCALARS[field.type])
         if field.label == F.LABEL_REPEATED:
             schema = {"type": "array", "items": schema}
+        return self.constrained(field, schema)
+
+    def constrained(self, field, schema: dict) -> dict:
+        """`schema` with the field's (recordstore.rules.v1.field) rules, in JSON Schema terms."""
+        rules = field.options.Extensions[rules_pb2.field]
+        required = field_behavior_pb2.REQUIRED in field.options.Extensions[field_behavior_pb2.field_behavior]
+        words = []
+        if rules.uuid:
+            schema["format"] = "uuid"
+            if rules.zero_is_unset:  # "" is a filter or key not given
+                schema = {"type": "string", "anyOf": [{"format": "uuid"}, {"maxLength": 0}]}
+        if rules.text:
+            self.text_schemas()
+            words.append(self.rule_words["text"])
+            schema = {"allOf": [{"$ref": f"#/components/schemas/{REQUIRED_TEXT if required else TEXT}"}]}
+        if rules.max_length:
+            schema["maxLength"] = rules.max_length
+        if rules.pattern:
+            if "allOf" in schema:
+                schema["allOf"].append({"pattern": rules.pattern})
+            else:
+                schema["pattern"] = rules.pattern
+            words.append(f"Must be {rules.pattern_meaning}." if rules.pattern_meaning else "")
+        bounds = {}
+        if rules.HasField("minimum"):
+            bounds["minimum"] = rules.minimum
+        if rules.HasField("maximum") and not rules.clamp_to_maximum:
+            bounds["maximum"] = rules.maximum
+        if rules.clamp_to_maximum:
+            words.append(f"Above {rules.maximum} is taken as {rules.maximum}.")
+        if rules.default_value:
+            words.append(f"0 means {rules.default_value}.")
+        if rules.zero_is_unset and (bounds.get("minimum", 0) > 0):
+            schema["anyOf"] = [{"enum": [0]}, bounds]
+            words.append("0 means not set.")
+        else:
+            schema.update(bounds)
+        if rules.maximum_reason:
+            words.append(f"Beyond {rules.maximum}: {rules.maximum_reason}.")
+        if rules.after:
+            words.append(f"Must be after {rules.after}.")
+        if rules.HasField("money"):
+            schema = self.money_schema(schema, rules.money)
+            words.append(self.rule_words["money"])
+        words = [w for w in words if w]
+        if words:
+            schema["description"] = " ".join(words)
         return schema
+
+    def money_schema(self, ref: dict, rules) -> dict:
+        """A price: its currency one of ISO 4217's that the services take (services/runtime/money.py
+        reads them from ISO's table), whole cents, and nanos 0 in a currency without minor units."""
+        units = {"anyOf": [{"type": "string", "pattern": UNITS_DIGITS}, {"type": "integer", "minimum": 0}]}
+        nanos = {"type": "integer", "format": "int32", "minimum": 0, "maximum": 999_999_999}
+        if rules.whole_cents:
+            nanos.update(multipleOf=10_000_000, maximum=990_000_000, description=self.rule_words["whole_cents"])
+        with_minor = sorted(code for code, minor in CURRENCIES.items() if minor)
+        without_minor = sorted(code for code, minor in CURRENCIES.items() if not minor)
+        cases = [{"anyOf": [{"properties": {"currency_code": {"enum": with_minor}}},
+                            {"properties": {"currency_code": {"enum": without_minor}, "nanos": {"enum": [0]}}}]}]
+        if rules.max_units:
+            # Below the maximum with any cents, or the maximum itself with none.
+            limit = rules.max_units
+            units["description"] = f"At most {limit} (beyond: {rules.max_units_reason or 'INVALID_FIELD'})."
+            cases.append({"anyOf": [
+                {"properties": {"units": {"anyOf": [{"type": "string", "pattern": _below(limit)},
+                                                    {"type": "integer", "maximum": limit - 1}]}}},
+                {"properties": {"units": {"enum": [str(limit), limit]}, "nanos": {"enum": [0]}}}]})
+        return {"allOf": [ref, {
+            "type": "object", "required": ["currency_code"],
+            "properties": {"currency_code": {"type": "string", "description": self.rule_words["money"]},
+                           "units": units, "nanos": nanos},
+            "allOf": cases}]}
+
+    def text_schemas(self) -> None:
+        if TEXT not in self.schemas:
+            self.schemas[TEXT] = {"type": "string", "pattern": text_pattern(required=False),
+                                  "description": self.rule_words["text"]}
+            self.schemas[REQUIRED_TEXT] = {"type": "string", "minLength": 1, "pattern": text_pattern(required=True),
+                                           "description": self.rule_words["text"] + " Not empty once trimmed."}
+
+    def field(self, message_name: str, name: str):
+        return next(f for f in self.messages[message_name][0].field if f.name == name)
 
     def ref(self, full_name: str) -> str:
         name = self.schema_name(full_name)
@@ -121,10 +220,12 @@ class _Builder:
             if field_behavior_pb2.REQUIRED in behaviors:
                 required.append(field.name)
             if note:
-                schema = {**schema, "description": note} if "$ref" not in schema else {
-                    "allOf": [schema], "description": note}
+                words = " ".join(filter(None, [note, schema.get("description")]))
+                schema = {**schema, "description": words} if "$ref" not in schema else {
+                    "allOf": [schema], "description": words}
             properties[field.name] = schema
-        result = {"type": "object", "properties": properties}
+        # The gateway refuses a key no field has (gateway/body_check.lua).
+        result = {"type": "object", "properties": properties, "additionalProperties": False}
         if required:
             result["required"] = required
         if comments.get(path):
@@ -138,8 +239,9 @@ class _Builder:
             if field.name in skip or (field.type == F.TYPE_MESSAGE and field.type_name not in WELL_KNOWN):
                 continue
             parameter = {"name": field.name, "in": "query", "required": False, "schema": self.field_schema(field)}
-            if comments.get((*path, 2, j)):
-                parameter["description"] = comments[(*path, 2, j)]
+            words = " ".join(filter(None, [comments.get((*path, 2, j)), parameter["schema"].pop("description", None)]))
+            if words:
+                parameter["description"] = words
             parameters.append(parameter)
         return parameters
 
@@ -161,8 +263,8 @@ class _Builder:
             operation = {
                 "operationId": method.name,
                 "tags": [service.name],
-                "parameters": [{"name": v, "in": "path", "required": True, "schema": {"type": "string"}}
-                               for v in variables],
+                "parameters": [{"name": v, "in": "path", "required": True,
+                                "schema": self.field_schema(self.field(method.input_type, v))} for v in variables],
                 "responses": {
                     "200": {"description": "OK", "content": {"application/json": {
                         "schema": {"$ref": self.ref(method.output_type)}}}},
@@ -201,6 +303,30 @@ class _Builder:
             "paths": dict(sorted(paths.items())),
             "components": {"schemas": dict(sorted(self.schemas.items()))},
         }
+
+
+def _rule_words(descriptors: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
+    """The comments of rules.proto that say what a rule means to a client, by rule."""
+    file = next(f for f in descriptors.file if f.name == RULES_FILE)
+    comments = _comments(file)
+    index = {m.name: (i, m) for i, m in enumerate(file.message_type)}
+    def of(message: str, field: str | None = None) -> str:
+        i, found = index[message]
+        if field is None:
+            return comments[(4, i)]
+        j = next(j for j, f in enumerate(found.field) if f.name == field)
+        return comments[(4, i, 2, j)]
+    return {"text": of("FieldRules", "text"), "money": of("MoneyRules"),
+            "whole_cents": of("MoneyRules", "whole_cents")}
+
+
+def _below(limit: int) -> str:
+    """A pattern of the decimal numbers 0..limit-1, limit a power of ten (a price's maximum: the
+    limit itself is allowed with 0 nanos only, which the description says)."""
+    digits = str(limit)
+    if digits.strip("0") != "1":
+        raise ValueError(f"only a power of ten has a pattern here, not {limit}")
+    return f"^(0|[1-9][0-9]{{0,{len(digits) - 2}}})$"
 
 
 def build_openapi(descriptor_set: bytes) -> dict:

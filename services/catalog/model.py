@@ -9,10 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from recordstore.catalog.v1 import catalog_pb2
+
+from ..runtime import rules
+
 # Units of one disc on hand, at most: what CreateDisc accepts and what RestockDisc may bring the
 # stock up to. Only ReleaseStock may go beyond it: it gives back units sold before a restock, and
 # a cancellation must never fail for want of room (see queries.sql, release_reservation).
-MAX_STOCK = 1_000_000
+# Stated in catalog.proto (Disc.stock's maximum).
+MAX_STOCK = rules.of(catalog_pb2.Disc, "stock").maximum
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-from ..runtime import idempotency, validation
+from ..runtime import idempotency, rules
 from ..runtime.guard import guarded
 from ..runtime.db import Database
-from ..runtime.errors import InvalidArgument
-from ..runtime.money import from_cents, price_to_cents
-from ..runtime.pagination import page_size
+from ..runtime.money import from_cents
 from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
 from . import usecases
-from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
+from .model import Disc, DiscFilter, NewDisc, Reservation
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 _RESERVATION_STATES = {
@@ -49,35 +47,13 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
     )
 
 
-def four_digit_year(field: str, year: int) -> int:
-    if not 1000 <= year <= 9999:
-        raise InvalidArgument(field, f"must be a four-digit year, got {year}")
-    return year
-
-
 def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
-    four_digit_year("disc.release_year", disc.release_year)
-    if not 0 <= disc.stock <= MAX_STOCK:
-        raise InvalidArgument("disc.stock", f"must be between 0 and {MAX_STOCK}, got {disc.stock}")
-    if not disc.HasField("price"):
-        raise InvalidArgument("disc.price", "is required")
-    cents, currency = price_to_cents("disc.price", disc.price)
-    return NewDisc(
-        title=validation.require_text("disc.title", disc.title),
-        artist=validation.require_text("disc.artist", disc.artist),
-        genre=validation.require_text("disc.genre", disc.genre, max_length=50),
-        release_year=disc.release_year,
-        price_cents=cents,
-        currency=currency,
-        stock=disc.stock,
-    )
-
-
-def stock_quantity(quantity: int) -> int:
-    """Units to restock or reserve: more than MAX_STOCK could never be on hand at once."""
-    if not 0 < quantity <= MAX_STOCK:
-        raise InvalidArgument("quantity", f"must be between 1 and {MAX_STOCK}, got {quantity}")
-    return quantity
+    """The disc as the rules in catalog.proto let it in (see runtime/rules.py)."""
+    fields = rules.checked(disc, "disc")
+    cents, currency = fields["price"]
+    return NewDisc(title=fields["title"], artist=fields["artist"], genre=fields["genre"],
+                   release_year=fields["release_year"], price_cents=cents, currency=currency,
+                   stock=fields["stock"])
 
 
 @guarded(SERVICE_NAME)
@@ -92,37 +68,29 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return disc_to_proto(created)
 
     async def GetDisc(self, request, context):
-        return disc_to_proto(await usecases.get_disc(self._db, validation.require_id("id", request.id)))
+        return disc_to_proto(await usecases.get_disc(self._db, rules.checked(request)["id"]))
 
     async def ListDiscs(self, request, context):
-        where = DiscFilter(
-            # Cleaned as the stored values were, so a decomposed "João" finds the stored one.
-            artist=validation.optional_text("artist", request.artist),
-            title=validation.optional_text("title", request.title),
-            genre=validation.optional_text("genre", request.genre),
-            # 0 is no filter; any other year outside the stored range would only ever find nothing.
-            release_year=four_digit_year("release_year", request.release_year) if request.release_year else None,
-        )
-        discs, token = await usecases.list_discs(self._db, where, page_size(request.page_size), request.page_token)
+        # Text filters are cleaned as the stored values were, so a decomposed "João" finds the
+        # stored one; a year outside the stored range would only ever find nothing.
+        fields = rules.checked(request)
+        where = DiscFilter(artist=fields["artist"], title=fields["title"], genre=fields["genre"],
+                           release_year=fields["release_year"])
+        discs, token = await usecases.list_discs(self._db, where, fields["page_size"], request.page_token)
         return catalog_pb2.ListDiscsResponse(discs=[disc_to_proto(d) for d in discs], next_page_token=token)
 
     async def RestockDisc(self, request, context):
-        disc_id = validation.require_id("id", request.id)
-        quantity = stock_quantity(request.quantity)
-        return disc_to_proto(await usecases.restock_disc(self._db, disc_id, quantity))
+        fields = rules.checked(request)
+        return disc_to_proto(await usecases.restock_disc(self._db, fields["id"], fields["quantity"]))
 
     async def ReserveStock(self, request, context):
-        reservation = await usecases.reserve_stock(
-            self._db,
-            validation.require_id("reservation_id", request.reservation_id),
-            validation.require_id("disc_id", request.disc_id),
-            stock_quantity(request.quantity),
-        )
+        fields = rules.checked(request)
+        reservation = await usecases.reserve_stock(self._db, fields["reservation_id"], fields["disc_id"],
+                                                   fields["quantity"])
         return reservation_to_proto(reservation)
 
     async def ReleaseStock(self, request, context):
-        reservation_id = validation.require_id("reservation_id", request.reservation_id)
-        return reservation_to_proto(await usecases.release_stock(self._db, reservation_id))
+        return reservation_to_proto(await usecases.release_stock(self._db, rules.checked(request)["reservation_id"]))
 
 
 def add_to_server(db: Database):

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
-from ..runtime import idempotency, validation
+from ..runtime import idempotency, rules
 from ..runtime.guard import guarded
 from ..runtime.db import Database
-from ..runtime.errors import InvalidArgument
-from ..runtime.pagination import page_size
 from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
 from . import usecases
@@ -18,7 +14,6 @@ from .model import Customer, NewCustomer
 
 SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
 _STATES = {"active": customers_pb2.Customer.ACTIVE, "deactivated": customers_pb2.Customer.DEACTIVATED}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
@@ -35,15 +30,10 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
 
 
 def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
-    email = validation.require_text("customer.email", customer.email, max_length=254)
-    if not _EMAIL.match(email):
-        raise InvalidArgument("customer.email", f"is not an email address: {email!r}")
-    return NewCustomer(
-        name=validation.require_text("customer.name", customer.name),
-        email=email,
-        document=validation.optional_text("customer.document", customer.document, 50),
-        phone=validation.optional_text("customer.phone", customer.phone, 50),
-    )
+    """The customer as the rules in customers.proto let it in (see runtime/rules.py)."""
+    fields = rules.checked(customer, "customer")
+    return NewCustomer(name=fields["name"], email=fields["email"], document=fields["document"],
+                       phone=fields["phone"])
 
 
 @guarded(SERVICE_NAME)
@@ -58,17 +48,16 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         return customer_to_proto(created)
 
     async def GetCustomer(self, request, context):
-        return customer_to_proto(await usecases.get_customer(self._db, validation.require_id("id", request.id)))
+        return customer_to_proto(await usecases.get_customer(self._db, rules.checked(request)["id"]))
 
     async def ListCustomers(self, request, context):
         customers, token = await usecases.list_customers(
-            self._db, request.show_deactivated, page_size(request.page_size), request.page_token)
+            self._db, request.show_deactivated, rules.checked(request)["page_size"], request.page_token)
         return customers_pb2.ListCustomersResponse(
             customers=[customer_to_proto(c) for c in customers], next_page_token=token)
 
     async def DeactivateCustomer(self, request, context):
-        customer_id = validation.require_id("id", request.id)
-        return customer_to_proto(await usecases.deactivate_customer(self._db, customer_id))
+        return customer_to_proto(await usecases.deactivate_customer(self._db, rules.checked(request)["id"]))
 
 
 def add_to_server(db: Database):

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
-from ..runtime import idempotency, validation
+from ..runtime import idempotency, rules
 from ..runtime.guard import guarded
 from ..runtime.deadlines import Deadline
-from ..runtime.errors import InvalidArgument
 from ..runtime.money import from_cents
-from ..runtime.pagination import page_size
-from ..runtime.timestamps import from_timestamp, to_timestamp
+from ..runtime.timestamps import to_timestamp
 from .model import Purchase, PurchaseFilter, PurchaseOrder
 from .usecases import Purchases
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
-MAX_QUANTITY = 1000
+# Stated in orders.proto, with the rest of a purchase's rules.
+MAX_QUANTITY = rules.of(orders_pb2.Purchase, "quantity").maximum
 _STATES = {
     "pending": orders_pb2.Purchase.PENDING,
     "confirmed": orders_pb2.Purchase.CONFIRMED,
@@ -50,23 +49,14 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
 
 
 def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
-    quantity = validation.require_positive("purchase.quantity", purchase.quantity)
-    if quantity > MAX_QUANTITY:
-        raise InvalidArgument("purchase.quantity", f"must be at most {MAX_QUANTITY}, got {quantity}")
-    return PurchaseOrder(
-        customer_id=validation.require_id("purchase.customer_id", purchase.customer_id),
-        disc_id=validation.require_id("purchase.disc_id", purchase.disc_id),
-        quantity=quantity,
-    )
+    """The order as the rules in orders.proto let it in (see runtime/rules.py)."""
+    fields = rules.checked(purchase, "purchase")
+    return PurchaseOrder(customer_id=fields["customer_id"], disc_id=fields["disc_id"], quantity=fields["quantity"])
 
 
-def filter_from_proto(request: orders_pb2.ListPurchasesRequest) -> PurchaseFilter:
-    start = from_timestamp(request.start_time, "start_time") if request.HasField("start_time") else None
-    end = from_timestamp(request.end_time, "end_time") if request.HasField("end_time") else None
-    if start and end and end <= start:
-        raise InvalidArgument("end_time", "must be after start_time")
-    return PurchaseFilter(customer_id=validation.optional_id("customer_id", request.customer_id),
-                          start_time=start, end_time=end)
+def filter_from_proto(fields: dict) -> PurchaseFilter:
+    return PurchaseFilter(customer_id=fields["customer_id"], start_time=fields["start_time"],
+                          end_time=fields["end_time"])
 
 
 @guarded(SERVICE_NAME)
@@ -85,14 +75,14 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline))
 
     async def GetPurchase(self, request, context):
-        return purchase_to_proto(await self._purchases.get_purchase(validation.require_id("id", request.id)))
+        return purchase_to_proto(await self._purchases.get_purchase(rules.checked(request)["id"]))
 
     async def ListPurchases(self, request, context):
-        where = filter_from_proto(request)
-        found, token = await self._purchases.list_purchases(where, page_size(request.page_size), request.page_token)
+        fields = rules.checked(request)
+        found, token = await self._purchases.list_purchases(filter_from_proto(fields), fields["page_size"],
+                                                            request.page_token)
         return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found],
                                                 next_page_token=token)
 
     async def CancelPurchase(self, request, context):
-        purchase_id = validation.require_id("id", request.id)
-        return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id))
+        return purchase_to_proto(await self._purchases.cancel_purchase(rules.checked(request)["id"]))

@@ -7,6 +7,8 @@ from types import MappingProxyType
 
 import iso4217
 from google.type import money_pb2
+from recordstore.catalog.v1 import catalog_pb2
+from recordstore.rules.v1 import rules_pb2
 
 from .errors import InvalidArgument
 
@@ -18,7 +20,9 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # and low enough that the total of a purchase of orders' MAX_QUANTITY (1,000) units, 1e15 units or
 # 1e17 cents, stays far inside bigint (9.2e18) and below 2**53, so a JSON client that reads
 # `units` into a double still gets it exactly. tests/unit/test_money.py holds the two together.
-MAX_PRICE_UNITS = 1_000_000_000_000
+# The bound itself is stated on the one price anyone sets, the Disc's, in catalog.proto.
+PRICE_RULES = catalog_pb2.Disc.DESCRIPTOR.fields_by_name["price"].GetOptions().Extensions[rules_pb2.field].money
+MAX_PRICE_UNITS = PRICE_RULES.max_units
 MAX_PRICE_CENTS = MAX_PRICE_UNITS * 100
 
 
@@ -53,7 +57,8 @@ def to_cents(field: str, money: money_pb2.Money) -> tuple[int, str]:
     return money.units * 100 + money.nanos // NANOS_PER_CENT, money.currency_code
 
 
-def price_to_cents(field: str, money: money_pb2.Money) -> tuple[int, str]:
+def price_to_cents(field: str, money: money_pb2.Money,
+                   rules: rules_pb2.MoneyRules = PRICE_RULES) -> tuple[int, str]:
     """(cents, currency) of a price someone sets: to_cents, in a currency that is money, bounded.
 
     Only for prices coming in; amounts the services already hold (a reservation's unit price)
@@ -67,9 +72,9 @@ def price_to_cents(field: str, money: money_pb2.Money) -> tuple[int, str]:
                               "UNSUPPORTED_CURRENCY")
     if minor_units == 0 and money.nanos:
         raise InvalidArgument(f"{field}.nanos", f"must be 0: {currency} has no minor unit")
-    if cents > MAX_PRICE_CENTS:
-        raise InvalidArgument(field, f"must be at most {MAX_PRICE_UNITS} {currency}, got {money.units}",
-                              "PRICE_TOO_HIGH")
+    if rules.max_units and cents > rules.max_units * 100:
+        raise InvalidArgument(field, f"must be at most {rules.max_units} {currency}, got {money.units}",
+                              rules.max_units_reason or "INVALID_FIELD")
     return cents, currency
 
 

@@ -20,13 +20,17 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from . import config
+from recordstore.catalog.v1 import catalog_pb2
+
+from . import config, rules
 from .errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
+# Stated in the protos on every listing's page_size (a test holds the listings alike).
+_PAGE_SIZE = rules.of(catalog_pb2.ListDiscsRequest, "page_size")
+DEFAULT_PAGE_SIZE = _PAGE_SIZE.default_value
+MAX_PAGE_SIZE = _PAGE_SIZE.maximum
 # Ours are under 200 characters (a timestamp and a UUID); anything much longer is not ours and is
 # refused before any decoding.
 MAX_TOKEN_LENGTH = 512
@@ -42,11 +46,7 @@ _secret: bytes | None = None
 
 def page_size(requested: int) -> int:
     """0 means the default; above the maximum is coerced down; negative is refused."""
-    if requested < 0:
-        raise InvalidArgument("page_size", f"must not be negative, got {requested}")
-    if requested == 0:
-        return DEFAULT_PAGE_SIZE
-    return min(requested, MAX_PAGE_SIZE)
+    return rules.integer(requested, "page_size", _PAGE_SIZE)
 
 
 def _process_secret() -> bytes:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from .access_log import ACCESS_LOG
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
 from .guard import ADMISSION, Admission
 from .migrations import migrate
+from .reflection import enable as enable_reflection
 from .request_checks import checked_registration
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,7 @@ def create_server(
     add_servicers(checked_registration(server))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-        server,
-    )
+    enable_reflection(server, [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"could not bind {address}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
-import uuid
 
 from .errors import InvalidArgument
 
@@ -18,6 +19,10 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # conjuncts; ZERO WIDTH NON-JOINER is part of Persian spelling and of Indic scripts. At an end,
 # next to a space or to another joiner, they only hide.
 _JOINERS = frozenset({"\u200c", "\u200d"})
+DEFAULT_MAX_LENGTH = 200
+# A UUID in canonical text form (either case), what OpenAPI's "format: uuid" means: the form the
+# services hand out. uuid.UUID() would also take braces, "urn:uuid:" and no hyphens.
+UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def shown(value: str, limit: int = 40) -> str:
@@ -27,14 +32,12 @@ def shown(value: str, limit: int = 40) -> str:
 
 
 def require_id(field: str, value: str) -> str:
-    """A resource id: a UUID in its canonical text form."""
+    """A resource id: a UUID in its canonical text form (lower case)."""
     if not value:
         raise InvalidArgument(field, "is required")
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument(field, f"must be a UUID, got {shown(value)}") from None
-    return str(parsed)
+    if not UUID_PATTERN.match(value):
+        raise InvalidArgument(field, f"must be a UUID, got {shown(value)}")
+    return value.lower()
 
 
 def optional_id(field: str, value: str) -> str | None:
@@ -59,11 +62,14 @@ def clean_text(field: str, value: str, max_length: int = 200) -> str:
     shows nothing or reorders the text (see _REFUSED_CATEGORIES), or when it is too long.
 
     NFC makes one spelling of "João" out of the composed and the decomposed ones, so equal names
-    are stored, compared and searched alike. The length counts the normalized characters.
+    are stored, compared and searched alike. The length counts the normalized characters,
+    surrounding whitespace included: the limit is on what is sent, as OpenAPI's maxLength says.
     """
-    text = unicodedata.normalize("NFC", value).strip()
+    normalized = unicodedata.normalize("NFC", value)
+    limit_length(field, normalized, max_length)
+    text = normalized.strip()
     if text.isprintable():  # no C* or Z* but plain spaces: nothing to refuse (and checked in C)
-        return limit_length(field, text, max_length)
+        return text
     for position, char in enumerate(text):
         if char in _JOINERS:
             if _joins_visible(text, position):
@@ -73,7 +79,47 @@ def clean_text(field: str, value: str, max_length: int = 200) -> str:
         raise InvalidArgument(
             field, f"must not contain the invisible or control character {_describe(char)} "
                    f"(at position {position})", "INVALID_CHARACTERS")
-    return limit_length(field, text, max_length)
+    return text
+
+
+@functools.cache
+def text_pattern(required: bool = False) -> str:
+    """A regular expression of the strings clean_text accepts (and, `required`, leaves non-empty),
+    for the OpenAPI document, built from the same categories. Whitespace of any kind may surround
+    the text (it is trimmed); inside, any character but the refused ones.
+
+    The pattern states the refused characters of Latin-1 (controls, DEL, the C1 controls, the
+    soft hyphen), and the description states the rest: spelled out, the refused characters of all
+    of Unicode are some 700 ranges (most of them unassigned code points, which change with each
+    Unicode version), and a pattern that size stalls the tools that generate strings from it (a
+    schema fuzzer spent minutes on one operation with a 200-character class). Lengths are left
+    to maxLength. Written in the syntax Python's re, RE2/Rust regex and ECMA-262 share (\\uXXXX).
+    """
+    spaces = [c for c in map(chr, range(0x3001)) if c.isspace()]  # U+3000 is the last space
+    refused = [c for c in map(chr, range(0x100)) if unicodedata.category(c) in _REFUSED_CATEGORIES]
+    trim, allowed = f"[{_ranges(spaces)}]", f"[^{_ranges(refused)}]"
+    visible = f"[^{_ranges(sorted({*refused, *spaces}))}]"
+    body = f"{allowed}*{visible}{allowed}*" if required else f"{allowed}*"
+    return f"^{trim}*{body}{trim}*$"
+
+
+def _ranges(chars: list[str]) -> str:
+    spans, start, previous = [], None, None
+    for char in chars:
+        code = ord(char)
+        if previous is not None and code == previous + 1:
+            previous = code
+            continue
+        if start is not None:
+            spans.append((start, previous))
+        start = previous = code
+    if start is not None:
+        spans.append((start, previous))
+    return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in spans)
+
+
+def _escape(code: int) -> str:
+    return f"\\u{code:04X}" if code <= 0xFFFF else chr(code)
 
 
 def _joins_visible(text: str, position: int) -> bool:
@@ -92,12 +138,6 @@ def _describe(char: str) -> str:
 def limit_length(field: str, value: str, max_length: int = 200) -> str:
     if len(value) > max_length:
         raise InvalidArgument(field, f"must be at most {max_length} characters")
-    return value
-
-
-def require_positive(field: str, value: int) -> int:
-    if value <= 0:
-        raise InvalidArgument(field, f"must be greater than 0, got {value}")
     return value
 
 

@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from recordstore.rules.v1 import rules_pb2 as recordstore_dot_rules_dot_v1_dot_rules__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$recordstore/catalog/v1/catalog.proto\x12\x16recordstore.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\x9a\x02\n\x04\x44isc\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06\x61rtist\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05genre\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0crelease_year\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\'\n\x05price\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x02\x12\r\n\x05stock\x18\x07 \x01(\x05\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"_\n\x11\x43reateDiscRequest\x12\x30\n\x04\x64isc\x18\x01 \x01(\x0b\x32\x1c.recordstore.catalog.v1.DiscB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\"\n\x0eGetDiscRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"}\n\x10ListDiscsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x61rtist\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\r\n\x05genre\x18\x05 \x01(\t\x12\x14\n\x0crelease_year\x18\x06 \x01(\x05\"Y\n\x11ListDiscsResponse\x12+\n\x05\x64iscs\x18\x01 \x03(\x0b\x32\x1c.recordstore.catalog.v1.Disc\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\">\n\x12RestockDiscRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\"\xca\x02\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x64isc_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x38\n\x05state\x18\x04 \x01(\x0e\x32).recordstore.catalog.v1.Reservation.State\x12&\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.Money\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0crelease_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07GRANTED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\"b\n\x13ReserveStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07\x64isc_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\"3\n\x13ReleaseStockRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x9e\x05\n\x0e\x43\x61talogService\x12n\n\nCreateDisc\x12).recordstore.catalog.v1.CreateDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/discs:\x04\x64isc\x12g\n\x07GetDisc\x12&.recordstore.catalog.v1.GetDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/discs/{id}\x12s\n\tListDiscs\x12(.recordstore.catalog.v1.ListDiscsRequest\x1a).recordstore.catalog.v1.ListDiscsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/discs\x12z\n\x0bRestockDisc\x12*.recordstore.catalog.v1.RestockDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/discs/{id}:restock:\x01*\x12`\n\x0cReserveStock\x12+.recordstore.catalog.v1.ReserveStockRequest\x1a#.recordstore.catalog.v1.Reservation\x12`\n\x0cReleaseStock\x12+.recordstore.catalog.v1.ReleaseStockRequest\x1a#.recordstore.catalog.v1.Reservationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$recordstore/catalog/v1/catalog.proto\x12\x16recordstore.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a recordstore/rules/v1/rules.proto\x1a\x17google/type/money.proto\"\xe9\x02\n\x04\x44isc\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x05title\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x1d\n\x06\x61rtist\x18\x03 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x1b\n\x05genre\x18\x04 \x01(\tB\x0c\xe2\x41\x01\x02\xca\xf4\x18\x04\x18\x01 2\x12$\n\x0crelease_year\x18\x05 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\xe8\x07@\x8fN\x12\x46\n\x05price\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB#\xe2\x41\x01\x02\xca\xf4\x18\x1bj\x19\x08\x01\x10\x80\xa0\x94\xa5\x8d\x1d\x1a\x0ePRICE_TOO_HIGH\x12\x19\n\x05stock\x18\x07 \x01(\x05\x42\n\xca\xf4\x18\x06\x38\x00@\xc0\x84=\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"g\n\x11\x43reateDiscRequest\x12\x30\n\x04\x64isc\x18\x01 \x01(\x0b\x32\x1c.recordstore.catalog.v1.DiscB\x04\xe2\x41\x01\x02\x12 \n\nrequest_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x08\x01\x10\x01\"(\n\x0eGetDiscRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\xbb\x01\n\x10ListDiscsRequest\x12 \n\tpage_size\x18\x01 \x01(\x05\x42\r\xca\xf4\x18\t8\x00@\xe8\x07P\x01X2\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x19\n\x06\x61rtist\x18\x03 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x18\n\x05title\x18\x04 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x18\n\x05genre\x18\x05 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\"\n\x0crelease_year\x18\x06 \x01(\x05\x42\x0c\xca\xf4\x18\x08\x08\x01\x38\xe8\x07@\x8fN\"Y\n\x11ListDiscsResponse\x12+\n\x05\x64iscs\x18\x01 \x03(\x0b\x32\x1c.recordstore.catalog.v1.Disc\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x12RestockDiscRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12 \n\x08quantity\x18\x02 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\x01@\xc0\x84=\"\xca\x02\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x64isc_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x38\n\x05state\x18\x04 \x01(\x0e\x32).recordstore.catalog.v1.Reservation.State\x12&\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.Money\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0crelease_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07GRANTED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\"x\n\x13ReserveStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\x1b\n\x07\x64isc_id\x18\x02 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12 \n\x08quantity\x18\x03 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\x01@\xc0\x84=\"9\n\x13ReleaseStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x32\x9e\x05\n\x0e\x43\x61talogService\x12n\n\nCreateDisc\x12).recordstore.catalog.v1.CreateDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/discs:\x04\x64isc\x12g\n\x07GetDisc\x12&.recordstore.catalog.v1.GetDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/discs/{id}\x12s\n\tListDiscs\x12(.recordstore.catalog.v1.ListDiscsRequest\x1a).recordstore.catalog.v1.ListDiscsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/discs\x12z\n\x0bRestockDisc\x12*.recordstore.catalog.v1.RestockDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/discs/{id}:restock:\x01*\x12`\n\x0cReserveStock\x12+.recordstore.catalog.v1.ReserveStockRequest\x1a#.recordstore.catalog.v1.Reservation\x12`\n\x0cReleaseStock\x12+.recordstore.catalog.v1.ReleaseStockRequest\x1a#.recordstore.catalog.v1.Reservationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,15 +39,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISC'].fields_by_name['id']._loaded_options = None
   _globals['_DISC'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_DISC'].fields_by_name['title']._loaded_options = None
-  _globals['_DISC'].fields_by_name['title']._serialized_options = b'\342A\001\002'
+  _globals['_DISC'].fields_by_name['title']._serialized_options = b'\342A\001\002\312\364\030\005\030\001 \310\001'
   _globals['_DISC'].fields_by_name['artist']._loaded_options = None
-  _globals['_DISC'].fields_by_name['artist']._serialized_options = b'\342A\001\002'
+  _globals['_DISC'].fields_by_name['artist']._serialized_options = b'\342A\001\002\312\364\030\005\030\001 \310\001'
   _globals['_DISC'].fields_by_name['genre']._loaded_options = None
-  _globals['_DISC'].fields_by_name['genre']._serialized_options = b'\342A\001\002'
+  _globals['_DISC'].fields_by_name['genre']._serialized_options = b'\342A\001\002\312\364\030\004\030\001 2'
   _globals['_DISC'].fields_by_name['release_year']._loaded_options = None
-  _globals['_DISC'].fields_by_name['release_year']._serialized_options = b'\342A\001\002'
+  _globals['_DISC'].fields_by_name['release_year']._serialized_options = b'\342A\001\002\312\364\030\0068\350\007@\217N'
   _globals['_DISC'].fields_by_name['price']._loaded_options = None
-  _globals['_DISC'].fields_by_name['price']._serialized_options = b'\342A\001\002'
+  _globals['_DISC'].fields_by_name['price']._serialized_options = b'\342A\001\002\312\364\030\033j\031\010\001\020\200\240\224\245\215\035\032\016PRICE_TOO_HIGH'
+  _globals['_DISC'].fields_by_name['stock']._loaded_options = None
+  _globals['_DISC'].fields_by_name['stock']._serialized_options = b'\312\364\030\0068\000@\300\204='
   _globals['_DISC'].fields_by_name['create_time']._loaded_options = None
   _globals['_DISC'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_DISC'].fields_by_name['update_time']._loaded_options = None
@@ -54,21 +57,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEDISCREQUEST'].fields_by_name['disc']._loaded_options = None
   _globals['_CREATEDISCREQUEST'].fields_by_name['disc']._serialized_options = b'\342A\001\002'
   _globals['_CREATEDISCREQUEST'].fields_by_name['request_id']._loaded_options = None
-  _globals['_CREATEDISCREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEDISCREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001\312\364\030\004\010\001\020\001'
   _globals['_GETDISCREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_GETDISCREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_GETDISCREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
+  _globals['_LISTDISCSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDISCSREQUEST'].fields_by_name['page_size']._serialized_options = b'\312\364\030\t8\000@\350\007P\001X2'
+  _globals['_LISTDISCSREQUEST'].fields_by_name['artist']._loaded_options = None
+  _globals['_LISTDISCSREQUEST'].fields_by_name['artist']._serialized_options = b'\312\364\030\005\030\001 \310\001'
+  _globals['_LISTDISCSREQUEST'].fields_by_name['title']._loaded_options = None
+  _globals['_LISTDISCSREQUEST'].fields_by_name['title']._serialized_options = b'\312\364\030\005\030\001 \310\001'
+  _globals['_LISTDISCSREQUEST'].fields_by_name['genre']._loaded_options = None
+  _globals['_LISTDISCSREQUEST'].fields_by_name['genre']._serialized_options = b'\312\364\030\005\030\001 \310\001'
+  _globals['_LISTDISCSREQUEST'].fields_by_name['release_year']._loaded_options = None
+  _globals['_LISTDISCSREQUEST'].fields_by_name['release_year']._serialized_options = b'\312\364\030\010\010\0018\350\007@\217N'
   _globals['_RESTOCKDISCREQUEST'].fields_by_name['id']._loaded_options = None
-  _globals['_RESTOCKDISCREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_RESTOCKDISCREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_RESTOCKDISCREQUEST'].fields_by_name['quantity']._loaded_options = None
-  _globals['_RESTOCKDISCREQUEST'].fields_by_name['quantity']._serialized_options = b'\342A\001\002'
+  _globals['_RESTOCKDISCREQUEST'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\312\364\030\0068\001@\300\204='
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['reservation_id']._loaded_options = None
-  _globals['_RESERVESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002'
+  _globals['_RESERVESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['disc_id']._loaded_options = None
-  _globals['_RESERVESTOCKREQUEST'].fields_by_name['disc_id']._serialized_options = b'\342A\001\002'
+  _globals['_RESERVESTOCKREQUEST'].fields_by_name['disc_id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['quantity']._loaded_options = None
-  _globals['_RESERVESTOCKREQUEST'].fields_by_name['quantity']._serialized_options = b'\342A\001\002'
+  _globals['_RESERVESTOCKREQUEST'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\312\364\030\0068\001@\300\204='
   _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._loaded_options = None
-  _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002'
+  _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_CATALOGSERVICE'].methods_by_name['CreateDisc']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['CreateDisc']._serialized_options = b'\202\323\344\223\002\021\"\t/v1/discs:\004disc'
   _globals['_CATALOGSERVICE'].methods_by_name['GetDisc']._loaded_options = None
@@ -77,26 +90,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['ListDiscs']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/discs'
   _globals['_CATALOGSERVICE'].methods_by_name['RestockDisc']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['RestockDisc']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/discs/{id}:restock:\001*'
-  _globals['_DISC']._serialized_start=186
-  _globals['_DISC']._serialized_end=468
-  _globals['_CREATEDISCREQUEST']._serialized_start=470
-  _globals['_CREATEDISCREQUEST']._serialized_end=565
-  _globals['_GETDISCREQUEST']._serialized_start=567
-  _globals['_GETDISCREQUEST']._serialized_end=601
-  _globals['_LISTDISCSREQUEST']._serialized_start=603
-  _globals['_LISTDISCSREQUEST']._serialized_end=728
-  _globals['_LISTDISCSRESPONSE']._serialized_start=730
-  _globals['_LISTDISCSRESPONSE']._serialized_end=819
-  _globals['_RESTOCKDISCREQUEST']._serialized_start=821
-  _globals['_RESTOCKDISCREQUEST']._serialized_end=883
-  _globals['_RESERVATION']._serialized_start=886
-  _globals['_RESERVATION']._serialized_end=1216
-  _globals['_RESERVATION_STATE']._serialized_start=1145
-  _globals['_RESERVATION_STATE']._serialized_end=1216
-  _globals['_RESERVESTOCKREQUEST']._serialized_start=1218
-  _globals['_RESERVESTOCKREQUEST']._serialized_end=1316
-  _globals['_RELEASESTOCKREQUEST']._serialized_start=1318
-  _globals['_RELEASESTOCKREQUEST']._serialized_end=1369
-  _globals['_CATALOGSERVICE']._serialized_start=1372
-  _globals['_CATALOGSERVICE']._serialized_end=2042
+  _globals['_DISC']._serialized_start=220
+  _globals['_DISC']._serialized_end=581
+  _globals['_CREATEDISCREQUEST']._serialized_start=583
+  _globals['_CREATEDISCREQUEST']._serialized_end=686
+  _globals['_GETDISCREQUEST']._serialized_start=688
+  _globals['_GETDISCREQUEST']._serialized_end=728
+  _globals['_LISTDISCSREQUEST']._serialized_start=731
+  _globals['_LISTDISCSREQUEST']._serialized_end=918
+  _globals['_LISTDISCSRESPONSE']._serialized_start=920
+  _globals['_LISTDISCSRESPONSE']._serialized_end=1009
+  _globals['_RESTOCKDISCREQUEST']._serialized_start=1011
+  _globals['_RESTOCKDISCREQUEST']._serialized_end=1089
+  _globals['_RESERVATION']._serialized_start=1092
+  _globals['_RESERVATION']._serialized_end=1422
+  _globals['_RESERVATION_STATE']._serialized_start=1351
+  _globals['_RESERVATION_STATE']._serialized_end=1422
+  _globals['_RESERVESTOCKREQUEST']._serialized_start=1424
+  _globals['_RESERVESTOCKREQUEST']._serialized_end=1544
+  _globals['_RELEASESTOCKREQUEST']._serialized_start=1546
+  _globals['_RELEASESTOCKREQUEST']._serialized_end=1603
+  _globals['_CATALOGSERVICE']._serialized_start=1606
+  _globals['_CATALOGSERVICE']._serialized_end=2276
 # @@protoc_insertion_point(module_scope)

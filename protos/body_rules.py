@@ -1,0 +1,111 @@
+"""The Lua the gateway checks JSON bodies with (gateway/body_check.lua), with the messages and
+routes it checks them against, derived from the descriptor set the transcoder uses: so that a
+field the protos gain is accepted at the gateway the moment the transcoder knows it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pb2
+
+F = descriptor_pb2.FieldDescriptorProto
+KINDS = {
+    F.TYPE_STRING: "string", F.TYPE_BYTES: "bytes", F.TYPE_BOOL: "bool", F.TYPE_ENUM: "enum",
+    F.TYPE_DOUBLE: "double", F.TYPE_FLOAT: "double",
+    **{t: "int32" for t in (F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32, F.TYPE_UINT32, F.TYPE_FIXED32)},
+    **{t: "int64" for t in (F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64)},
+}
+TIMESTAMP = ".google.protobuf.Timestamp"
+
+
+def _lua(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _pattern(template: str) -> str:
+    """A Lua pattern of a google.api.http path template: a variable is one segment."""
+    parts = re.split(r"({\w+})", template)
+    escaped = (re.sub(r"([%^$().\[\]*+\-?])", r"%\1", part) if not part.startswith("{") else "[^/:]+"
+               for part in parts)
+    return "^" + "".join(escaped) + "$"
+
+
+class _Tables:
+    def __init__(self, descriptors: descriptor_pb2.FileDescriptorSet):
+        self.messages: dict[str, descriptor_pb2.DescriptorProto] = {}
+        for file in descriptors.file:
+            for message in file.message_type:
+                self._index(f".{file.package}", message)
+        self.needed: dict[str, list[str]] = {}
+
+    def _index(self, scope: str, message) -> None:
+        name = f"{scope}.{message.name}"
+        self.messages[name] = message
+        for nested in message.nested_type:
+            self._index(name, nested)
+
+    def need(self, name: str) -> None:
+        if name in self.needed:
+            return
+        self.needed[name] = []  # recursion-safe
+        entries = []
+        for field in self.messages[name].field:
+            if field.type == F.TYPE_MESSAGE and field.type_name == TIMESTAMP:
+                spec = ("timestamp", None)
+            elif field.type == F.TYPE_MESSAGE:
+                if self.messages[field.type_name].options.map_entry:
+                    raise ValueError(f"{name}.{field.name}: map fields are not checked yet")
+                spec = ("message", field.type_name)
+                self.need(field.type_name)
+            else:
+                spec = (KINDS[field.type], None)
+            repeated = "true" if field.label == F.LABEL_REPEATED else "false"
+            value = "{%s, %s%s}" % (_lua(spec[0]), repeated, f", {_lua(spec[1])}" if spec[1] else "")
+            # The transcoder takes a field by its proto name and by its JSON (lowerCamel) name.
+            for key in dict.fromkeys([field.name, field.json_name or field.name]):
+                entries.append(f"[{_lua(key)}] = {value}")
+        self.needed[name] = entries
+
+
+def build_lua(descriptor_set: bytes, api_files: tuple[str, ...], checker_source: str) -> str:
+    descriptors = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set)
+    tables = _Tables(descriptors)
+    routes, queries = [], []
+    for file in descriptors.file:
+        if file.name not in api_files:
+            continue
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                verb = rule.WhichOneof("pattern")
+                if verb is None:
+                    continue
+                template = getattr(rule, verb)
+                request = tables.messages[method.input_type]
+                if rule.body:
+                    if rule.body == "*":
+                        body, prefix = method.input_type, ""
+                    else:
+                        body = next(f for f in request.field if f.name == rule.body).type_name
+                        prefix = rule.body
+                    tables.need(body)
+                    routes.append("  {method = %s, pattern = %s, body = %s, prefix = %s},"
+                                  % (_lua(verb.upper()), _lua(_pattern(template)), _lua(body), _lua(prefix)))
+                # Query parameters: the request's fields that neither the path nor the body binds.
+                bound = set(re.findall(r"{(\w+)}", template)) | ({rule.body} if rule.body else set())
+                fields = [] if rule.body == "*" else [
+                    f"[{_lua(f.name)}] = {_lua('timestamp' if f.type_name == TIMESTAMP else KINDS[f.type])}"
+                    for f in request.field if f.name not in bound
+                    and (f.type != F.TYPE_MESSAGE or f.type_name == TIMESTAMP) and f.label != F.LABEL_REPEATED]
+                queries.append("  {method = %s, pattern = %s, fields = {%s}},"
+                               % (_lua(verb.upper()), _lua(_pattern(template)), ", ".join(fields)))
+    lines = ["-- Generated by protos/generate.py from the descriptor set and gateway/body_check.lua:",
+             "-- do not edit; edit those and run it.", "", "MESSAGES = {"]
+    for name, entries in tables.needed.items():
+        lines.append(f"  [{_lua(name)}] = {{")
+        lines.extend(f"    {entry}," for entry in entries)
+        lines.append("  },")
+    lines += ["}", "", "ROUTES = {", *routes, "}", "", "QUERIES = {", *queries, "}", "", ""]
+    return "\n".join(lines) + checker_source
