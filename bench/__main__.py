@@ -32,6 +32,7 @@ from pathlib import Path
 
 import psycopg2
 
+from devstack.credentials import DevIssuer
 from devstack.gateway import start_gateway
 from devstack.invariant import check
 from devstack.latency import summary
@@ -43,7 +44,7 @@ from devstack.stack import ServiceStack
 from .cpu import Meter
 from .explain import explain_all
 from .pgbench_script import purchase_script
-from .seed import CUSTOMERS, HOT_DISCS, number_id, seed
+from .seed import CUSTOMERS, HOT_DISCS, number_id, seed, subject_of
 
 PAIRS = 100  # (customer, disc) pairs the purchase load spreads over, the same for every tool
 FLOOR = "catalog health Check"  # the phase measuring the bare gRPC round trip
@@ -59,8 +60,12 @@ class Bench:
         self.read_seconds = max(1.0, args.duration / 2)  # per catalog phase: there are fifteen of them
         self.rows: list[tuple[str, dict]] = []
         rng = random.Random(42)
-        self.pairs = [(number_id(rng.randint(1, CUSTOMERS)), number_id(rng.randint(1, HOT_DISCS)))
-                      for _ in range(PAIRS)]
+        buyers = [rng.randint(1, CUSTOMERS) for _ in range(PAIRS)]
+        self.pairs = [(number_id(n), number_id(rng.randint(1, HOT_DISCS))) for n in buyers]
+        # The benchmark's own token issuer: each purchase is made with its customer's token.
+        self.issuer = DevIssuer(workdir / "auth").ensure()
+        ttl = 24 * 3600
+        self.tokens = {number_id(n): self.issuer.customer_token(subject_of(n), ttl) for n in set(buyers)}
 
     # -- the parts ---------------------------------------------------------------------------
 
@@ -70,9 +75,9 @@ class Bench:
         self.cluster = start_embedded(data_dir).provision()
         self.tune()
         addresses = {name: free_address() for name in ("customers", "catalog", "orders")}
-        self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir)
+        self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir, auth_env=self.issuer.env())
         self.services.start()
-        self.gateway = start_gateway(free_address(), free_port(), addresses,
+        self.gateway = start_gateway(free_address(), free_port(), addresses, self.issuer,
                                      log_path=self.workdir / "envoy.log")
         log(f"seeding up to {self.args.discs:,} discs (once per data directory)...")
         seed(self.cluster, self.args.discs, log)
@@ -121,7 +126,7 @@ class Bench:
         scripts = []
         for i, (customer, disc) in enumerate(self.pairs):
             path = self.workdir / f"purchase-{i}.sql"
-            path.write_text(purchase_script(customer, disc))
+            path.write_text(purchase_script(customer, disc, subject_of(int(customer.rsplit("-", 1)[1]))))
             scripts += ["-f", f"{path}@1"]
         command = [str(bin_path("pgbench")), "-n", "-M", "simple", "-c", str(self.args.concurrency), "-j", "2",
                    "-T", str(int(max(1, self.args.duration))), "--log", "--log-prefix",
@@ -157,15 +162,17 @@ class Bench:
 
     def wrk(self) -> dict:
         script = self.workdir / "purchase.lua"
-        bodies = ",\n".join(json.dumps(json.dumps({"customer_id": c, "disc_id": d, "quantity": 1}))
-                            for c, d in self.pairs)
+        # Each purchase with its customer's token, as a shopper's browser would send it.
+        requests = ",\n".join(
+            f'{{{json.dumps(json.dumps({"customer_id": c, "disc_id": d, "quantity": 1}))}, '
+            f'"Bearer {self.tokens[c]}"}}' for c, d in self.pairs)
         script.write_text(f"""
-local bodies = {{
-{bodies}
+local requests = {{
+{requests}
 }}
 request = function()
-  return wrk.format("POST", "/v1/purchases", {{["Content-Type"] = "application/json"}},
-                    bodies[math.random(#bodies)])
+  local r = requests[math.random(#requests)]
+  return wrk.format("POST", "/v1/purchases", {{["Content-Type"] = "application/json", ["Authorization"] = r[2]}}, r[1])
 end
 """)
         command = ["wrk", "-t", "2", "-c", str(self.args.concurrency), "-d", f"{max(1, int(self.args.duration))}s",
@@ -224,7 +231,7 @@ end
         return ratios, rates
 
     def run(self) -> int:
-        pairs = [json.dumps(pair) for pair in self.pairs]
+        pairs = [json.dumps([customer, disc, self.tokens[customer]]) for customer, disc in self.pairs]
         orders = self.services.addresses["orders"]
         # A short warm-up: connections, caches, the planner's statistics.
         self.loadgen("purchase", orders, pairs, duration=min(2.0, self.args.duration))

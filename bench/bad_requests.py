@@ -25,6 +25,7 @@ import grpc
 import psycopg2
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from devstack.credentials import DevIssuer
 from devstack.loopback import free_address, require_loopback
 from devstack.postgres import start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT
@@ -109,7 +110,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-bad-requests-") as workdir:
         cluster = start_embedded(Path(workdir) / "pg").provision()
         addresses = {name: free_address() for name in ("customers", "catalog", "orders")}
-        stack = ServiceStack(cluster, addresses, log_dir=Path(workdir))
+        issuer = DevIssuer(Path(workdir) / "auth").ensure()
+        stack = ServiceStack(cluster, addresses, log_dir=Path(workdir), auth_env=issuer.env())
         admin = None
         try:
             stack.start()

@@ -20,6 +20,11 @@ def number_id(n: int) -> str:
     return f"00000000-0000-7000-8000-{n:012d}"
 
 
+def subject_of(n: int) -> str:
+    """The token subject seeded customer n signed up with (see seed.sql)."""
+    return f"bench-{n}"
+
+
 def seed(cluster: Cluster, discs: int, log=print) -> None:
     """Adds what is missing: as each service's own role, as the service would write it."""
     with psycopg2.connect(cluster.service_url("customers")) as conn, conn.cursor() as cursor:

@@ -1,5 +1,8 @@
 """python -m devstack: PostgreSQL, the three services and the gateway, until Ctrl-C.
 
+`python -m devstack token --staff | --customer SUBJECT` prints a bearer token for development
+(see devstack/token.py).
+
 With no --database-url (nor DATABASE_URL) it starts the embedded PostgreSQL with its data in
 .data/postgres, which survives restarts. With one (a superuser URL), it uses that server.
 
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import psutil
 
+from .credentials import issuer_in
 from .gateway import CorsSettings, check_origin, envoy_ready, launch_envoy, public_url, write_config
 from .loopback import port_in_use
 from .postgres import SERVICES, Cluster, Postmaster, postmaster_pid, start_embedded, stop_embedded
@@ -100,6 +104,10 @@ def clean_up_after_dead_run(previous: dict, data_dir: Path | None) -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["token"]:
+        from .token import main as token_main
+        return token_main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(levelname)s: %(message)s")
     args = parse_args(argv)
     stop_requested = threading.Event()
@@ -146,12 +154,14 @@ def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threadin
 
 def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threading.Event) -> int:
     addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
-    services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES))
+    issuer = issuer_in(args.data_dir).ensure()
+    services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES),
+                            auth_env=issuer.env())
     units = [Unit(name, lambda name=name: services.launch(name).process,
                   lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
     if not args.no_gateway:
         cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
-        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors)
+        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors, issuer)
         admin_url = f"http://127.0.0.1:{args.admin_port}"
         units.append(Unit("gateway", lambda: launch_envoy(config, subprocess.DEVNULL),
                           lambda: envoy_ready(admin_url, 0.3)))

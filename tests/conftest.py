@@ -22,6 +22,7 @@ from recordstore.catalog.v1 import catalog_pb2_grpc  # noqa: E402
 from recordstore.customers.v1 import customers_pb2_grpc  # noqa: E402
 from recordstore.orders.v1 import orders_pb2_grpc  # noqa: E402
 
+from devstack.credentials import DevIssuer  # noqa: E402
 from devstack.postgres import SERVICES, Cluster, start_embedded  # noqa: E402
 from services.catalog import servicer as catalog_servicer  # noqa: E402
 from services.customers import servicer as customers_servicer  # noqa: E402
@@ -29,10 +30,11 @@ from services.orders.clients import CatalogClient, CustomersClient  # noqa: E402
 from services.orders.servicer import SERVICE_NAME as ORDERS_SERVICE_NAME  # noqa: E402
 from services.orders.servicer import OrderServicer  # noqa: E402
 from services.orders.usecases import Purchases  # noqa: E402
+from services.runtime.auth import Authenticator, AuthSettings  # noqa: E402
 from services.runtime.db import Database  # noqa: E402
 from services.runtime.migrations import migrate  # noqa: E402
 from services.runtime.server import ServiceHost, create_server  # noqa: E402
-from tests.support import MIGRATIONS  # noqa: E402
+from tests.support import MIGRATIONS, channel  # noqa: E402
 
 
 class LoopThread:
@@ -51,6 +53,19 @@ class LoopThread:
         self._thread.join(timeout=10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def issuer(tmp_path_factory) -> DevIssuer:
+    """The tests' token issuer, with a real signing key: every service the tests start, in this
+    process or as a process of its own (which inherits the environment), trusts it alone."""
+    made = DevIssuer(tmp_path_factory.mktemp("auth")).ensure()
+    os.environ.update(made.env())
+    return made
+
+
+def authenticator_of(issuer: DevIssuer) -> Authenticator:
+    return Authenticator(AuthSettings(issuer.issuer, issuer.audience, jwks_file=issuer.jwks_path))
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Cluster:
     return start_embedded(tmp_path_factory.mktemp("postgres") / "data").provision()
@@ -67,33 +82,43 @@ class Stack:
     purchases: Purchases
     hosts: list[ServiceHost]
     loop: LoopThread
+    issuer: DevIssuer
+    staff_token: str
+    # The token of each customer the tests signed up (support.create_customer), by customer id.
+    tokens: dict[str, str]
 
     def run(self, coroutine, timeout: float = 60):
         """Runs a coroutine on the services' event loop (where their pools and channels live)."""
         return self.loop.run(coroutine, timeout)
 
 
-async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0):
+async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0,
+                       authenticator: Authenticator | None = None):
     """An orders server on the running loop; returns (host, the Purchases use cases it serves)."""
     purchases = Purchases(database, CustomersClient(customers_addr), CatalogClient(catalog_addr))
+    authenticator = authenticator or Authenticator.from_env()
     host = create_server(
         "127.0.0.1:0", [ORDERS_SERVICE_NAME],
-        lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(purchases, budget), server),
+        lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(
+            OrderServicer(purchases, budget, authenticator), server),
         database)
     await host.start()
     return host, purchases
 
 
-async def start_services(cluster: Cluster):
+async def start_services(cluster: Cluster, authenticator: Authenticator):
     databases = {name: await Database(cluster.service_url(name), 10, f"test-{name}").open() for name in SERVICES}
     customers_host = create_server("127.0.0.1:0", [customers_servicer.SERVICE_NAME],
-                                   customers_servicer.add_to_server(databases["customers"]), databases["customers"])
+                                   customers_servicer.add_to_server(databases["customers"], authenticator),
+                                   databases["customers"])
     catalog_host = create_server("127.0.0.1:0", [catalog_servicer.SERVICE_NAME],
-                                 catalog_servicer.add_to_server(databases["catalog"]), databases["catalog"])
+                                 catalog_servicer.add_to_server(databases["catalog"], authenticator),
+                                 databases["catalog"])
     await customers_host.start()
     await catalog_host.start()
     addresses = {"customers": f"127.0.0.1:{customers_host.port}", "catalog": f"127.0.0.1:{catalog_host.port}"}
-    orders_host, purchases = await serve_orders(databases["orders"], addresses["customers"], addresses["catalog"])
+    orders_host, purchases = await serve_orders(databases["orders"], addresses["customers"], addresses["catalog"],
+                                                authenticator=authenticator)
     addresses["orders"] = f"127.0.0.1:{orders_host.port}"
     return databases, addresses, purchases, [customers_host, catalog_host, orders_host]
 
@@ -106,12 +131,14 @@ async def stop_services(hosts: list[ServiceHost], databases: dict[str, Database]
 
 
 @pytest.fixture(scope="session")
-def stack(cluster) -> Stack:
+def stack(cluster, issuer) -> Stack:
     for name in SERVICES:
         migrate(cluster.service_url(name), name, MIGRATIONS[name])
     loop = LoopThread()
-    databases, addresses, purchases, hosts = loop.run(start_services(cluster))
-    channels = {name: grpc.insecure_channel(address) for name, address in addresses.items()}
+    databases, addresses, purchases, hosts = loop.run(start_services(cluster, authenticator_of(issuer)))
+    # The tests' stubs act as the staff unless a call says otherwise (support.buy acts as the buyer).
+    staff_token = issuer.staff_token(ttl=24 * 3600)
+    channels = {name: channel(address, staff_token) for name, address in addresses.items()}
     yield Stack(
         cluster=cluster,
         customers=customers_pb2_grpc.CustomerServiceStub(channels["customers"]),
@@ -122,8 +149,11 @@ def stack(cluster) -> Stack:
         purchases=purchases,
         hosts=hosts,
         loop=loop,
+        issuer=issuer,
+        staff_token=staff_token,
+        tokens={},
     )
-    for channel in channels.values():
-        channel.close()
+    for each in channels.values():
+        each.close()
     loop.run(stop_services(hosts, databases))
     loop.close()

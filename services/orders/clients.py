@@ -70,9 +70,12 @@ class CustomersClient:
             address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name)
         self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
 
-    async def get_customer(self, customer_id: str, timeout: float) -> customers_pb2.Customer:
+    async def get_customer(self, customer_id: str, timeout: float,
+                           metadata: tuple[tuple[str, str], ...] = ()) -> customers_pb2.Customer:
+        """The customer, as the caller whose token `metadata` carries may see it."""
         try:
-            return await self._stub.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout)
+            return await self._stub.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout,
+                                                metadata=metadata)
         except grpc.RpcError as error:
             raise _translate(error, "customers", ("customer", customer_id)) from None
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from ..runtime import idempotency, validation
+from ..runtime.auth import Authenticator, current_caller
 from ..runtime.guard import guarded
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import InvalidArgument
 from ..runtime.money import from_cents
 from ..runtime.pagination import page_size
 from ..runtime.timestamps import from_timestamp, to_timestamp
+from .access import ACCESS, owner_filter
 from .model import Purchase, PurchaseFilter, PurchaseOrder
 from .usecases import Purchases
 
@@ -60,20 +62,21 @@ def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
     )
 
 
-def filter_from_proto(request: orders_pb2.ListPurchasesRequest) -> PurchaseFilter:
+def filter_from_proto(request: orders_pb2.ListPurchasesRequest, owner: str | None) -> PurchaseFilter:
     start = from_timestamp(request.start_time, "start_time") if request.HasField("start_time") else None
     end = from_timestamp(request.end_time, "end_time") if request.HasField("end_time") else None
     if start and end and end <= start:
         raise InvalidArgument("end_time", "must be after start_time")
     return PurchaseFilter(customer_id=validation.optional_id("customer_id", request.customer_id),
-                          start_time=start, end_time=end)
+                          customer_subject=owner, start_time=start, end_time=end)
 
 
-@guarded(SERVICE_NAME)
+@guarded(SERVICE_NAME, ACCESS)
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
-    def __init__(self, purchases: Purchases, request_budget: float):
+    def __init__(self, purchases: Purchases, request_budget: float, authenticator: Authenticator):
         self._purchases = purchases
         self._budget = request_budget
+        self.authenticator = authenticator
 
     async def CreatePurchase(self, request, context):
         order = order_from_proto(request.purchase)
@@ -82,17 +85,18 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             context, {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
             scope=order.customer_id)
         deadline = Deadline.from_context(context, self._budget)
-        return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline))
+        return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline, current_caller()))
 
     async def GetPurchase(self, request, context):
-        return purchase_to_proto(await self._purchases.get_purchase(validation.require_id("id", request.id)))
+        purchase_id = validation.require_id("id", request.id)
+        return purchase_to_proto(await self._purchases.get_purchase(purchase_id, current_caller()))
 
     async def ListPurchases(self, request, context):
-        where = filter_from_proto(request)
+        where = filter_from_proto(request, owner_filter(current_caller()))
         found, token = await self._purchases.list_purchases(where, page_size(request.page_size), request.page_token)
         return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found],
                                                 next_page_token=token)
 
     async def CancelPurchase(self, request, context):
         purchase_id = validation.require_id("id", request.id)
-        return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id))
+        return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id, current_caller()))

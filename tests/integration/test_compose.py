@@ -32,6 +32,7 @@ def variables_read_by_code() -> set[str]:
     names = set()
     for path in (REPO_ROOT / "services").rglob("*.py"):
         names |= set(re.findall(r"""(?:address|database_url|positive_int|seconds|secret)\(\s*"([A-Z_]+)\"""", path.read_text()))
+        names |= set(re.findall(r"""env\.get\("([A-Z_]+)\"""", path.read_text()))
     return names
 
 
@@ -126,7 +127,7 @@ def as_compose_passes(value: str) -> str:
     return match[1] if match else value
 
 
-def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack):
+def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack, issuer):
     env = dict(os.environ, ENVOY_TEMPLATE=str(REPO_ROOT / "gateway" / "envoy.yaml"),
                ENVOY_CONFIG=str(tmp_path / "envoy.yaml"),
                PATH=f"{Path(envoy_binary()).parent}:{os.environ['PATH']}",
@@ -134,6 +135,7 @@ def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, st
     free = {key: str(free_port()) for key in ("LISTEN_PORT", "ADMIN_PORT")}
     host_port = {name: stack.addresses[name].rsplit(":", 1) for name in PYTHON_SERVICES}
     env.update(free, LISTEN_HOST="127.0.0.1", DESCRIPTOR_PATH=str(REPO_ROOT / "gateway" / "recordstore.pb"),
+               AUTH_JWKS_PATH=str(issuer.jwks_path),
                **{f"{n.upper()}_HOST": host_port[n][0] for n in PYTHON_SERVICES},
                **{f"{n.upper()}_PORT": host_port[n][1] for n in PYTHON_SERVICES})
     process = subprocess.Popen(["sh", str(REPO_ROOT / "gateway" / "docker-entrypoint.sh"), "--disable-hot-restart"],
@@ -163,3 +165,13 @@ def test_the_gateway_entrypoint_refuses_a_missing_value(tmp_path):
     result = subprocess.run(["sh", str(REPO_ROOT / "gateway" / "docker-entrypoint.sh")], env=env,
                             capture_output=True, text=True, timeout=10)
     assert result.returncode != 0 and "LISTEN_HOST must be set" in result.stderr
+
+
+def test_the_services_and_the_gateway_trust_the_same_issuer_by_default():
+    from devstack.credentials import AUDIENCE, ISSUER
+    gateway = SERVICES["gateway"]["environment"]
+    for name in PYTHON_SERVICES:
+        env = SERVICES[name]["environment"]
+        assert as_compose_passes(env["AUTH_ISSUER"]) == as_compose_passes(gateway["AUTH_ISSUER"]) == ISSUER
+        assert as_compose_passes(env["AUTH_AUDIENCE"]) == as_compose_passes(gateway["AUTH_AUDIENCE"]) == AUDIENCE
+        assert env["AUTH_JWKS_FILE"] == gateway["AUTH_JWKS_PATH"]

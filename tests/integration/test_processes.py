@@ -14,11 +14,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from devstack.credentials import issuer_in
 from devstack.loopback import free_address, free_port, port_in_use
 from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
-from tests.support import create_customer, create_disc, start_slow_catalog
+from tests.support import channel, create_customer, create_disc, start_slow_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +54,8 @@ def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack)
     try:
         wait_serving(address, timeout=30, process=orders.process)
         customer, disc = create_customer(stack), create_disc(stack, stock=3)
-        with grpc.insecure_channel(address) as channel, ThreadPoolExecutor(3) as pool:
-            stub = orders_pb2_grpc.OrderServiceStub(channel)
+        with channel(address, stack.tokens[customer.id]) as buyer, ThreadPoolExecutor(3) as pool:
+            stub = orders_pb2_grpc.OrderServiceStub(buyer)
             request = orders_pb2.CreatePurchaseRequest(
                 purchase=orders_pb2.Purchase(customer_id=customer.id, disc_id=disc.id, quantity=1))
             in_flight = [pool.submit(stub.CreatePurchase, request, timeout=20) for _ in range(3)]
@@ -122,15 +123,17 @@ def test_the_run_command_keeps_data_across_restarts(tmp_path):
 
     first = run_stack()
     try:
-        with grpc.insecure_channel(customers_addr) as channel:
-            created = create_customer(SimpleNamespace(customers=customers_pb2_grpc.CustomerServiceStub(channel)))
+        issuer = issuer_in(tmp_path / "pg")  # the run made its signing key beside its data
+        with channel(customers_addr, issuer.staff_token()) as staff:
+            created = create_customer(SimpleNamespace(customers=customers_pb2_grpc.CustomerServiceStub(staff),
+                                                      issuer=issuer, tokens={}))
     finally:
         first.send_signal(signal.SIGINT)
         assert first.wait(timeout=60) == 0
     second = run_stack()
     try:
-        with grpc.insecure_channel(customers_addr) as channel:
-            stub = customers_pb2_grpc.CustomerServiceStub(channel)
+        with channel(customers_addr, issuer.staff_token()) as staff:
+            stub = customers_pb2_grpc.CustomerServiceStub(staff)
             assert stub.GetCustomer(customers_pb2.GetCustomerRequest(id=created.id)) == created
     finally:
         second.send_signal(signal.SIGINT)
