@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import shutil
@@ -33,12 +34,13 @@ from pathlib import Path
 import psycopg2
 
 from devstack.credentials import DevIssuer
+from devstack.pki import DevPki
 from devstack.gateway import start_gateway
 from devstack.invariant import check
 from devstack.latency import summary
 from devstack.loopback import free_address, free_port
 from devstack.postgres import bin_path, pg_ctl, start_embedded, stop_embedded
-from devstack.processes import REPO_ROOT, stop
+from devstack.processes import PKI_DIR, REPO_ROOT, stop
 from devstack.stack import ServiceStack
 
 from .cpu import Meter
@@ -66,6 +68,9 @@ class Bench:
         self.issuer = DevIssuer(workdir / "auth").ensure()
         ttl = 24 * 3600
         self.tokens = {number_id(n): self.issuer.customer_token(subject_of(n), ttl) for n in set(buyers)}
+        # Its own development CA: each service its certificate, the load generators the client's.
+        self.pki = DevPki(workdir / "tls").ensure()
+        os.environ.update(self.pki.env("client"), **{PKI_DIR: str(self.pki.directory)})
 
     # -- the parts ---------------------------------------------------------------------------
 
@@ -77,7 +82,7 @@ class Bench:
         addresses = {name: free_address() for name in ("customers", "catalog", "orders")}
         self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir, auth_env=self.issuer.env())
         self.services.start()
-        self.gateway = start_gateway(free_address(), free_port(), addresses, self.issuer,
+        self.gateway = start_gateway(free_address(), free_port(), addresses, self.issuer, self.pki,
                                      log_path=self.workdir / "envoy.log")
         log(f"seeding up to {self.args.discs:,} discs (once per data directory)...")
         seed(self.cluster, self.args.discs, log)

@@ -22,6 +22,7 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.latency import summary
+from services.runtime import tls
 from devstack.loopback import require_loopback
 
 
@@ -58,7 +59,7 @@ def make_call(args, channel):
 
 async def run(args) -> dict:
     require_loopback(args.target)
-    channels = [grpc.aio.insecure_channel(args.target) for _ in range(args.channels)]
+    channels = [tls.aio_channel(args.target) for _ in range(args.channels)]  # mutual TLS, as the bench's client
     calls = [make_call(args, channel) for channel in channels]
     samples: list[float] = []
     statuses: Counter = Counter()

@@ -14,6 +14,7 @@ restocks and creates the hot discs. The tokens come from the local stack's issue
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import threading
@@ -30,7 +31,11 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from services.runtime import tls
+
 from .credentials import DevIssuer, issuer_in
+from .pki import pki_in
+from .processes import REPO_ROOT
 from .invariant import check
 from .latency import percentile
 from .loopback import require_loopback
@@ -146,7 +151,7 @@ def prepare(settings: Settings, rng: random.Random) -> tuple[dict[str, str], lis
     issuer = settings.tokens()
     ttl = settings.duration + settings.call_timeout + 120
     tokens = {STAFF: issuer.staff_token(f"stress-staff-{run}", ttl)}
-    with grpc.insecure_channel(settings.customers) as c, grpc.insecure_channel(settings.catalog) as k:
+    with tls.channel(settings.customers) as c, tls.channel(settings.catalog) as k:
         customers = customers_pb2_grpc.CustomerServiceStub(c)
         catalog = catalog_pb2_grpc.CatalogServiceStub(k)
         for i in range(8):
@@ -170,7 +175,7 @@ def require_reachable(settings: Settings, timeout: float = 3.0) -> None:
     """Fails with one clear line, before any load, when a service cannot be reached."""
     for name in ("customers", "catalog", "orders"):
         address = getattr(settings, name)
-        with grpc.insecure_channel(address) as channel:
+        with tls.channel(address) as channel:
             try:
                 grpc.channel_ready_future(channel).result(timeout=timeout)
             except grpc.FutureTimeoutError:
@@ -180,7 +185,7 @@ def require_reachable(settings: Settings, timeout: float = 3.0) -> None:
 def final_stocks(settings: Settings, disc_ids: list[str]) -> list[int] | None:
     """The hot discs' stock at the end; None when the catalog no longer answers."""
     try:
-        with grpc.insecure_channel(settings.catalog) as channel:
+        with tls.channel(settings.catalog) as channel:
             catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
             return [catalog.GetDisc(catalog_pb2.GetDiscRequest(id=d), timeout=10).stock for d in disc_ids]
     except grpc.RpcError:
@@ -201,8 +206,8 @@ def run(settings: Settings) -> Result:
     budget = threading.Semaphore(settings.max_requests)
     started = time.monotonic()
     deadline = started + settings.duration
-    channels = [grpc.insecure_channel(settings.orders) for _ in range(4)]
-    catalog_channel = grpc.insecure_channel(settings.catalog)
+    channels = [tls.channel(settings.orders) for _ in range(4)]
+    catalog_channel = tls.channel(settings.catalog)
     catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
     threads = []
     for i in range(settings.clients):
@@ -281,6 +286,8 @@ def main(argv=None) -> int:
                                                       "makes the tokens (default: .data/postgres)")
     args = parser.parse_args(argv)
     data_dir = args.__dict__.pop("data_dir")
+    if not os.environ.get("TLS_CERT_FILE"):  # mutual TLS as the stack's `client`, no service's identity
+        os.environ.update(pki_in(data_dir or REPO_ROOT / ".data" / "postgres").env("client"))
     settings = Settings(**{k: v for k, v in vars(args).items()}, issuer=issuer_in(data_dir) if data_dir else None)
     try:
         require_reachable(settings)

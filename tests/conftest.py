@@ -23,6 +23,8 @@ from recordstore.customers.v1 import customers_pb2_grpc  # noqa: E402
 from recordstore.orders.v1 import orders_pb2_grpc  # noqa: E402
 
 from devstack.credentials import DevIssuer  # noqa: E402
+from devstack.pki import DevPki  # noqa: E402
+from devstack.processes import PKI_DIR  # noqa: E402
 from devstack.postgres import SERVICES, Cluster, start_embedded  # noqa: E402
 from services.catalog import servicer as catalog_servicer  # noqa: E402
 from services.customers import servicer as customers_servicer  # noqa: E402
@@ -34,7 +36,7 @@ from services.runtime.auth import Authenticator, AuthSettings  # noqa: E402
 from services.runtime.db import Database  # noqa: E402
 from services.runtime.migrations import migrate  # noqa: E402
 from services.runtime.server import ServiceHost, create_server  # noqa: E402
-from tests.support import MIGRATIONS, channel  # noqa: E402
+from tests.support import MIGRATIONS, channel, tls_as  # noqa: E402
 
 
 class LoopThread:
@@ -59,6 +61,16 @@ def issuer(tmp_path_factory) -> DevIssuer:
     process or as a process of its own (which inherits the environment), trusts it alone."""
     made = DevIssuer(tmp_path_factory.mktemp("auth")).ensure()
     os.environ.update(made.env())
+    return made
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pki(tmp_path_factory) -> DevPki:
+    """The tests' development CA: each service the tests start gets its own certificate of it
+    (start_service through RECORDSTORE_PKI_DIR, in-process ones through tls_as), and the tests'
+    own clients the `client` identity, which is no service's."""
+    made = DevPki(tmp_path_factory.mktemp("tls")).ensure()
+    os.environ.update(made.env("client"), **{PKI_DIR: str(made.directory)})
     return made
 
 
@@ -95,13 +107,14 @@ class Stack:
 async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0,
                        authenticator: Authenticator | None = None):
     """An orders server on the running loop; returns (host, the Purchases use cases it serves)."""
-    purchases = Purchases(database, CustomersClient(customers_addr), CatalogClient(catalog_addr))
+    as_orders = tls_as("orders")
+    purchases = Purchases(database, CustomersClient(customers_addr, as_orders), CatalogClient(catalog_addr, as_orders))
     authenticator = authenticator or Authenticator.from_env()
     host = create_server(
         "127.0.0.1:0", [ORDERS_SERVICE_NAME],
         lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(
             OrderServicer(purchases, budget, authenticator), server),
-        database)
+        database, tls_files=as_orders)
     await host.start()
     return host, purchases
 
@@ -110,10 +123,10 @@ async def start_services(cluster: Cluster, authenticator: Authenticator):
     databases = {name: await Database(cluster.service_url(name), 10, f"test-{name}").open() for name in SERVICES}
     customers_host = create_server("127.0.0.1:0", [customers_servicer.SERVICE_NAME],
                                    customers_servicer.add_to_server(databases["customers"], authenticator),
-                                   databases["customers"])
+                                   databases["customers"], tls_files=tls_as("customers"))
     catalog_host = create_server("127.0.0.1:0", [catalog_servicer.SERVICE_NAME],
                                  catalog_servicer.add_to_server(databases["catalog"], authenticator),
-                                 databases["catalog"])
+                                 databases["catalog"], tls_files=tls_as("catalog"))
     await customers_host.start()
     await catalog_host.start()
     addresses = {"customers": f"127.0.0.1:{customers_host.port}", "catalog": f"127.0.0.1:{catalog_host.port}"}
@@ -131,7 +144,7 @@ async def stop_services(hosts: list[ServiceHost], databases: dict[str, Database]
 
 
 @pytest.fixture(scope="session")
-def stack(cluster, issuer) -> Stack:
+def stack(cluster, issuer, pki) -> Stack:
     for name in SERVICES:
         migrate(cluster.service_url(name), name, MIGRATIONS[name])
     loop = LoopThread()

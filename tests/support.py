@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,9 @@ from recordstore.orders.v1 import orders_pb2
 
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
+from devstack.pki import DevPki
+from devstack.processes import PKI_DIR
+from services.runtime import tls
 from services.runtime.auth import Authenticator
 from services.runtime.server import create_server
 
@@ -45,10 +49,18 @@ class Bearer(grpc.UnaryUnaryClientInterceptor):
         return continuation(details, request)
 
 
-def channel(address: str, token: str | None = None) -> grpc.Channel:
-    """A channel to a service of the tests, whose calls carry `token` (none: anonymous)."""
-    plain = grpc.insecure_channel(address)
-    return grpc.intercept_channel(plain, Bearer(token)) if token else plain
+def tls_as(name: str) -> tls.TlsFiles:
+    """The certificate of identity `name` (a service, `gateway`, `client`) of the tests' CA."""
+    pki = DevPki(Path(os.environ[PKI_DIR]))
+    return tls.TlsFiles.of(pki.ca_path, pki.cert_path(name), pki.key_path(name))
+
+
+def channel(address: str, token: str | None = None, identity: str | None = "client") -> grpc.Channel:
+    """A channel to a service of the tests, over mutual TLS as `identity` (by default the tests'
+    own, which is no service's; None: plaintext, as to the gateway), whose calls carry `token`
+    (none: anonymous)."""
+    opened = tls.channel(address, tls_as(identity)) if identity else grpc.insecure_channel(address)
+    return grpc.intercept_channel(opened, Bearer(token)) if token else opened
 
 
 def bearer(token: str) -> tuple[tuple[str, str]]:
@@ -160,6 +172,7 @@ async def start_slow_catalog(stack, delay: float):
     """A catalog server (on the services' loop) whose ReserveStock takes `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                          lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                             SlowCatalog(stack.databases["catalog"], delay, Authenticator.from_env()), s), None)
+                             SlowCatalog(stack.databases["catalog"], delay, Authenticator.from_env()), s), None,
+                         tls_files=tls_as("catalog"))
     await host.start()
     return host

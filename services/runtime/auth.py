@@ -29,6 +29,7 @@ from google.rpc import error_details_pb2
 
 from .config import ConfigError
 from .errors import DOMAIN, ServiceError
+from .tls import DEFAULT_TRUST_DOMAIN, peer_service
 
 STAFF = "staff"
 CUSTOMER = "customer"
@@ -69,6 +70,7 @@ class Caller:
     roles: frozenset[str] = frozenset()
     token: str | None = None
     expires: float = float("inf")
+    service: str | None = None  # the calling service, from its client certificate (tls.peer_service)
 
     @property
     def authenticated(self) -> bool:
@@ -196,14 +198,18 @@ def _bearer(context) -> str | None:
 class Authenticator:
     """Turns a call's bearer token into a Caller (ANONYMOUS without one), or refuses it."""
 
-    def __init__(self, settings: AuthSettings, keys: FileKeys | None = None):
+    def __init__(self, settings: AuthSettings, keys: FileKeys | None = None, trust_domain: str = DEFAULT_TRUST_DOMAIN):
         self.settings = settings
+        self.trust_domain = trust_domain  # whose SPIFFE IDs name our services (see tls.py)
         self._keys = keys or (UrlKeys(settings.jwks_url) if settings.jwks_url else FileKeys(settings.jwks_file))
         self._verified: dict[str, Caller] = {}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Authenticator":
-        return cls(AuthSettings.from_env(env))
+        return cls(AuthSettings.from_env(env), trust_domain=env.get("TLS_TRUST_DOMAIN", "") or DEFAULT_TRUST_DOMAIN)
+
+    def service(self, context) -> str | None:
+        return peer_service(context, self.trust_domain)
 
     async def caller(self, context) -> Caller:
         token = _bearer(context)
@@ -251,11 +257,18 @@ class Authenticator:
 
 @dataclass(frozen=True)
 class Rule:
-    """Who may call a method: anyone, or an authenticated caller with one of `roles`."""
+    """Who may call a method: anyone, an authenticated caller with one of `roles`, or the one
+    service named `service` (by its client certificate, whatever token it carries)."""
 
     roles: frozenset[str] | None = None  # None: anyone, even anonymous
+    service: str | None = None
 
     def check(self, caller: Caller, method: str) -> None:
+        if self.service is not None:
+            if caller.service != self.service:
+                raise PermissionDenied(f"{method} is for the {self.service} service only", "SERVICE_REQUIRED",
+                                       self.service)
+            return
         if self.roles is None:
             return
         if not caller.authenticated:
@@ -269,6 +282,10 @@ ANYONE = Rule()
 STAFF_ONLY = Rule(frozenset({STAFF}))
 SIGNED_IN = Rule(frozenset({STAFF, CUSTOMER}))
 CUSTOMER_ONLY = Rule(frozenset({CUSTOMER}))
+
+
+def service_only(name: str) -> Rule:
+    return Rule(service=name)
 
 
 def bearer_metadata(caller: Caller) -> tuple[tuple[str, str], ...]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import inspect
 import logging
@@ -82,6 +83,8 @@ def _guard(path: str, method, rule: Rule):
         code = grpc.StatusCode.OK
         try:
             caller = await self.authenticator.caller(context)
+            if rule.service is not None:  # read the peer's certificate only where it decides
+                caller = dataclasses.replace(caller, service=self.authenticator.service(context))
             rule.check(caller, path.rsplit("/", 1)[1])
             CURRENT.set(caller)  # this RPC's own task: no other call sees it
             return await method(self, request, context)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from devstack.gateway import CorsSettings, start_gateway
 from devstack.loopback import free_address, free_port
+from devstack.pki import DevPki
+from devstack.processes import PKI_DIR
 from devstack.processes import stop
 
 
@@ -90,7 +94,8 @@ class JsonClient:
 
 def launch(upstreams: dict[str, str], tmp_path_factory, issuer, cors: CorsSettings = CorsSettings()):
     logs = tmp_path_factory.mktemp("envoy") / "envoy.log"
-    return start_gateway(free_address(), free_port(), upstreams, issuer, log_path=logs, cors=cors)
+    pki = DevPki(Path(os.environ[PKI_DIR]))
+    return start_gateway(free_address(), free_port(), upstreams, issuer, pki, log_path=logs, cors=cors)
 
 
 @pytest.fixture(scope="session")

@@ -222,9 +222,9 @@ def json_paths() -> dict[str, set[str]]:
     return paths
 
 
-def test_the_405_routes_follow_the_protos(issuer):
+def test_the_405_routes_follow_the_protos(issuer, pki):
     upstreams = {name: "127.0.0.1:1" for name in ("customers", "catalog", "orders")}
-    config = yaml.safe_load(render_config("127.0.0.1:2", 3, upstreams, issuer))
+    config = yaml.safe_load(render_config("127.0.0.1:2", 3, upstreams, issuer, pki))
     manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     routes = manager["route_config"]["virtual_hosts"][0]["routes"]
     declared = {route["match"]["safe_regex"]["regex"]: set(route["response_headers_to_add"][0]["header"]["value"]

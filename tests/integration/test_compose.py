@@ -33,6 +33,7 @@ def variables_read_by_code() -> set[str]:
     for path in (REPO_ROOT / "services").rglob("*.py"):
         names |= set(re.findall(r"""(?:address|database_url|positive_int|seconds|secret)\(\s*"([A-Z_]+)\"""", path.read_text()))
         names |= set(re.findall(r"""env\.get\("([A-Z_]+)\"""", path.read_text()))
+        names |= set(re.findall(r"""\"(TLS_[A-Z]+_FILE)\"""", path.read_text()))
     return names
 
 
@@ -127,7 +128,7 @@ def as_compose_passes(value: str) -> str:
     return match[1] if match else value
 
 
-def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack, issuer):
+def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack, issuer, pki):
     env = dict(os.environ, ENVOY_TEMPLATE=str(REPO_ROOT / "gateway" / "envoy.yaml"),
                ENVOY_CONFIG=str(tmp_path / "envoy.yaml"),
                PATH=f"{Path(envoy_binary()).parent}:{os.environ['PATH']}",
@@ -135,7 +136,8 @@ def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, st
     free = {key: str(free_port()) for key in ("LISTEN_PORT", "ADMIN_PORT")}
     host_port = {name: stack.addresses[name].rsplit(":", 1) for name in PYTHON_SERVICES}
     env.update(free, LISTEN_HOST="127.0.0.1", DESCRIPTOR_PATH=str(REPO_ROOT / "gateway" / "recordstore.pb"),
-               AUTH_JWKS_PATH=str(issuer.jwks_path),
+               AUTH_JWKS_PATH=str(issuer.jwks_path), TLS_CA_PATH=str(pki.ca_path),
+               TLS_CERT_PATH=str(pki.cert_path("gateway")), TLS_KEY_PATH=str(pki.key_path("gateway")),
                **{f"{n.upper()}_HOST": host_port[n][0] for n in PYTHON_SERVICES},
                **{f"{n.upper()}_PORT": host_port[n][1] for n in PYTHON_SERVICES})
     process = subprocess.Popen(["sh", str(REPO_ROOT / "gateway" / "docker-entrypoint.sh"), "--disable-hot-restart"],

@@ -17,7 +17,8 @@ from services.orders.model import PurchaseOrder
 from services.orders.usecases import Purchases
 from services.runtime.deadlines import Deadline
 from services.runtime.errors import Unavailable
-from tests.support import brl, buy, create_customer, create_disc, customer_caller, every_page, raises_status, stock_of
+from tests.support import (brl, buy, create_customer, create_disc, customer_caller, every_page, raises_status, stock_of,
+                           tls_as)
 
 Purchase = pb.Purchase
 
@@ -234,7 +235,8 @@ def test_concurrent_cancels_restock_once(stack):
 def purchases_with(stack, customers_addr: str, catalog_addr: str) -> Purchases:
     """The purchase use cases against other peers (a dead one, say), on the services' loop."""
     async def make():
-        return Purchases(stack.databases["orders"], CustomersClient(customers_addr), CatalogClient(catalog_addr))
+        return Purchases(stack.databases["orders"], CustomersClient(customers_addr, tls_as("orders")),
+                         CatalogClient(catalog_addr, tls_as("orders")))
     return stack.run(make())
 
 

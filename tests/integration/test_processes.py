@@ -9,17 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import grpc
+from grpc import intercept_channel
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.credentials import issuer_in
+from devstack.pki import pki_in
 from devstack.loopback import free_address, free_port, port_in_use
 from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
-from tests.support import channel, create_customer, create_disc, start_slow_catalog
+from services.runtime import tls
+from services.runtime.tls import TlsFiles
+from tests.support import Bearer, channel, create_customer, create_disc, start_slow_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -96,8 +100,8 @@ def test_health_follows_the_database(spare_cluster):
     catalog = start_service("catalog", address, spare_cluster.service_url("catalog"))
     try:
         wait_serving(address, timeout=30, process=catalog.process)
-        with grpc.insecure_channel(address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+        with channel(address) as health:
+            stub = health_pb2_grpc.HealthStub(health)
             pg_ctl(spare_cluster, "stop", "-m", "fast")
             wait_for_status(stub, health_pb2.HealthCheckResponse.NOT_SERVING)
             pg_ctl(spare_cluster, "start")
@@ -115,16 +119,24 @@ def test_the_run_command_keeps_data_across_restarts(tmp_path):
                "--no-gateway"]
     customers_addr = f"127.0.0.1:{base_port}"
 
+    # The run's own CA (made now, kept by the run): its services accept no other client certificate.
+    pki = pki_in(tmp_path / "pg").ensure()
+    as_client = TlsFiles.of(pki.ca_path, pki.cert_path("client"), pki.key_path("client"))
+
     def run_stack():
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(tmp_path / "run.log", "ab") as log:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         for port in range(base_port, base_port + 3):  # started at once, ready in any order
-            wait_serving(f"127.0.0.1:{port}", timeout=60, process=process)
+            try:
+                wait_serving(f"127.0.0.1:{port}", timeout=60, process=process, files=as_client)
+            except RuntimeError:
+                raise AssertionError((tmp_path / "run.log").read_text()[-3000:]) from None
         return process
 
     first = run_stack()
     try:
         issuer = issuer_in(tmp_path / "pg")  # the run made its signing key beside its data
-        with channel(customers_addr, issuer.staff_token()) as staff:
+        with intercept_channel(tls.channel(customers_addr, as_client), Bearer(issuer.staff_token())) as staff:
             created = create_customer(SimpleNamespace(customers=customers_pb2_grpc.CustomerServiceStub(staff),
                                                       issuer=issuer, tokens={}))
     finally:
@@ -132,7 +144,7 @@ def test_the_run_command_keeps_data_across_restarts(tmp_path):
         assert first.wait(timeout=60) == 0
     second = run_stack()
     try:
-        with channel(customers_addr, issuer.staff_token()) as staff:
+        with intercept_channel(tls.channel(customers_addr, as_client), Bearer(issuer.staff_token())) as staff:
             stub = customers_pb2_grpc.CustomerServiceStub(staff)
             assert stub.GetCustomer(customers_pb2.GetCustomerRequest(id=created.id)) == created
     finally:
