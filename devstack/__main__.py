@@ -153,7 +153,8 @@ def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threadin
         return 2
 
     if data_dir is None:
-        cluster = Cluster(admin_url=args.database_url)
+        # The roles' passwords: <ROLE>_DB_PASSWORD, or random ones kept in .data (mode 0600).
+        cluster = Cluster(admin_url=args.database_url, secrets_dir=args.data_dir.parent)
         log.info("using the PostgreSQL at %s", args.database_url.split("@")[-1])
     else:
         cluster = start_embedded(data_dir, stop_at_exit=False)

@@ -24,6 +24,7 @@ from tests.support import REPO_ROOT
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 PYTHON_SERVICES = ("customers", "catalog", "orders")
+PASSWORDS = ("POSTGRES_PASSWORD", "CUSTOMERS_DB_PASSWORD", "CATALOG_DB_PASSWORD", "ORDERS_DB_PASSWORD")
 ENVOY_TEMPLATE = (REPO_ROOT / "gateway" / "envoy.yaml").read_text()
 
 
@@ -45,9 +46,23 @@ def pinned(package: str) -> str:
 def test_docker_compose_accepts_the_file():
     if shutil.which("docker-compose") is None:
         pytest.skip("Debian's docker-compose is not installed (.ci/run installs it)")
+    passwords = {name: "s3cret" for name in PASSWORDS}
     result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=REPO_ROOT,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env={**os.environ, **passwords})
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_start_without_passwords():
+    """No default password: each must be given (the file says so, and compose refuses without)."""
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    for name in PASSWORDS:
+        assert f"${{{name}:?" in text and f"${{{name}:-" not in text, name
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed (.ci/run installs it)")
+    env = {k: v for k, v in os.environ.items() if k not in PASSWORDS}
+    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, env=env)
+    assert result.returncode != 0 and "PASSWORD" in result.stderr, result.stderr
 
 
 def test_every_container_has_a_health_check_and_waits_for_healthy_dependencies():
@@ -111,9 +126,10 @@ def test_the_database_init_script_provisions_a_fresh_server(tmp_path_factory):
     socket_dir = cluster.admin_url.split("host=", 1)[1]
     env = {**os.environ, "PGHOST": socket_dir, "POSTGRES_USER": "postgres", "RECORDSTORE_DB_DIR": str(REPO_ROOT / "db"),
            "PATH": f"{bin_path('psql').parent}:{os.environ['PATH']}", "CUSTOMERS_DB_PASSWORD": "c-secret",
-           "CATALOG_DB_PASSWORD": "k-secret", "ORDERS_DB_PASSWORD": "o-secret"}
+           "CATALOG_DB_PASSWORD": "k-secret", "ORDERS_DB_PASSWORD": "o-secret",
+           "PGPASSWORD": cluster.role_password("postgres")}  # as the image exports it while it initialises
     subprocess.run(["sh", str(REPO_ROOT / "db" / "docker-init.sh")], env=env, check=True, capture_output=True)
-    with psycopg2.connect(f"postgresql://postgres@/recordstore?host={socket_dir}") as conn, conn.cursor() as cursor:
+    with psycopg2.connect(cluster.in_database("recordstore").admin_url) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname IN "
                        "('customers', 'catalog', 'orders') ORDER BY 1")
         assert cursor.fetchall() == [("catalog", "catalog"), ("customers", "customers"), ("orders", "orders")]
