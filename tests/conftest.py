@@ -89,6 +89,8 @@ class Stack:
     customers: customers_pb2_grpc.CustomerServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
     orders: orders_pb2_grpc.OrderServiceStub
+    # The catalog as the orders service calls it (its certificate): the stock reservations.
+    catalog_as_orders: catalog_pb2_grpc.CatalogServiceStub
     addresses: dict[str, str]
     databases: dict[str, Database]
     purchases: Purchases
@@ -152,11 +154,13 @@ def stack(cluster, issuer, pki) -> Stack:
     # The tests' stubs act as the staff unless a call says otherwise (support.buy acts as the buyer).
     staff_token = issuer.staff_token(ttl=24 * 3600)
     channels = {name: channel(address, staff_token) for name, address in addresses.items()}
+    channels["catalog as orders"] = channel(addresses["catalog"], identity="orders")
     yield Stack(
         cluster=cluster,
         customers=customers_pb2_grpc.CustomerServiceStub(channels["customers"]),
         catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
         orders=orders_pb2_grpc.OrderServiceStub(channels["orders"]),
+        catalog_as_orders=catalog_pb2_grpc.CatalogServiceStub(channels["catalog as orders"]),
         addresses=addresses,
         databases=databases,
         purchases=purchases,
