@@ -33,6 +33,15 @@ def run_module(module: str, env: dict, timeout: float = 30) -> subprocess.Comple
                           capture_output=True, text=True, timeout=timeout)
 
 
+def test_a_missing_certificate_or_token_issuer_stops_the_start_with_its_name(cluster, pki):
+    """A service never serves without mutual TLS nor without knowing whose tokens to trust."""
+    base = {"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": cluster.service_url("catalog"), **pki.env("catalog")}
+    for missing in ("TLS_CERT_FILE", "TLS_CA_FILE", "AUTH_ISSUER", "AUTH_AUDIENCE"):
+        result = run_module("services.catalog", {**base, missing: ""})
+        assert result.returncode == 2 and missing in result.stderr, (missing, result.stderr[-500:])
+        assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("env, named", [
     ({"LISTEN_ADDR": "nowhere", "DATABASE_URL": "postgresql://x@/y"}, "LISTEN_ADDR"),
     ({"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
