@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import shutil
@@ -32,18 +33,20 @@ from pathlib import Path
 
 import psycopg2
 
+from devstack.credentials import DevIssuer
+from devstack.pki import DevPki
 from devstack.gateway import start_gateway
 from devstack.invariant import check
 from devstack.latency import summary
 from devstack.loopback import free_address, free_port
 from devstack.postgres import bin_path, pg_ctl, start_embedded, stop_embedded
-from devstack.processes import REPO_ROOT, stop
+from devstack.processes import PKI_DIR, REPO_ROOT, stop
 from devstack.stack import ServiceStack
 
 from .cpu import Meter
 from .explain import explain_all
 from .pgbench_script import purchase_script
-from .seed import CUSTOMERS, HOT_DISCS, number_id, seed
+from .seed import CUSTOMERS, HOT_DISCS, number_id, seed, subject_of
 
 PAIRS = 100  # (customer, disc) pairs the purchase load spreads over, the same for every tool
 FLOOR = "catalog health Check"  # the phase measuring the bare gRPC round trip
@@ -59,8 +62,15 @@ class Bench:
         self.read_seconds = max(1.0, args.duration / 2)  # per catalog phase: there are fifteen of them
         self.rows: list[tuple[str, dict]] = []
         rng = random.Random(42)
-        self.pairs = [(number_id(rng.randint(1, CUSTOMERS)), number_id(rng.randint(1, HOT_DISCS)))
-                      for _ in range(PAIRS)]
+        buyers = [rng.randint(1, CUSTOMERS) for _ in range(PAIRS)]
+        self.pairs = [(number_id(n), number_id(rng.randint(1, HOT_DISCS))) for n in buyers]
+        # The benchmark's own token issuer: each purchase is made with its customer's token.
+        self.issuer = DevIssuer(workdir / "auth").ensure()
+        ttl = 24 * 3600
+        self.tokens = {number_id(n): self.issuer.customer_token(subject_of(n), ttl) for n in set(buyers)}
+        # Its own development CA: each service its certificate, the load generators the client's.
+        self.pki = DevPki(workdir / "tls").ensure()
+        os.environ.update(self.pki.env("client"), **{PKI_DIR: str(self.pki.directory)})
 
     # -- the parts ---------------------------------------------------------------------------
 
@@ -70,9 +80,9 @@ class Bench:
         self.cluster = start_embedded(data_dir).provision()
         self.tune()
         addresses = {name: free_address() for name in ("customers", "catalog", "orders")}
-        self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir)
+        self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir, auth_env=self.issuer.env())
         self.services.start()
-        self.gateway = start_gateway(free_address(), free_port(), addresses,
+        self.gateway = start_gateway(free_address(), free_port(), addresses, self.issuer, self.pki,
                                      log_path=self.workdir / "envoy.log")
         log(f"seeding up to {self.args.discs:,} discs (once per data directory)...")
         seed(self.cluster, self.args.discs, log)
@@ -121,7 +131,7 @@ class Bench:
         scripts = []
         for i, (customer, disc) in enumerate(self.pairs):
             path = self.workdir / f"purchase-{i}.sql"
-            path.write_text(purchase_script(customer, disc))
+            path.write_text(purchase_script(customer, disc, subject_of(int(customer.rsplit("-", 1)[1]))))
             scripts += ["-f", f"{path}@1"]
         # A smoke run counts transactions, not seconds: on a loaded machine, 16 clients may not even
         # have connected within a 1 s run, and pgbench then prints no rate at all.
@@ -163,15 +173,17 @@ class Bench:
 
     def wrk(self) -> dict:
         script = self.workdir / "purchase.lua"
-        bodies = ",\n".join(json.dumps(json.dumps({"customer_id": c, "disc_id": d, "quantity": 1}))
-                            for c, d in self.pairs)
+        # Each purchase with its customer's token, as a shopper's browser would send it.
+        requests = ",\n".join(
+            f'{{{json.dumps(json.dumps({"customer_id": c, "disc_id": d, "quantity": 1}))}, '
+            f'"Bearer {self.tokens[c]}"}}' for c, d in self.pairs)
         script.write_text(f"""
-local bodies = {{
-{bodies}
+local requests = {{
+{requests}
 }}
 request = function()
-  return wrk.format("POST", "/v1/purchases", {{["Content-Type"] = "application/json"}},
-                    bodies[math.random(#bodies)])
+  local r = requests[math.random(#requests)]
+  return wrk.format("POST", "/v1/purchases", {{["Content-Type"] = "application/json", ["Authorization"] = r[2]}}, r[1])
 end
 """)
         command = ["wrk", "-t", "2", "-c", str(self.args.concurrency), "-d", f"{max(1, int(self.args.duration))}s",
@@ -230,7 +242,7 @@ end
         return ratios, rates
 
     def run(self) -> int:
-        pairs = [json.dumps(pair) for pair in self.pairs]
+        pairs = [json.dumps([customer, disc, self.tokens[customer]]) for customer, disc in self.pairs]
         orders = self.services.addresses["orders"]
         # A short warm-up: connections, caches, the planner's statistics.
         self.loadgen("purchase", orders, pairs, duration=min(2.0, self.args.duration))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,13 @@ import grpc
 import psycopg2
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from devstack.credentials import DevIssuer
 from devstack.loopback import free_address, require_loopback
+from devstack.pki import DevPki
 from devstack.postgres import start_embedded, stop_embedded
-from devstack.processes import REPO_ROOT
+from devstack.processes import PKI_DIR, REPO_ROOT
 from devstack.stack import ServiceStack
+from services.runtime import tls
 
 from .seed import number_id, seed
 
@@ -61,7 +65,7 @@ def settled_sessions(admin, timeout: float = 5.0) -> int:
 def send_bad_requests(target: str, rate: float, until: float) -> Counter:
     """ListDiscs with a NUL in a filter at `rate` a second (open loop) until `until`."""
     statuses: Counter = Counter()
-    with grpc.insecure_channel(target) as channel:
+    with tls.channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         request = catalog_pb2.ListDiscsRequest(title="a\x00b")
         scheduled = time.monotonic()
@@ -109,7 +113,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-bad-requests-") as workdir:
         cluster = start_embedded(Path(workdir) / "pg").provision()
         addresses = {name: free_address() for name in ("customers", "catalog", "orders")}
-        stack = ServiceStack(cluster, addresses, log_dir=Path(workdir))
+        issuer = DevIssuer(Path(workdir) / "auth").ensure()
+        pki = DevPki(Path(workdir) / "tls").ensure()
+        os.environ.update(pki.env("client"), **{PKI_DIR: str(pki.directory)})
+        stack = ServiceStack(cluster, addresses, log_dir=Path(workdir), auth_env=issuer.env())
         admin = None
         try:
             stack.start()

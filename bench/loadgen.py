@@ -22,6 +22,7 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.latency import summary
+from services.runtime import tls
 from devstack.loopback import require_loopback
 
 
@@ -35,10 +36,16 @@ def make_call(args, channel):
     rng = random.Random(args.seed)
     values = [line.strip() for line in open(args.values_file) if line.strip()]
     if args.mode == "purchase":
+        # Each purchase made by its customer, with that customer's own token.
         stub = orders_pb2_grpc.OrderServiceStub(channel)
-        requests = [orders_pb2.CreatePurchaseRequest(purchase=orders_pb2.Purchase(
-            customer_id=customer, disc_id=disc, quantity=1)) for customer, disc in map(json.loads, values)]
-        return lambda: stub.CreatePurchase(rng.choice(requests), timeout=10)
+        requests = [(orders_pb2.CreatePurchaseRequest(purchase=orders_pb2.Purchase(
+            customer_id=customer, disc_id=disc, quantity=1)), (("authorization", f"Bearer {token}"),))
+            for customer, disc, token in map(json.loads, values)]
+
+        def purchase():
+            request, metadata = rng.choice(requests)
+            return stub.CreatePurchase(request, timeout=10, metadata=metadata)
+        return purchase
     stub = catalog_pb2_grpc.CatalogServiceStub(channel)
     if args.mode == "get-disc":
         return lambda: stub.GetDisc(catalog_pb2.GetDiscRequest(id=rng.choice(values)), timeout=10)
@@ -52,7 +59,7 @@ def make_call(args, channel):
 
 async def run(args) -> dict:
     require_loopback(args.target)
-    channels = [grpc.aio.insecure_channel(args.target) for _ in range(args.channels)]
+    channels = [tls.aio_channel(args.target) for _ in range(args.channels)]  # mutual TLS, as the bench's client
     calls = [make_call(args, channel) for channel in channels]
     samples: list[float] = []
     statuses: Counter = Counter()
@@ -100,7 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-requests", type=int, default=10_000_000)
     parser.add_argument("--rate", type=float, help="requests per second, open loop")
     parser.add_argument("--values-file",
-                        help="one per line: [customer_id, disc_id] (purchase), a disc id (get-disc), "
+                        help="one per line: [customer_id, disc_id, the customer's token] (purchase), a disc id (get-disc), "
                              "JSON filters (list-discs); health needs none")
     parser.add_argument("--page-size", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)

@@ -27,14 +27,16 @@ def one_line(sql: str) -> str:
     return " ".join(sql.split())
 
 
-def purchase_script(customer_id: str, disc_id: str) -> str:
-    """One purchase of one unit of `disc_id` by `customer_id` (pgbench picks among several such
-    scripts, so that load spreads over discs as the gRPC and JSON load generators spread it)."""
-    cid, did = f"'{customer_id}'", f"'{disc_id}'"
+def purchase_script(customer_id: str, disc_id: str, subject: str) -> str:
+    """One purchase of one unit of `disc_id` by `customer_id`, signed up as `subject` (pgbench picks
+    among several such scripts, so that load spreads over discs as the gRPC and JSON load
+    generators spread it)."""
+    cid, did, sub = f"'{customer_id}'", f"'{disc_id}'", f"'{subject}'"
     statements = [
         one_line(substitute(CUSTOMERS["get_customer"], {"id": cid})) + ";",
         one_line(substitute(ORDERS["insert_pending_purchase"], {
-            "request_id": "gen_random_uuid()", "customer_id": cid, "disc_id": did, "quantity": ":qty"})),
+            "request_id": "gen_random_uuid()", "customer_id": cid, "disc_id": did, "quantity": ":qty",
+            "customer_subject": sub})),
         "\\gset p_",
         one_line(substitute(CATALOG["reserve_stock"], {
             "reservation_id": "':p_id'", "disc_id": did, "quantity": ":qty"})),

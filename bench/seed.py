@@ -20,12 +20,20 @@ def number_id(n: int) -> str:
     return f"00000000-0000-7000-8000-{n:012d}"
 
 
+def subject_of(n: int) -> str:
+    """The token subject seeded customer n signed up with (see seed.sql)."""
+    return f"bench-{n}"
+
+
 def seed(cluster: Cluster, discs: int, log=print) -> None:
     """Adds what is missing: as each service's own role, as the service would write it."""
-    with psycopg2.connect(cluster.service_url("customers")) as conn, conn.cursor() as cursor:
+    # Seeding inserts 100,000 rows a statement: beyond the roles' statement_timeout, which is for
+    # the services' queries.
+    no_timeout = "-c statement_timeout=0"
+    with psycopg2.connect(cluster.service_url("customers"), options=no_timeout) as conn, conn.cursor() as cursor:
         cursor.execute(QUERIES["seed_customers"], {"customers": CUSTOMERS})
     conn.close()
-    conn = psycopg2.connect(cluster.service_url("catalog"))
+    conn = psycopg2.connect(cluster.service_url("catalog"), options=no_timeout)
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute(QUERIES["count_discs"])

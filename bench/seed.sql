@@ -40,8 +40,10 @@ SELECT id, title, artist, genre, release_year, price_cents, 'BRL', stock, stock
 ON CONFLICT (id) DO NOTHING;
 
 -- name: seed_customers
-INSERT INTO customers.customers (id, name, email)
+-- Each signed up as subject bench-<n>, whose token the benchmark mints (a data directory seeded
+-- before sign-up existed gets its subjects here too).
+INSERT INTO customers.customers (id, name, email, subject)
 SELECT ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid, 'Bench Customer ' || n,
-       'bench-' || n || '@example.com'
+       'bench-' || n || '@example.com', 'bench-' || n
   FROM generate_series(1, %(customers)s) AS n
-ON CONFLICT DO NOTHING;
+ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject WHERE customers.subject IS NULL;

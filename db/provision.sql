@@ -14,6 +14,24 @@ ALTER ROLE customers PASSWORD :'customers_password';
 ALTER ROLE catalog PASSWORD :'catalog_password';
 ALTER ROLE orders PASSWORD :'orders_password';
 
+-- Each role is held to what its service needs (devstack/postgres.py names the same values):
+-- a statement runs at most 5 s (a purchase's take milliseconds; a stuck one must not hold locks
+-- and connections; migrations lift it for their own transaction); at most 40 connections (two
+-- replicas' pools of 16, and slack), so one role cannot take the server's 100 from the others.
+ALTER ROLE customers CONNECTION LIMIT 40;
+ALTER ROLE catalog CONNECTION LIMIT 40;
+ALTER ROLE orders CONNECTION LIMIT 40;
+ALTER ROLE customers SET statement_timeout = '5s';
+ALTER ROLE catalog SET statement_timeout = '5s';
+ALTER ROLE orders SET statement_timeout = '5s';
+
+-- The services' roles connect to this database only (not `postgres`, not `template1`), and create
+-- no temporary tables: nothing they do needs one, and they are a way around the schemas' rights.
+REVOKE CONNECT, TEMPORARY ON DATABASE recordstore FROM PUBLIC;
+GRANT CONNECT ON DATABASE recordstore TO customers, catalog, orders;
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
+
 CREATE SCHEMA IF NOT EXISTS customers AUTHORIZATION customers;
 CREATE SCHEMA IF NOT EXISTS catalog AUTHORIZATION catalog;
 CREATE SCHEMA IF NOT EXISTS orders AUTHORIZATION orders;

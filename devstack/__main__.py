@@ -1,5 +1,8 @@
 """python -m devstack: PostgreSQL, the three services and the gateway, until Ctrl-C.
 
+`python -m devstack token --staff | --customer SUBJECT` prints a bearer token for development
+(see devstack/token.py).
+
 With no --database-url (nor DATABASE_URL) it starts the embedded PostgreSQL with its data in
 .data/postgres, which survives restarts. With one (a superuser URL), it uses that server.
 
@@ -22,10 +25,12 @@ from pathlib import Path
 
 import psutil
 
+from .credentials import issuer_in
 from .gateway import CorsSettings, check_origin, envoy_ready, launch_envoy, public_url, write_config
 from .loopback import port_in_use
 from .postgres import SERVICES, Cluster, Postmaster, postmaster_pid, start_embedded, stop_embedded
-from .processes import REPO_ROOT, serving, stop
+from .pki import pki_in
+from .processes import PKI_DIR, REPO_ROOT, serving, stop
 from .runfile import AlreadyRunning, RunFile, end_survivors, run_file_of, survivors
 from .secrets import shared_env
 from .stack import ServiceStack
@@ -99,7 +104,24 @@ def clean_up_after_dead_run(previous: dict, data_dir: Path | None) -> None:
         (data_dir / ".handle_pids.json").unlink(missing_ok=True)
 
 
+def make_credentials(argv) -> int:
+    """python -m devstack credentials [--data-dir D]: the token issuer and the certificates a run
+    makes on first start, made now (for docker-compose, which mounts them), their folders printed."""
+    parser = argparse.ArgumentParser(prog="python -m devstack credentials")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres")
+    args = parser.parse_args(argv)
+    print(issuer_in(args.data_dir).ensure().directory)
+    print(pki_in(args.data_dir).ensure().directory)
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["token"]:
+        from .token import main as token_main
+        return token_main(argv[1:])
+    if argv[:1] == ["credentials"]:
+        return make_credentials(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(levelname)s: %(message)s")
     args = parse_args(argv)
     stop_requested = threading.Event()
@@ -131,7 +153,8 @@ def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threadin
         return 2
 
     if data_dir is None:
-        cluster = Cluster(admin_url=args.database_url)
+        # The roles' passwords: <ROLE>_DB_PASSWORD, or random ones kept in .data (mode 0600).
+        cluster = Cluster(admin_url=args.database_url, secrets_dir=args.data_dir.parent)
         log.info("using the PostgreSQL at %s", args.database_url.split("@")[-1])
     else:
         cluster = start_embedded(data_dir, stop_at_exit=False)
@@ -146,12 +169,18 @@ def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threadin
 
 def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threading.Event) -> int:
     addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
-    services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES))
+    issuer = issuer_in(args.data_dir).ensure()
+    # Mutual TLS: each service gets its certificate (start_service), this process the client's
+    # for its health checks, the gateway its own.
+    pki = pki_in(args.data_dir).ensure()
+    os.environ.update(pki.env("client"), **{PKI_DIR: str(pki.directory)})
+    services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES),
+                            auth_env=issuer.env())
     units = [Unit(name, lambda name=name: services.launch(name).process,
                   lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
     if not args.no_gateway:
         cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
-        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors)
+        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors, issuer, pki)
         admin_url = f"http://127.0.0.1:{args.admin_port}"
         units.append(Unit("gateway", lambda: launch_envoy(config, subprocess.DEVNULL),
                           lambda: envoy_ready(admin_url, 0.3)))

@@ -62,10 +62,15 @@ def check_origin(origin: str) -> str:
     return origin
 
 
-def render_config(listen: str, admin_port: int, upstreams: dict[str, str], descriptor: Path = DESCRIPTOR_SET,
-                  cors: CorsSettings = CorsSettings()) -> str:
-    values = {"DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port),
-              "CORS_ORIGIN_REGEX": cors.origin_regex(), "CORS_ALLOW_CREDENTIALS": str(cors.credentials).lower()}
+def render_config(listen: str, admin_port: int, upstreams: dict[str, str], auth, pki,
+                  descriptor: Path = DESCRIPTOR_SET, cors: CorsSettings = CorsSettings()) -> str:
+    """`auth`: the token issuer the gateway checks (issuer, audience, jwks_path), such as the
+    local stack's credentials.DevIssuer; `pki`: the certificates of mutual TLS to the services
+    (a pki.DevPki, whose `gateway` identity the gateway presents)."""
+    values = {"TLS_CA_PATH": str(pki.ca_path), "TLS_CERT_PATH": str(pki.cert_path("gateway")),
+              "TLS_KEY_PATH": str(pki.key_path("gateway")), "TLS_TRUST_DOMAIN": pki.domain,"DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port),
+              "CORS_ORIGIN_REGEX": cors.origin_regex(), "CORS_ALLOW_CREDENTIALS": str(cors.credentials).lower(),
+              "AUTH_ISSUER": auth.issuer, "AUTH_AUDIENCE": auth.audience, "AUTH_JWKS_PATH": str(auth.jwks_path)}
     values["LISTEN_HOST"], values["LISTEN_PORT"] = split(listen)
     for name, address in upstreams.items():
         values[f"{name.upper()}_HOST"], values[f"{name.upper()}_PORT"] = split(address)
@@ -81,9 +86,9 @@ class Gateway:
 
 
 def write_config(listen: str, admin_port: int, upstreams: dict[str, str],
-                 cors: CorsSettings = CorsSettings()) -> Path:
+                 cors: CorsSettings, auth, pki) -> Path:
     config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
-    config.write_text(render_config(listen, admin_port, upstreams, cors=cors))
+    config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors))
     return config
 
 
@@ -107,10 +112,10 @@ def envoy_ready(admin_url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def start_gateway(listen: str, admin_port: int, upstreams: dict[str, str], log_path: Path | None = None,
+def start_gateway(listen: str, admin_port: int, upstreams: dict[str, str], auth, pki, log_path: Path | None = None,
                   timeout: float = 20.0, cors: CorsSettings = CorsSettings()) -> Gateway:
     """Starts Envoy and waits until its admin interface reports it ready."""
-    config = write_config(listen, admin_port, upstreams, cors)
+    config = write_config(listen, admin_port, upstreams, cors, auth, pki)
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = launch_envoy(config, output)
     admin_url = f"http://127.0.0.1:{admin_port}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+import json
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -16,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psutil
+import psycopg2
 
 with warnings.catch_warnings():
     # platformdirs warns at import that XDG_RUNTIME_DIR is unset; it falls back to /tmp: fine.
@@ -32,6 +35,36 @@ DB_DIR = Path(__file__).resolve().parent.parent / "db"
 DATABASE = "recordstore"
 
 SERVER_USER = "embedded_postgres"  # the system user the server runs as when we are root
+# Each role's random password (and the superuser's), made on first start, readable by its owner only.
+PASSWORDS_FILE = "recordstore-passwords.json"
+# What db/provision.sql gives each service's role (a test holds the two in step).
+STATEMENT_TIMEOUT = "5s"
+CONNECTION_LIMIT = 40
+# The embedded server asks every connection for its password: no trust line, local or TCP.
+HBA = """# Written by devstack/postgres.py: every connection proves its password (SCRAM), none is trusted.
+local   all   all                   scram-sha-256
+host    all   all   127.0.0.1/32    scram-sha-256
+host    all   all   ::1/128         scram-sha-256
+"""
+
+
+def passwords_file(directory: Path) -> Path:
+    return Path(directory) / PASSWORDS_FILE
+
+
+def stored_passwords(directory: Path) -> dict[str, str]:
+    """The roles' passwords kept in `directory`, a random one made for each role that has none."""
+    path = passwords_file(directory)
+    known = json.loads(path.read_text()) if path.exists() else {}
+    missing = [role for role in ("postgres", *SERVICES) if role not in known]
+    if missing:
+        known.update({role: secrets.token_urlsafe(24) for role in missing})
+        partial = path.with_suffix(".tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            json.dump(known, file)
+        partial.replace(path)
+    return known
 
 
 def bin_path(program: str) -> Path:
@@ -45,10 +78,18 @@ class Cluster:
 
     admin_url: str
     data_dir: Path | None = None
+    secrets_dir: Path | None = None  # where the roles' passwords are kept (default: the data directory)
 
     def role_password(self, role: str) -> str:
-        # Local runs only; docker-compose and real deployments pass <ROLE>_DB_PASSWORD.
-        return os.environ.get(f"{role.upper()}_DB_PASSWORD", f"{role}-local")
+        """<ROLE>_DB_PASSWORD when set (docker-compose, deployments); else the random password
+        made for the role on first start and kept in the data directory (mode 0600)."""
+        given = os.environ.get(f"{role.upper()}_DB_PASSWORD")
+        if given:
+            return given
+        directory = self.secrets_dir or self.data_dir
+        if directory is None:
+            raise RuntimeError(f"{role.upper()}_DB_PASSWORD is not set, and there is no data directory to keep one")
+        return stored_passwords(directory)[role]
 
     def service_url(self, role: str) -> str:
         """The admin URL with the service's own role and password in place of the superuser."""
@@ -60,7 +101,8 @@ class Cluster:
     def in_database(self, name: str) -> "Cluster":
         """The same server, with URLs naming database `name`."""
         parts = urlsplit(self.admin_url)
-        return Cluster(urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment)), self.data_dir)
+        return Cluster(urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment)), self.data_dir,
+                       self.secrets_dir)
 
     def psql(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([str(bin_path("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_url, *args],
@@ -149,8 +191,23 @@ def prepare_data_dir(data_dir: Path) -> None:
         _open_binaries_to_server_user()
         os.chown(data_dir, entry.pw_uid, entry.pw_gid)
     if not (data_dir / "PG_VERSION").exists():
-        run_as_server("initdb", data_dir, "--auth=trust", "--auth-local=trust", "--encoding=utf8",
-                      "-U", "postgres")
+        # The superuser's password from the first moment: the server never trusts anyone.
+        password = secrets.token_urlsafe(24)
+        fd, pwfile = tempfile.mkstemp(prefix="recordstore-pw-")
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(password + "\n")
+            if user is not None:
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+            run_as_server("initdb", data_dir, "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=utf8",
+                          "-U", "postgres")
+        finally:
+            os.unlink(pwfile)
+        fd = os.open(passwords_file(data_dir), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            json.dump({"postgres": password}, file)
+        stored_passwords(data_dir)  # and one for each service's role
+        (data_dir / "pg_hba.conf").write_text(HBA)
 
 
 @functools.cache
@@ -185,11 +242,31 @@ def start_embedded(data_dir: Path, stop_at_exit: bool = True) -> Cluster:
         start_server(data_dir)
         if stop_at_exit:
             atexit.register(stop_embedded, Cluster(cluster_url(data_dir), data_dir))
+    stop_trusting(data_dir)
     return Cluster(admin_url=cluster_url(data_dir), data_dir=data_dir)
 
 
+def stop_trusting(data_dir: Path) -> None:
+    """A data directory made before passwords (initdb --auth=trust): gives the superuser its
+    password while trust still lets us in, then replaces pg_hba.conf and reloads."""
+    hba = data_dir / "pg_hba.conf"
+    if hba.read_text() == HBA:
+        return
+    password = stored_passwords(data_dir)["postgres"]
+    conn = psycopg2.connect(f"postgresql://postgres@/postgres?host={socket_dir(data_dir)}")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute("ALTER ROLE postgres PASSWORD %s", (password,))
+    finally:
+        conn.close()
+    hba.write_text(HBA)
+    run_as_server("pg_ctl", data_dir, "reload")
+
+
 def cluster_url(data_dir: Path) -> str:
-    return f"postgresql://postgres:@/postgres?host={socket_dir(data_dir)}"
+    password = quote(stored_passwords(data_dir)["postgres"], safe="")
+    return f"postgresql://postgres:{password}@/postgres?host={socket_dir(data_dir)}"
 
 
 def pg_ctl(cluster: Cluster, *args: str) -> None:

@@ -15,6 +15,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.runtime import tls
+
+from .pki import DevPki
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,10 +45,17 @@ class ServiceProcess:
         return self.process.poll() is None
 
 
+PKI_DIR = "RECORDSTORE_PKI_DIR"  # the development CA's folder (devstack.pki) of this stack, when set
+
+
 def start_service(name: str, address: str, database_url: str, extra_env: Mapping[str, str] = (),
                   log_file: Path | None = None) -> ServiceProcess:
-    """Starts `python -m services.<name>` listening on `address`; it dies with this thread."""
-    env = {**os.environ, "LISTEN_ADDR": address, "DATABASE_URL": database_url, **dict(extra_env)}
+    """Starts `python -m services.<name>` listening on `address`; it dies with this thread.
+
+    With RECORDSTORE_PKI_DIR set (scripts/run and the tests set it), the service gets its own
+    certificate of that development CA (TLS_*)."""
+    own_tls = DevPki(Path(os.environ[PKI_DIR])).env(name) if os.environ.get(PKI_DIR) else {}
+    env = {**os.environ, **own_tls, "LISTEN_ADDR": address, "DATABASE_URL": database_url, **dict(extra_env)}
     output = open(log_file, "ab") if log_file else None
     process = subprocess.Popen(dying_with_parent([sys.executable, "-m", f"services.{name}"]), cwd=REPO_ROOT,
                                env=env, stdout=output, stderr=subprocess.STDOUT if output else None)
@@ -53,10 +64,12 @@ def start_service(name: str, address: str, database_url: str, extra_env: Mapping
     return ServiceProcess(name, address, process)
 
 
-def serving(address: str, timeout: float = 0.5, channel: grpc.Channel | None = None) -> bool:
-    """Whether the server at `address` answers its health check with SERVING right now."""
+def serving(address: str, timeout: float = 0.5, channel: grpc.Channel | None = None,
+            files: tls.TlsFiles | None = None) -> bool:
+    """Whether the server at `address` answers its health check with SERVING right now (asked over
+    mutual TLS with this process's certificate, or `files`)."""
     if channel is None:
-        with grpc.insecure_channel(address) as own:
+        with tls.channel(address, files) as own:
             return serving(address, timeout, own)
     try:
         status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout).status
@@ -65,10 +78,11 @@ def serving(address: str, timeout: float = 0.5, channel: grpc.Channel | None = N
     return status == health_pb2.HealthCheckResponse.SERVING
 
 
-def wait_serving(address: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+def wait_serving(address: str, timeout: float, process: subprocess.Popen | None = None,
+                 files: tls.TlsFiles | None = None) -> None:
     """Waits until the server at `address` answers its health check with SERVING."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with tls.channel(address, files) as channel:
         while True:
             if process is not None and process.poll() is not None:
                 raise RuntimeError(f"the process for {address} exited with code {process.returncode}")

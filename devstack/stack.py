@@ -14,11 +14,12 @@ class ServiceStack:
     cluster: Cluster
     addresses: dict[str, str]
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    auth_env: dict[str, str] = field(default_factory=dict)  # every service's AUTH_* (credentials.DevIssuer.env)
     log_dir: Path | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def env_for(self, name: str) -> dict[str, str]:
-        env = dict(self.extra_env.get(name, {}))
+        env = {**self.auth_env, **self.extra_env.get(name, {})}
         if name == "orders":
             env = {"CUSTOMERS_ADDR": self.addresses["customers"], "CATALOG_ADDR": self.addresses["catalog"], **env}
         return env

@@ -5,11 +5,16 @@ DEADLINE_EXCEEDED with the same request_id, as a careful client would. At the en
 throughput, latency percentiles and the purchase counts, checks the invariant on the hot discs
 (with --database-url, a superuser URL of the recordstore database) and exits 1 if the invariant
 fails, a stock is negative, or any request got INTERNAL or failed for good.
+
+Its customers sign up with tokens of their own and buy and cancel as themselves; the staff
+restocks and creates the hot discs. The tokens come from the local stack's issuer (its key in
+.data/auth, or --data-dir's), as `python -m devstack token` makes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import threading
@@ -17,6 +22,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import psycopg2
@@ -25,6 +31,11 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from services.runtime import tls
+
+from .credentials import DevIssuer, issuer_in
+from .pki import pki_in
+from .processes import REPO_ROOT
 from .invariant import check
 from .latency import percentile
 from .loopback import require_loopback
@@ -46,6 +57,13 @@ class Settings:
     cancel_ratio: float = 0.3
     call_timeout: float = 5.0
     seed: int | None = None
+    issuer: DevIssuer | None = None  # whose tokens the stack trusts (default: .data/auth)
+
+    def tokens(self) -> DevIssuer:
+        issuer = self.issuer or issuer_in(Path(__file__).resolve().parent.parent / ".data" / "postgres")
+        if not issuer.key_path.exists():
+            raise Unreachable(f"no signing key in {issuer.directory}: start the stack with scripts/run first")
+        return issuer
 
 
 @dataclass
@@ -73,12 +91,13 @@ class Client:
     def __init__(self, settings: Settings, tally: Tally, deadline: float, budget: threading.Semaphore):
         self.settings, self.tally, self.deadline, self.budget = settings, tally, deadline, budget
 
-    def call(self, method, request, samples: list) -> object | None:
+    def call(self, method, request, samples: list, token: str) -> object | None:
         """Calls until OK, a non-retryable status, or the run's end; the same request each time."""
         started = time.perf_counter()
+        metadata = (("authorization", f"Bearer {token}"),)
         while True:
             try:
-                answer = method(request, timeout=self.settings.call_timeout)
+                answer = method(request, timeout=self.settings.call_timeout, metadata=metadata)
                 with self.tally.lock:
                     samples.append((time.perf_counter() - started) * 1000)
                 return answer
@@ -94,45 +113,58 @@ class Client:
                     self.tally.retries += 1
                 time.sleep(0.05)
 
-    def run(self, orders, catalog, customer_ids: list[str], disc_ids: list[str], rng: random.Random) -> None:
+    def run(self, orders, catalog, tokens: dict[str, str], disc_ids: list[str], rng: random.Random) -> None:
+        customer_ids = sorted(id for id in tokens if id != STAFF)
         while time.monotonic() < self.deadline and self.budget.acquire(blocking=False):
             if rng.random() < 0.02:  # now and then the staff restocks a hot disc
                 restock = catalog_pb2.RestockDiscRequest(id=rng.choice(disc_ids), quantity=3)
-                if self.call(catalog.RestockDisc, restock, []) is not None:
+                if self.call(catalog.RestockDisc, restock, [], tokens[STAFF]) is not None:
                     with self.tally.lock:
                         self.tally.outcomes["restocks"] += 1
             with self.tally.lock:
                 self.tally.requests += 1
+            buyer = rng.choice(customer_ids)
             request = orders_pb2.CreatePurchaseRequest(
-                purchase=orders_pb2.Purchase(customer_id=rng.choice(customer_ids), disc_id=rng.choice(disc_ids),
+                purchase=orders_pb2.Purchase(customer_id=buyer, disc_id=rng.choice(disc_ids),
                                              quantity=rng.choice((1, 1, 2))),
                 request_id=str(uuid.uuid4()))
-            bought = self.call(orders.CreatePurchase, request, self.tally.create_ms)
+            bought = self.call(orders.CreatePurchase, request, self.tally.create_ms, tokens[buyer])
             if bought is None:
                 continue
             with self.tally.lock:
                 self.tally.outcomes["effective" if bought.effective else "not_effective"] += 1
             if bought.effective and rng.random() < self.settings.cancel_ratio:
                 cancelled = self.call(orders.CancelPurchase, orders_pb2.CancelPurchaseRequest(id=bought.id),
-                                      self.tally.cancel_ms)
+                                      self.tally.cancel_ms, tokens[buyer])
                 if cancelled is not None:
                     with self.tally.lock:
                         self.tally.outcomes["cancelled"] += 1
 
 
-def prepare(settings: Settings, rng: random.Random) -> tuple[list[str], list[str]]:
-    """Customers and hot discs of this run only (unique names), so runs never mix."""
+STAFF = "staff"  # the key of the staff's token among the customers' (see prepare)
+
+
+def prepare(settings: Settings, rng: random.Random) -> tuple[dict[str, str], list[str]]:
+    """Customers (each signed up with its own token) and hot discs of this run only (unique
+    names), so runs never mix. Returns the tokens by customer id (and the staff's), and the discs."""
     run = uuid.uuid4().hex[:8]
-    with grpc.insecure_channel(settings.customers) as c, grpc.insecure_channel(settings.catalog) as k:
+    issuer = settings.tokens()
+    ttl = settings.duration + settings.call_timeout + 120
+    tokens = {STAFF: issuer.staff_token(f"stress-staff-{run}", ttl)}
+    with tls.channel(settings.customers) as c, tls.channel(settings.catalog) as k:
         customers = customers_pb2_grpc.CustomerServiceStub(c)
         catalog = catalog_pb2_grpc.CatalogServiceStub(k)
-        customer_ids = [customers.CreateCustomer(customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(
-            name=f"Stress {i}", email=f"stress-{run}-{i}@example.com")), timeout=10).id for i in range(8)]
+        for i in range(8):
+            token = issuer.customer_token(f"stress-{run}-{i}", ttl)
+            signed_up = customers.CreateCustomer(customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(
+                name=f"Stress {i}", email=f"stress-{run}-{i}@example.com")), timeout=10,
+                metadata=(("authorization", f"Bearer {token}"),))
+            tokens[signed_up.id] = token
         disc_ids = [catalog.CreateDisc(catalog_pb2.CreateDiscRequest(disc=catalog_pb2.Disc(
             title=f"Hot {i}", artist=f"Stress {run}", genre="Test", release_year=2000,
             price=money_pb2.Money(currency_code="BRL", units=rng.randint(10, 99)), stock=settings.stock)),
-            timeout=10).id for i in range(settings.discs)]
-    return customer_ids, disc_ids
+            timeout=10, metadata=(("authorization", f"Bearer {tokens[STAFF]}"),)).id for i in range(settings.discs)]
+    return tokens, disc_ids
 
 
 class Unreachable(Exception):
@@ -143,7 +175,7 @@ def require_reachable(settings: Settings, timeout: float = 3.0) -> None:
     """Fails with one clear line, before any load, when a service cannot be reached."""
     for name in ("customers", "catalog", "orders"):
         address = getattr(settings, name)
-        with grpc.insecure_channel(address) as channel:
+        with tls.channel(address) as channel:
             try:
                 grpc.channel_ready_future(channel).result(timeout=timeout)
             except grpc.FutureTimeoutError:
@@ -153,7 +185,7 @@ def require_reachable(settings: Settings, timeout: float = 3.0) -> None:
 def final_stocks(settings: Settings, disc_ids: list[str]) -> list[int] | None:
     """The hot discs' stock at the end; None when the catalog no longer answers."""
     try:
-        with grpc.insecure_channel(settings.catalog) as channel:
+        with tls.channel(settings.catalog) as channel:
             catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
             return [catalog.GetDisc(catalog_pb2.GetDiscRequest(id=d), timeout=10).stock for d in disc_ids]
     except grpc.RpcError:
@@ -167,21 +199,21 @@ def run(settings: Settings) -> Result:
     require_reachable(settings)
     rng = random.Random(settings.seed)
     try:
-        customer_ids, disc_ids = prepare(settings, rng)
+        tokens, disc_ids = prepare(settings, rng)
     except grpc.RpcError as error:
         raise Unreachable(f"the stack stopped answering before the run began: {error.code().name}") from None
     tally = Tally()
     budget = threading.Semaphore(settings.max_requests)
     started = time.monotonic()
     deadline = started + settings.duration
-    channels = [grpc.insecure_channel(settings.orders) for _ in range(4)]
-    catalog_channel = grpc.insecure_channel(settings.catalog)
+    channels = [tls.channel(settings.orders) for _ in range(4)]
+    catalog_channel = tls.channel(settings.catalog)
     catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
     threads = []
     for i in range(settings.clients):
         orders = orders_pb2_grpc.OrderServiceStub(channels[i % len(channels)])
         client = Client(settings, tally, deadline, budget)
-        thread = threading.Thread(target=client.run, args=(orders, catalog, customer_ids, disc_ids,
+        thread = threading.Thread(target=client.run, args=(orders, catalog, tokens, disc_ids,
                                                            random.Random(rng.random())), daemon=True)
         threads.append(thread)
         thread.start()
@@ -250,8 +282,13 @@ def main(argv=None) -> int:
     parser.add_argument("--stock", type=int, default=defaults.stock, help="initial stock of each hot disc")
     parser.add_argument("--cancel-ratio", type=float, default=defaults.cancel_ratio)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--data-dir", type=Path, help="the data directory given to scripts/run, whose signing key "
+                                                      "makes the tokens (default: .data/postgres)")
     args = parser.parse_args(argv)
-    settings = Settings(**{k: v for k, v in vars(args).items()})
+    data_dir = args.__dict__.pop("data_dir")
+    if not os.environ.get("TLS_CERT_FILE"):  # mutual TLS as the stack's `client`, no service's identity
+        os.environ.update(pki_in(data_dir or REPO_ROOT / ".data" / "postgres").env("client"))
+    settings = Settings(**{k: v for k, v in vars(args).items()}, issuer=issuer_in(data_dir) if data_dir else None)
     try:
         require_reachable(settings)
         if settings.database_url is None:

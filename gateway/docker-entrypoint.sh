@@ -15,7 +15,8 @@ export CORS_ORIGIN_REGEX CORS_ALLOW_CREDENTIALS
 sep=$(printf '\001')
 for name in LISTEN_HOST LISTEN_PORT ADMIN_PORT DESCRIPTOR_PATH \
             CUSTOMERS_HOST CUSTOMERS_PORT CATALOG_HOST CATALOG_PORT ORDERS_HOST ORDERS_PORT \
-            CORS_ORIGIN_REGEX CORS_ALLOW_CREDENTIALS; do
+            CORS_ORIGIN_REGEX CORS_ALLOW_CREDENTIALS AUTH_ISSUER AUTH_AUDIENCE AUTH_JWKS_PATH \
+            TLS_CA_PATH TLS_CERT_PATH TLS_KEY_PATH TLS_TRUST_DOMAIN; do
   eval "value=\${$name:?$name must be set}"
   # The value as sed's replacement text: backslashes and & stand for themselves.
   value=$(printf '%s' "$value" | sed 's/[\\&]/\\&/g')

@@ -74,6 +74,14 @@ QUERY_EXAMPLES = {"page_size": "20", "page_token": "{{ _.page_token }}", "artist
 # Values that must differ on every send (an email is taken once per database).
 UNIQUE_BODY_VALUES = {"CreateCustomer": {"email": "ana.souza+{% uuid 'v4' %}@example.com"}}
 PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id", "OrderService": "purchase_id"}
+# Who calls what (README, "Who may call what"; each service's access.py decides, and a test keeps
+# these in step): browsing needs no token; signing up and buying are a customer's own acts; the
+# staff's token does the rest (a customer's does too, on its own records).
+ANONYMOUS_OPERATIONS = frozenset({"GetDisc", "ListDiscs"})
+CUSTOMER_OPERATIONS = frozenset({"CreateCustomer", "CreatePurchase"})
+BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+          "description": "A JWT of the identity provider (locally: python -m devstack token --staff | "
+                         "--customer <subject>). Roles in its `roles` claim: staff, customer."}
 # In the collection, ids in example bodies come from the environment.
 BODY_VARIABLES = ("customer_id", "disc_id")
 
@@ -274,6 +282,8 @@ class _Builder:
             }
             if note:
                 operation["description"] = note
+            # Anonymous callers may browse; a token sent anyway must be valid.
+            operation["security"] = [{}, {"bearer": []}] if method.name in ANONYMOUS_OPERATIONS else [{"bearer": []}]
             if rule.body == "*":
                 body_schema = self.message_schema(method.input_type, skip=frozenset(variables))
                 query_skip = set(f.name for f in self.messages[method.input_type][0].field)
@@ -301,7 +311,7 @@ class _Builder:
                                     "(grpc_json_transcoder) in front of the gRPC services."},
             "servers": [{"url": "http://localhost:8080", "description": "local stack (scripts/run)"}],
             "paths": dict(sorted(paths.items())),
-            "components": {"schemas": dict(sorted(self.schemas.items()))},
+            "components": {"schemas": dict(sorted(self.schemas.items())), "securitySchemes": {"bearer": BEARER}},
         }
 
 
@@ -339,14 +349,16 @@ def build_collection(openapi: dict) -> dict:
     workspace = "wrk_recordstore"
     resources = [
         {"_id": workspace, "_type": "workspace", "name": "Record store (JSON API)", "scope": "collection",
-         "description": "Requests for the local stack: run scripts/run, then fill in the ids."},
+         "description": "Requests for the local stack: run scripts/run, put the output of `python -m devstack "
+                        "token --staff` in token and of `... token --customer <you>` in customer_token, "
+                        "then fill in the ids."},
         {"_id": "env_base", "_type": "environment", "parentId": workspace, "name": "Base Environment", "data": {}},
         {"_id": "env_local", "_type": "environment", "parentId": "env_base", "name": "Local stack",
          "data": {"base_url": "http://localhost:8080", "customer_id": "", "disc_id": "", "purchase_id": "",
-                  "page_token": "", "token": ""}},
+                  "page_token": "", "token": "", "customer_token": ""}},
         {"_id": "env_deployed", "_type": "environment", "parentId": "env_base", "name": "Deployed",
          "data": {"base_url": "https://recordstore.example.com", "customer_id": "", "disc_id": "",
-                  "purchase_id": "", "page_token": "", "token": ""}},
+                  "purchase_id": "", "page_token": "", "token": "", "customer_token": ""}},
     ]
     groups = {}
     for path, verbs in openapi["paths"].items():
@@ -368,8 +380,12 @@ def build_collection(openapi: dict) -> dict:
                 request["headers"] = [{"name": "Content-Type", "value": "application/json"}]
             request["parameters"] = [{"name": p["name"], "value": QUERY_EXAMPLES[p["name"]], "disabled": True}
                                      for p in operation["parameters"] if p["in"] == "query"]
-            # The bearer token of the environment, for a deployment that asks for one.
-            request["headers"].append({"name": "Authorization", "value": "Bearer {{ _.token }}", "disabled": True})
+            # The bearer token of the environment: `token` (the staff's) or `customer_token` (the
+            # shopper's, who signs up and buys); browsing sends none.
+            name = operation["operationId"]
+            variable = "customer_token" if name in CUSTOMER_OPERATIONS else "token"
+            request["headers"].append({"name": "Authorization", "value": "Bearer {{ _.%s }}" % variable,
+                                       "disabled": name in ANONYMOUS_OPERATIONS})
             resources.append(request)
     return {"_type": "export", "__export_format": 4, "__export_source": "recordstore.protos.openapi",
             "resources": resources}

@@ -22,6 +22,9 @@ from recordstore.catalog.v1 import catalog_pb2_grpc  # noqa: E402
 from recordstore.customers.v1 import customers_pb2_grpc  # noqa: E402
 from recordstore.orders.v1 import orders_pb2_grpc  # noqa: E402
 
+from devstack.credentials import DevIssuer  # noqa: E402
+from devstack.pki import DevPki  # noqa: E402
+from devstack.processes import PKI_DIR  # noqa: E402
 from devstack.postgres import SERVICES, Cluster, start_embedded  # noqa: E402
 from services.catalog import servicer as catalog_servicer  # noqa: E402
 from services.customers import servicer as customers_servicer  # noqa: E402
@@ -29,10 +32,11 @@ from services.orders.clients import CatalogClient, CustomersClient  # noqa: E402
 from services.orders.servicer import SERVICE_NAME as ORDERS_SERVICE_NAME  # noqa: E402
 from services.orders.servicer import OrderServicer  # noqa: E402
 from services.orders.usecases import Purchases  # noqa: E402
+from services.runtime.auth import Authenticator, AuthSettings  # noqa: E402
 from services.runtime.db import Database  # noqa: E402
 from services.runtime.migrations import migrate  # noqa: E402
 from services.runtime.server import ServiceHost, create_server  # noqa: E402
-from tests.support import MIGRATIONS  # noqa: E402
+from tests.support import MIGRATIONS, channel, tls_as  # noqa: E402
 
 
 class LoopThread:
@@ -51,6 +55,29 @@ class LoopThread:
         self._thread.join(timeout=10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def issuer(tmp_path_factory) -> DevIssuer:
+    """The tests' token issuer, with a real signing key: every service the tests start, in this
+    process or as a process of its own (which inherits the environment), trusts it alone."""
+    made = DevIssuer(tmp_path_factory.mktemp("auth")).ensure()
+    os.environ.update(made.env())
+    return made
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pki(tmp_path_factory) -> DevPki:
+    """The tests' development CA: each service the tests start gets its own certificate of it
+    (start_service through RECORDSTORE_PKI_DIR, in-process ones through tls_as), and the tests'
+    own clients the `client` identity, which is no service's."""
+    made = DevPki(tmp_path_factory.mktemp("tls")).ensure()
+    os.environ.update(made.env("client"), **{PKI_DIR: str(made.directory)})
+    return made
+
+
+def authenticator_of(issuer: DevIssuer) -> Authenticator:
+    return Authenticator(AuthSettings(issuer.issuer, issuer.audience, jwks_file=issuer.jwks_path))
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Cluster:
     return start_embedded(tmp_path_factory.mktemp("postgres") / "data").provision()
@@ -62,38 +89,51 @@ class Stack:
     customers: customers_pb2_grpc.CustomerServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
     orders: orders_pb2_grpc.OrderServiceStub
+    # The catalog as the orders service calls it (its certificate): the stock reservations.
+    catalog_as_orders: catalog_pb2_grpc.CatalogServiceStub
     addresses: dict[str, str]
     databases: dict[str, Database]
     purchases: Purchases
     hosts: list[ServiceHost]
     loop: LoopThread
+    issuer: DevIssuer
+    staff_token: str
+    # The token of each customer the tests signed up (support.create_customer), by customer id.
+    tokens: dict[str, str]
 
     def run(self, coroutine, timeout: float = 60):
         """Runs a coroutine on the services' event loop (where their pools and channels live)."""
         return self.loop.run(coroutine, timeout)
 
 
-async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0):
+async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0,
+                       authenticator: Authenticator | None = None):
     """An orders server on the running loop; returns (host, the Purchases use cases it serves)."""
-    purchases = Purchases(database, CustomersClient(customers_addr), CatalogClient(catalog_addr))
+    as_orders = tls_as("orders")
+    purchases = Purchases(database, CustomersClient(customers_addr, as_orders), CatalogClient(catalog_addr, as_orders))
+    authenticator = authenticator or Authenticator.from_env()
     host = create_server(
         "127.0.0.1:0", [ORDERS_SERVICE_NAME],
-        lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(purchases, budget), server),
-        database)
+        lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(
+            OrderServicer(purchases, budget, authenticator), server),
+        database, tls_files=as_orders)
     await host.start()
     return host, purchases
 
 
-async def start_services(cluster: Cluster):
+async def start_services(cluster: Cluster, authenticator: Authenticator):
     databases = {name: await Database(cluster.service_url(name), 10, f"test-{name}").open() for name in SERVICES}
     customers_host = create_server("127.0.0.1:0", [customers_servicer.SERVICE_NAME],
-                                   customers_servicer.add_to_server(databases["customers"]), databases["customers"])
+                                   customers_servicer.add_to_server(databases["customers"], authenticator),
+                                   databases["customers"], tls_files=tls_as("customers"))
     catalog_host = create_server("127.0.0.1:0", [catalog_servicer.SERVICE_NAME],
-                                 catalog_servicer.add_to_server(databases["catalog"]), databases["catalog"])
+                                 catalog_servicer.add_to_server(databases["catalog"], authenticator),
+                                 databases["catalog"], tls_files=tls_as("catalog"))
     await customers_host.start()
     await catalog_host.start()
     addresses = {"customers": f"127.0.0.1:{customers_host.port}", "catalog": f"127.0.0.1:{catalog_host.port}"}
-    orders_host, purchases = await serve_orders(databases["orders"], addresses["customers"], addresses["catalog"])
+    orders_host, purchases = await serve_orders(databases["orders"], addresses["customers"], addresses["catalog"],
+                                                authenticator=authenticator)
     addresses["orders"] = f"127.0.0.1:{orders_host.port}"
     return databases, addresses, purchases, [customers_host, catalog_host, orders_host]
 
@@ -106,24 +146,31 @@ async def stop_services(hosts: list[ServiceHost], databases: dict[str, Database]
 
 
 @pytest.fixture(scope="session")
-def stack(cluster) -> Stack:
+def stack(cluster, issuer, pki) -> Stack:
     for name in SERVICES:
         migrate(cluster.service_url(name), name, MIGRATIONS[name])
     loop = LoopThread()
-    databases, addresses, purchases, hosts = loop.run(start_services(cluster))
-    channels = {name: grpc.insecure_channel(address) for name, address in addresses.items()}
+    databases, addresses, purchases, hosts = loop.run(start_services(cluster, authenticator_of(issuer)))
+    # The tests' stubs act as the staff unless a call says otherwise (support.buy acts as the buyer).
+    staff_token = issuer.staff_token(ttl=24 * 3600)
+    channels = {name: channel(address, staff_token) for name, address in addresses.items()}
+    channels["catalog as orders"] = channel(addresses["catalog"], identity="orders")
     yield Stack(
         cluster=cluster,
         customers=customers_pb2_grpc.CustomerServiceStub(channels["customers"]),
         catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
         orders=orders_pb2_grpc.OrderServiceStub(channels["orders"]),
+        catalog_as_orders=catalog_pb2_grpc.CatalogServiceStub(channels["catalog as orders"]),
         addresses=addresses,
         databases=databases,
         purchases=purchases,
         hosts=hosts,
         loop=loop,
+        issuer=issuer,
+        staff_token=staff_token,
+        tokens={},
     )
-    for channel in channels.values():
-        channel.close()
+    for each in channels.values():
+        each.close()
     loop.run(stop_services(hosts, databases))
     loop.close()

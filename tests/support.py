@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,10 @@ from recordstore.orders.v1 import orders_pb2
 
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
+from devstack.pki import DevPki
+from devstack.processes import PKI_DIR
+from services.runtime import tls
+from services.runtime.auth import Authenticator
 from services.runtime.server import create_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +36,61 @@ def brl(units: int, cents: int = 0) -> money_pb2.Money:
     return money_pb2.Money(currency_code="BRL", units=units, nanos=cents * 10_000_000)
 
 
+class Bearer(grpc.UnaryUnaryClientInterceptor):
+    """Sends `Authorization: Bearer <token>` with every call that does not carry its own."""
+
+    def __init__(self, token: str):
+        self._header = ("authorization", f"Bearer {token}")
+
+    def intercept_unary_unary(self, continuation, details, request):
+        metadata = list(details.metadata or ())
+        if not any(key == "authorization" for key, _ in metadata):
+            details = details._replace(metadata=[*metadata, self._header])
+        return continuation(details, request)
+
+
+def tls_as(name: str) -> tls.TlsFiles:
+    """The certificate of identity `name` (a service, `gateway`, `client`) of the tests' CA."""
+    pki = DevPki(Path(os.environ[PKI_DIR]))
+    return tls.TlsFiles.of(pki.ca_path, pki.cert_path(name), pki.key_path(name))
+
+
+def channel(address: str, token: str | None = None, identity: str | None = "client") -> grpc.Channel:
+    """A channel to a service of the tests, over mutual TLS as `identity` (by default the tests'
+    own, which is no service's; None: plaintext, as to the gateway), whose calls carry `token`
+    (none: anonymous)."""
+    opened = tls.channel(address, tls_as(identity)) if identity else grpc.insecure_channel(address)
+    return grpc.intercept_channel(opened, Bearer(token)) if token else opened
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    """Call metadata acting as the owner of `token` (instead of the stubs' staff token)."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+def as_customer(stack, customer_id: str) -> tuple[tuple[str, str]]:
+    """Call metadata acting as a customer that create_customer signed up; for any other id, as a
+    shopper who has not signed up (to whom every customer is NOT_FOUND)."""
+    token = stack.tokens.get(customer_id)
+    if token is None:
+        token = stack.tokens.setdefault("", stack.issuer.customer_token("not-signed-up", ttl=24 * 3600))
+    return bearer(token)
+
+
+def customer_caller(stack, customer_id: str):
+    """The verified Caller of a signed-up customer, for tests that call the use cases directly."""
+    return stack.run(Authenticator.from_env().verify(stack.tokens[customer_id]))
+
+
 def create_customer(stack, **fields) -> customers_pb2.Customer:
+    """Signs up a new customer, as a shopper does: with its own token (a new subject), kept in
+    stack.tokens for the calls made as that customer (buy)."""
     values = {"name": "Ana Souza", "email": f"{unique('ana')}@example.com", **fields}
-    return stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(**values)))
+    token = stack.issuer.customer_token(unique("subject"), ttl=24 * 3600)
+    customer = stack.customers.CreateCustomer(
+        customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(**values)), metadata=bearer(token))
+    stack.tokens[customer.id] = token
+    return customer
 
 
 def create_disc(stack, **fields) -> catalog_pb2.Disc:
@@ -47,7 +104,7 @@ def buy(stack, customer_id: str, disc_id: str, quantity: int = 1, request_id: st
     request = orders_pb2.CreatePurchaseRequest(
         purchase=orders_pb2.Purchase(customer_id=customer_id, disc_id=disc_id, quantity=quantity),
         request_id=request_id)
-    return stack.orders.CreatePurchase(request, timeout=timeout)
+    return stack.orders.CreatePurchase(request, timeout=timeout, metadata=as_customer(stack, customer_id))
 
 
 def every_page(call, request_type, field: str, **request) -> list:
@@ -102,8 +159,8 @@ def raises_status(code: grpc.StatusCode, field: str | None = None, reason: str |
 class SlowCatalog(CatalogServicer):
     """The real catalog, answering ReserveStock only after `delay` seconds."""
 
-    def __init__(self, db, delay: float):
-        super().__init__(db)
+    def __init__(self, db, delay: float, authenticator):
+        super().__init__(db, authenticator)
         self.delay = delay
 
     async def ReserveStock(self, request, context):
@@ -115,6 +172,7 @@ async def start_slow_catalog(stack, delay: float):
     """A catalog server (on the services' loop) whose ReserveStock takes `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                          lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                             SlowCatalog(stack.databases["catalog"], delay), s), None)
+                             SlowCatalog(stack.databases["catalog"], delay, Authenticator.from_env()), s), None,
+                         tls_files=tls_as("catalog"))
     await host.start()
     return host

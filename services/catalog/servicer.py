@@ -5,12 +5,14 @@ from __future__ import annotations
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import idempotency, rules
+from ..runtime.auth import Authenticator
 from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.money import from_cents
 from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
 from . import usecases
+from .access import ACCESS
 from .model import Disc, DiscFilter, NewDisc, Reservation
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
@@ -56,10 +58,11 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
                    stock=fields["stock"])
 
 
-@guarded(SERVICE_NAME)
+@guarded(SERVICE_NAME, ACCESS)
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, authenticator: Authenticator):
         self._db = db
+        self.authenticator = authenticator
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
@@ -93,12 +96,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return reservation_to_proto(await usecases.release_stock(self._db, rules.checked(request)["reservation_id"]))
 
 
-def add_to_server(db: Database):
+def add_to_server(db: Database, authenticator: Authenticator):
     def add(server) -> None:
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(db), server)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(db, authenticator), server)
     return add
 
 
 async def build(db: Database) -> Built:
     """The servicers of a catalog process (see runtime.server.run_service); nothing else to close."""
-    return Built(add_to_server(db))
+    return Built(add_to_server(db, Authenticator.from_env()))

@@ -29,3 +29,4 @@ class Customer:
     state: str  # 'active' | 'deactivated'
     create_time: datetime
     deactivate_time: datetime | None
+    subject: str | None  # the identity provider's subject it is bound to; None when the staff registered it

@@ -1,8 +1,8 @@
 -- Named queries of the customers service; each name is a method of CustomerRepository.
 
 -- name: create_customer
-INSERT INTO customers.customers (request_id, name, email, document, phone)
-VALUES (%(request_id)s, %(name)s, %(email)s, %(document)s, %(phone)s)
+INSERT INTO customers.customers (request_id, name, email, document, phone, subject)
+VALUES (%(request_id)s, %(name)s, %(email)s, %(document)s, %(phone)s, %(subject)s)
 ON CONFLICT (request_id) DO NOTHING
 RETURNING *;
 

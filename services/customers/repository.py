@@ -20,12 +20,14 @@ class CustomerRepository:
         row = await self._session.one(QUERIES[name], params)
         return Customer(*row) if row else None
 
-    async def create_customer(self, customer: NewCustomer, request_id: str | None) -> Customer | None:
+    async def create_customer(self, customer: NewCustomer, request_id: str | None,
+                              subject: str | None) -> Customer | None:
         """The new customer, or None when request_id was already used.
 
-        Raises psycopg2.errors.UniqueViolation when the email belongs to another customer.
+        Raises psycopg2.errors.UniqueViolation when the email belongs to another customer, or
+        the subject is bound to one already.
         """
-        return await self._one("create_customer", {**asdict(customer), "request_id": request_id})
+        return await self._one("create_customer", {**asdict(customer), "request_id": request_id, "subject": subject})
 
     async def get_customer_by_request_id(self, request_id: str) -> Customer | None:
         return await self._one("get_customer_by_request_id", {"request_id": request_id})

@@ -5,11 +5,13 @@ from __future__ import annotations
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import idempotency, rules
+from ..runtime.auth import Authenticator, current_caller
 from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
 from . import usecases
+from .access import ACCESS
 from .model import Customer, NewCustomer
 
 SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
@@ -36,19 +38,24 @@ def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
                        phone=fields["phone"])
 
 
-@guarded(SERVICE_NAME)
+@guarded(SERVICE_NAME, ACCESS)
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, authenticator: Authenticator):
         self._db = db
+        self.authenticator = authenticator
 
     async def CreateCustomer(self, request, context):
         customer = new_customer_from_proto(request.customer)
-        request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope="customer")
-        created = await usecases.create_customer(self._db, customer, request_id)
+        caller = current_caller()
+        # A header key names a request of its sender: two accounts may pick the same key.
+        scope = "customer" if caller.is_staff else f"customer\x1f{caller.subject}"
+        request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope=scope)
+        created = await usecases.create_customer(self._db, customer, request_id, caller)
         return customer_to_proto(created)
 
     async def GetCustomer(self, request, context):
-        return customer_to_proto(await usecases.get_customer(self._db, rules.checked(request)["id"]))
+        customer_id = rules.checked(request)["id"]
+        return customer_to_proto(await usecases.get_customer(self._db, customer_id, current_caller()))
 
     async def ListCustomers(self, request, context):
         customers, token = await usecases.list_customers(
@@ -57,15 +64,16 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
             customers=[customer_to_proto(c) for c in customers], next_page_token=token)
 
     async def DeactivateCustomer(self, request, context):
-        return customer_to_proto(await usecases.deactivate_customer(self._db, rules.checked(request)["id"]))
+        customer_id = rules.checked(request)["id"]
+        return customer_to_proto(await usecases.deactivate_customer(self._db, customer_id, current_caller()))
 
 
-def add_to_server(db: Database):
+def add_to_server(db: Database, authenticator: Authenticator):
     def add(server) -> None:
-        customers_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db), server)
+        customers_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db, authenticator), server)
     return add
 
 
 async def build(db: Database) -> Built:
     """The servicers of a customers process (see runtime.server.run_service); nothing else to close."""
-    return Built(add_to_server(db))
+    return Built(add_to_server(db, Authenticator.from_env()))

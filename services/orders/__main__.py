@@ -11,6 +11,7 @@ from pathlib import Path
 from recordstore.orders.v1 import orders_pb2_grpc
 
 from ..runtime import config
+from ..runtime.auth import Authenticator
 from ..runtime.server import Built, run_service
 from .clients import CatalogClient, CustomersClient
 from .recovery import RecoveryLoop
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 async def build(database) -> Built:
+    authenticator = Authenticator.from_env()
     customers = CustomersClient(config.address("CUSTOMERS_ADDR", "127.0.0.1:50051"))
     catalog = CatalogClient(config.address("CATALOG_ADDR", "127.0.0.1:50052"))
     budget = config.seconds("REQUEST_BUDGET_SECONDS", 5.0)
@@ -33,7 +35,7 @@ async def build(database) -> Built:
     recovery.start()
 
     def add_to(server) -> None:
-        orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(purchases, budget), server)
+        orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServicer(purchases, budget, authenticator), server)
 
     async def close() -> None:
         # Called once the server has stopped: purchases whose callers left are finished first

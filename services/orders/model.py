@@ -36,6 +36,7 @@ class Purchase:
     cancel_time: datetime | None
     failure_reason: str | None
     attempts: int
+    customer_subject: str | None  # the buyer's token subject (see access.py)
 
     def is_for(self, order: PurchaseOrder) -> bool:
         return (self.customer_id, self.disc_id, self.quantity) == (order.customer_id, order.disc_id, order.quantity)
@@ -44,5 +45,6 @@ class Purchase:
 @dataclass(frozen=True)
 class PurchaseFilter:
     customer_id: str | None = None
+    customer_subject: str | None = None  # set for a customer: only its own purchases
     start_time: datetime | None = None
     end_time: datetime | None = None

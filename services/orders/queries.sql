@@ -1,8 +1,8 @@
 -- Named queries of the orders service; each name is a method of PurchaseRepository.
 
 -- name: insert_pending_purchase
-INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity)
-VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s)
+INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
+VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s, %(customer_subject)s)
 ON CONFLICT (request_id) DO NOTHING
 RETURNING *;
 
@@ -79,6 +79,7 @@ RETURNING *;
 SELECT *
   FROM orders.purchases
  WHERE (%(customer_id)s::uuid IS NULL OR customer_id = %(customer_id)s)
+   AND (%(customer_subject)s::text IS NULL OR customer_subject = %(customer_subject)s)
    AND (%(start_time)s::timestamptz IS NULL OR create_time >= %(start_time)s)
    AND (%(end_time)s::timestamptz IS NULL OR create_time < %(end_time)s)
    AND (%(after_time)s::timestamptz IS NULL OR (create_time, id) < (%(after_time)s, %(after_id)s::uuid))

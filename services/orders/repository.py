@@ -14,7 +14,7 @@ QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 
 def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int) -> dict:
     after_time, after_id = after if after else (None, None)
-    return {"customer_id": where.customer_id, "start_time": where.start_time, "end_time": where.end_time,
+    return {"customer_id": where.customer_id, "customer_subject": where.customer_subject, "start_time": where.start_time, "end_time": where.end_time,
             "after_time": after_time, "after_id": after_id, "limit": limit}
 
 
@@ -29,11 +29,12 @@ class PurchaseRepository:
     async def _all(self, name: str, params: dict) -> list[Purchase]:
         return [Purchase(*row) for row in await self._session.all(QUERIES[name], params)]
 
-    async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str) -> Purchase | None:
+    async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
+                                      customer_subject: str | None) -> Purchase | None:
         """The new pending purchase; None when request_id was already used."""
         return await self._one("insert_pending_purchase", {
             "request_id": request_id, "customer_id": order.customer_id,
-            "disc_id": order.disc_id, "quantity": order.quantity,
+            "disc_id": order.disc_id, "quantity": order.quantity, "customer_subject": customer_subject,
         })
 
     async def get_purchase_by_request_id(self, request_id: str) -> Purchase | None:

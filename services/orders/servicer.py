@@ -5,10 +5,12 @@ from __future__ import annotations
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from ..runtime import idempotency, rules
+from ..runtime.auth import Authenticator, current_caller
 from ..runtime.guard import guarded
 from ..runtime.deadlines import Deadline
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
+from .access import ACCESS, owner_filter
 from .model import Purchase, PurchaseFilter, PurchaseOrder
 from .usecases import Purchases
 
@@ -54,16 +56,17 @@ def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
     return PurchaseOrder(customer_id=fields["customer_id"], disc_id=fields["disc_id"], quantity=fields["quantity"])
 
 
-def filter_from_proto(fields: dict) -> PurchaseFilter:
-    return PurchaseFilter(customer_id=fields["customer_id"], start_time=fields["start_time"],
+def filter_from_proto(fields: dict, owner: str | None) -> PurchaseFilter:
+    return PurchaseFilter(customer_id=fields["customer_id"], customer_subject=owner, start_time=fields["start_time"],
                           end_time=fields["end_time"])
 
 
-@guarded(SERVICE_NAME)
+@guarded(SERVICE_NAME, ACCESS)
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
-    def __init__(self, purchases: Purchases, request_budget: float):
+    def __init__(self, purchases: Purchases, request_budget: float, authenticator: Authenticator):
         self._purchases = purchases
         self._budget = request_budget
+        self.authenticator = authenticator
 
     async def CreatePurchase(self, request, context):
         order = order_from_proto(request.purchase)
@@ -72,17 +75,19 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             context, {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
             scope=order.customer_id)
         deadline = Deadline.from_context(context, self._budget)
-        return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline))
+        return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline, current_caller()))
 
     async def GetPurchase(self, request, context):
-        return purchase_to_proto(await self._purchases.get_purchase(rules.checked(request)["id"]))
+        purchase_id = rules.checked(request)["id"]
+        return purchase_to_proto(await self._purchases.get_purchase(purchase_id, current_caller()))
 
     async def ListPurchases(self, request, context):
         fields = rules.checked(request)
-        found, token = await self._purchases.list_purchases(filter_from_proto(fields), fields["page_size"],
-                                                            request.page_token)
+        where = filter_from_proto(fields, owner_filter(current_caller()))
+        found, token = await self._purchases.list_purchases(where, fields["page_size"], request.page_token)
         return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found],
                                                 next_page_token=token)
 
     async def CancelPurchase(self, request, context):
-        return purchase_to_proto(await self._purchases.cancel_purchase(rules.checked(request)["id"]))
+        purchase_id = rules.checked(request)["id"]
+        return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id, current_caller()))

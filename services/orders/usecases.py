@@ -22,12 +22,14 @@ import psycopg2
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 
+from ..runtime.auth import Caller, bearer_metadata
 from ..runtime.db import CONNECTION_ERRORS, Database
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
                               ServiceError, Unavailable)
 from ..runtime.money import to_cents
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
+from . import access
 from .clients import CatalogClient, CustomersClient, PeerRefused
 from .faults import crash_point
 from .model import Purchase, PurchaseFilter, PurchaseOrder
@@ -68,10 +70,12 @@ class Purchases:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def get_purchase(self, purchase_id: str) -> Purchase:
+    async def get_purchase(self, purchase_id: str, caller: Caller) -> Purchase:
+        """The purchase, when the caller may see it; NOT_FOUND alike when it does not exist and
+        when it is another customer's."""
         async with self._db.session() as session:
             purchase = await PurchaseRepository(session).get_purchase(purchase_id)
-        if purchase is None:
+        if purchase is None or not access.may_see(caller, purchase):
             raise NotFound("purchase", purchase_id)
         return purchase
 
@@ -89,13 +93,18 @@ class Purchases:
 
     # -- create ------------------------------------------------------------------------------
 
-    async def create_purchase(self, order: PurchaseOrder, request_id: str | None, deadline: Deadline) -> Purchase:
+    async def create_purchase(self, order: PurchaseOrder, request_id: str | None, deadline: Deadline,
+                              caller: Caller) -> Purchase:
         request_id = request_id or str(uuid.uuid4())
-        customer = await self._customers.get_customer(order.customer_id, deadline.remaining())
+        # With the buyer's own token: the customers service answers NOT_FOUND for a customer that
+        # is not the buyer's own (see access.py).
+        customer = await self._customers.get_customer(order.customer_id, deadline.remaining(),
+                                                      bearer_metadata(caller))
         active = customer.state == customers_pb2.Customer.ACTIVE
-        return await self._to_completion(self._record_and_settle(order, request_id, active))
+        return await self._to_completion(self._record_and_settle(order, request_id, active, caller.subject))
 
-    async def _record_and_settle(self, order: PurchaseOrder, request_id: str, active: bool) -> Purchase:
+    async def _record_and_settle(self, order: PurchaseOrder, request_id: str, active: bool,
+                                 subject: str | None) -> Purchase:
         deadline = Deadline(self._budget)
         if not active:
             # A retry of a purchase made before the deactivation still gets its first answer.
@@ -105,7 +114,7 @@ class Purchases:
             return await self._advance(earlier, deadline)
         async with self._db.session() as session:
             repo = PurchaseRepository(session)
-            purchase = (await repo.insert_pending_purchase(order, request_id)
+            purchase = (await repo.insert_pending_purchase(order, request_id, subject)
                         or await repo.get_purchase_by_request_id(request_id))
         if not purchase.is_for(order):
             raise AlreadyExists(f"request_id {request_id!r} was used for another purchase ({purchase.id})",
@@ -189,12 +198,12 @@ class Purchases:
 
     # -- cancel ------------------------------------------------------------------------------
 
-    async def cancel_purchase(self, purchase_id: str) -> Purchase:
-        return await self._to_completion(self._cancel(purchase_id))
+    async def cancel_purchase(self, purchase_id: str, caller: Caller) -> Purchase:
+        return await self._to_completion(self._cancel(purchase_id, caller))
 
-    async def _cancel(self, purchase_id: str) -> Purchase:
+    async def _cancel(self, purchase_id: str, caller: Caller) -> Purchase:
         deadline = Deadline(self._budget)
-        purchase = await self._advance(await self.get_purchase(purchase_id), deadline)
+        purchase = await self._advance(await self.get_purchase(purchase_id, caller), deadline)
         if purchase.state in ("rejected", "failed"):
             why = "not enough stock" if purchase.state == "rejected" else f"failed: {purchase.failure_reason}"
             raise FailedPrecondition(

@@ -12,6 +12,8 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from . import tls
+
 
 def main(argv: list[str]) -> int:
     if argv:
@@ -19,7 +21,7 @@ def main(argv: list[str]) -> int:
     else:
         target = "127.0.0.1:" + os.environ.get("LISTEN_ADDR", "").rpartition(":")[2]
     try:
-        with grpc.insecure_channel(target) as channel:
+        with tls.channel(target) as channel:  # as this container's service: mutual TLS only
             answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
     except grpc.RpcError as error:
         print(f"{target}: {error.code().name}", file=sys.stderr)

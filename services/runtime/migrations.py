@@ -46,6 +46,9 @@ def migrate(url: str, schema: str, directory: Path) -> list[str]:
     conn = psycopg2.connect(url, application_name=f"{schema}-migrations")
     try:
         with conn, conn.cursor() as cursor:  # one transaction: all of it, or nothing
+            # A migration may rebuild an index over a million rows: the role's statement_timeout
+            # (db/provision.sql) is for the service's queries, not for this transaction.
+            cursor.execute("SET LOCAL statement_timeout = 0")
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"migrations:{schema}",))
             cursor.execute(create_table)
             cursor.execute(select_applied)

@@ -23,8 +23,10 @@ from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
 from .guard import ADMISSION, Admission
 from .migrations import migrate
+from . import tls
 from .reflection import enable as enable_reflection
 from .request_checks import checked_registration
+from .tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -104,20 +106,22 @@ def create_server(
     add_servicers: Callable[[grpc.aio.Server], None],
     database: Database | None,
     health_interval: float = 1.0,
+    tls_files: TlsFiles | None = None,
 ) -> ServiceHost:
     """Builds a server bound to `address` (port 0 picks a free port: see `.port`). Call inside
     the event loop that will run it.
 
     SO_REUSEPORT (grpc's default) is off: with it, a stale server on the same port would
     silently take part of the traffic. Every method `add_servicers` registers checks its requests'
-    strings (valid UTF-8, no NUL) as they arrive: see request_checks.py.
+    strings (valid UTF-8, no NUL) as they arrive: see request_checks.py. It speaks mutual TLS
+    only (this process's TLS_* files unless `tls_files`): a plaintext client is refused.
     """
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     add_servicers(checked_registration(server))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     enable_reflection(server, [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
-    port = server.add_insecure_port(address)
+    port = server.add_secure_port(address, (tls_files or tls.from_env()).server_credentials())
     if port == 0:
         raise RuntimeError(f"could not bind {address}")
     return ServiceHost(server, port, health_servicer, service_names, database, health_interval)
@@ -169,6 +173,7 @@ Build = Callable[[Database], Awaitable[Built]]
 async def serve_service(name: str, default_listen_addr: str, schema: str, migrations_dir: Path,
                         service_names: Sequence[str], build: Build) -> None:
     settings = ServerSettings.from_env(default_listen_addr)
+    tls.from_env()  # a missing certificate fails the start before anything else
     database = await connect(settings.database_url, settings.pool_size, name)
     await asyncio.to_thread(migrate, settings.database_url, schema, migrations_dir)
     built = await build(database)

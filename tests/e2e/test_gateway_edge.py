@@ -25,6 +25,11 @@ def reason_of(reply) -> str:
     return next(d["reason"] for d in body["details"] if d["@type"].endswith("ErrorInfo"))
 
 
+def staff_header(api) -> bytes:
+    """The staff's Authorization header line: the gateway checks the token before the body."""
+    return f"Authorization: Bearer {api.staff_token}\r\n".encode()
+
+
 def raw_exchange(port: int, head: bytes, body: bytes = b"", timeout: float = 5) -> tuple[int, bytes, float]:
     """Sends bytes as they are; returns the status, the answer and how long it took."""
     started = time.monotonic()
@@ -41,7 +46,7 @@ def raw_exchange(port: int, head: bytes, body: bytes = b"", timeout: float = 5) 
 
 def test_a_declared_body_beyond_64_kib_is_413_before_it_is_sent(api):
     head = (b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100000000\r\n\r\n")
+            + staff_header(api) + b"Content-Length: 100000000\r\n\r\n")
     status, answer, took = raw_exchange(api.port, head)
     assert status == 413 and took < 2  # no byte of the body was needed
     assert b"content-type: application/json" in answer and b'"BODY_TOO_LARGE"' in answer
@@ -57,7 +62,7 @@ def test_a_streamed_body_beyond_64_kib_is_413_in_our_error_shape(api):
     conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
     try:
         conn.request("POST", "/v1/customers", body=chunks(), encode_chunked=True,
-                     headers={"content-type": "application/json"})
+                     headers={"content-type": "application/json", "authorization": f"Bearer {api.staff_token}"})
         answer = conn.getresponse()
         assert answer.status == 413
         body = json.loads(answer.read())
@@ -86,7 +91,8 @@ def test_a_body_that_is_not_json_is_415(api, content_type):
     conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
     try:
         conn.putrequest("POST", "/v1/customers", skip_accept_encoding=True)
-        for key, value in {**headers, "content-length": str(len(payload))}.items():
+        for key, value in {**headers, "content-length": str(len(payload)),
+                           "authorization": f"Bearer {api.staff_token}"}.items():
             conn.putheader(key, value)
         conn.endheaders(payload)
         answer = conn.getresponse()
@@ -104,7 +110,8 @@ def test_json_in_any_spelling_and_posts_without_a_body_still_work(api):
     customer = new_customer(api)
     conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
     try:  # as `curl -X POST` sends it: no body, no Content-Type
-        conn.request("POST", f"/v1/customers/{customer['id']}:deactivate")
+        conn.request("POST", f"/v1/customers/{customer['id']}:deactivate",
+                     headers={"authorization": f"Bearer {api.staff_token}"})
         answer = conn.getresponse()
         assert answer.status == 200 and json.loads(answer.read())["state"] == "DEACTIVATED"
     finally:
@@ -113,7 +120,7 @@ def test_json_in_any_spelling_and_posts_without_a_body_still_work(api):
 
 def test_a_body_sent_too_slowly_is_cut_at_15_seconds_with_408(api):
     head = (b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000\r\n\r\n")
+            + staff_header(api) + b"Content-Length: 1000\r\n\r\n")
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", api.port), timeout=30) as sock:
         sock.sendall(head)
@@ -179,10 +186,10 @@ def test_another_origin_gets_no_cors_headers(api):
 
 
 def test_configured_origins_and_credentials(stack, tmp_path_factory):
-    gateway = launch(stack.addresses, tmp_path_factory,
+    gateway = launch(stack.addresses, tmp_path_factory, stack.issuer,
                      cors=CorsSettings(("https://shop.example.com",), credentials=True))
     try:
-        api = JsonClient(int(gateway.url.rsplit(":", 1)[1]))
+        api = JsonClient(int(gateway.url.rsplit(":", 1)[1]), stack.issuer, stack.staff_token, stack.tokens)
         allowed = api.request("OPTIONS", "/v1/discs", headers={
             "origin": "https://shop.example.com", "access-control-request-method": "GET"})
         assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
@@ -215,9 +222,9 @@ def json_paths() -> dict[str, set[str]]:
     return paths
 
 
-def test_the_405_routes_follow_the_protos():
+def test_the_405_routes_follow_the_protos(issuer, pki):
     upstreams = {name: "127.0.0.1:1" for name in ("customers", "catalog", "orders")}
-    config = yaml.safe_load(render_config("127.0.0.1:2", 3, upstreams))
+    config = yaml.safe_load(render_config("127.0.0.1:2", 3, upstreams, issuer, pki))
     manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     routes = manager["route_config"]["virtual_hosts"][0]["routes"]
     declared = {route["match"]["safe_regex"]["regex"]: set(route["response_headers_to_add"][0]["header"]["value"]

@@ -10,7 +10,7 @@ from recordstore.orders.v1 import orders_pb2
 
 from tests.e2e.test_json_api import new_customer, new_disc, purchase
 from tests.e2e.test_json_errors import assert_error
-from tests.support import raises_status
+from tests.support import as_customer, raises_status
 
 
 def purchases_of(api, customer_id) -> list:
@@ -63,8 +63,9 @@ def test_two_customers_may_pick_the_same_key(api):
 def test_a_customer_signup_retried_with_a_key_is_one_customer(api):
     key = uuid.uuid4().hex
     body = {"name": "Ana", "email": f"{uuid.uuid4().hex}@example.com"}
-    answers = [api.request("POST", "/v1/customers", body=body, headers={"Idempotency-Key": key}).json
-               for _ in range(2)]
+    shopper = f"Bearer {api.issuer.customer_token(f'ana-{key}')}"
+    answers = [api.request("POST", "/v1/customers", body=body, headers={"Idempotency-Key": key},
+                           authorization=shopper).json for _ in range(2)]
     assert answers[0]["id"] == answers[1]["id"]
 
 
@@ -89,6 +90,7 @@ def test_grpc_clients_may_send_the_key_as_metadata(stack, api):
     request = orders_pb2.CreatePurchaseRequest(
         purchase=orders_pb2.Purchase(customer_id=customer["id"], disc_id=disc["id"], quantity=1))
     key = (("idempotency-key", f"k-{uuid.uuid4().hex}"),)
+    key += as_customer(stack, customer["id"])
     first = stack.orders.CreatePurchase(request, metadata=key, timeout=10)
     again = stack.orders.CreatePurchase(request, metadata=key, timeout=10)
     assert first.id == again.id
@@ -98,9 +100,10 @@ def test_two_different_keys_in_one_call_are_refused(stack, api):
     customer, disc = new_customer(api), new_disc(api, stock=5)
     request = orders_pb2.CreatePurchaseRequest(
         purchase=orders_pb2.Purchase(customer_id=customer["id"], disc_id=disc["id"], quantity=1))
+    buyer = as_customer(stack, customer["id"])
     with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="Idempotency-Key"):
-        stack.orders.CreatePurchase(request, metadata=(("idempotency-key", "k1"), ("idempotency-key", "k2")),
+        stack.orders.CreatePurchase(request, metadata=(("idempotency-key", "k1"), ("idempotency-key", "k2"), *buyer),
                                     timeout=10)
-    same = stack.orders.CreatePurchase(request, metadata=(("idempotency-key", "k1"), ("idempotency-key", "k1")),
+    same = stack.orders.CreatePurchase(request, metadata=(("idempotency-key", "k1"), ("idempotency-key", "k1"), *buyer),
                                        timeout=10)
     assert same.state == orders_pb2.Purchase.CONFIRMED

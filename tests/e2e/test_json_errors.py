@@ -11,6 +11,7 @@ from devstack.loopback import free_address
 from devstack.processes import stop
 from tests.e2e.conftest import JsonClient, launch
 from tests.e2e.test_json_api import new_customer, new_disc, purchase
+from tests.support import channel
 
 
 def assert_error(reply, http_status, grpc_code):
@@ -90,8 +91,9 @@ def test_internal_rpcs_cannot_be_reached_as_json(api, method, path):
 
 def test_internal_rpcs_cannot_be_reached_as_raw_grpc(api, stack):
     disc = new_disc(api, stock=5)
-    with grpc.insecure_channel(f"127.0.0.1:{api.port}") as channel:
-        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+    # Even the staff's token reaches no internal RPC.
+    with channel(f"127.0.0.1:{api.port}", api.staff_token, identity=None) as staff:  # the edge is plaintext
+        stub = catalog_pb2_grpc.CatalogServiceStub(staff)
         for call, request in [
             (stub.ReserveStock, catalog_pb2.ReserveStockRequest(reservation_id=str(uuid.uuid4()),
                                                                 disc_id=disc["id"], quantity=5)),
@@ -114,9 +116,9 @@ def test_the_admin_interface_listens_on_loopback_only(gateway):
 def test_a_stopped_service_is_a_quick_503(stack, tmp_path_factory):
     """Orders stopped (nothing listens on its port): 503 at once, and the others still answer."""
     upstreams = {**stack.addresses, "orders": free_address()}
-    gateway = launch(upstreams, tmp_path_factory)
+    gateway = launch(upstreams, tmp_path_factory, stack.issuer)
     try:
-        client = JsonClient(int(gateway.url.rsplit(":", 1)[1]))
+        client = JsonClient(int(gateway.url.rsplit(":", 1)[1]), stack.issuer, stack.staff_token, stack.tokens)
         started = time.monotonic()
         body = assert_error(client.get("/v1/purchases"), 503, 14)
         assert time.monotonic() - started < 2

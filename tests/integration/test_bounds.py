@@ -98,7 +98,7 @@ def test_a_restock_quantity_beyond_the_cap_is_refused_before_any_io(stack, quant
     with raises_status(INVALID, field="quantity", reason="INVALID_FIELD"):
         restock(stack, disc.id, quantity)
     with raises_status(INVALID, field="quantity"):
-        stack.catalog.ReserveStock(catalog_pb2.ReserveStockRequest(
+        stack.catalog_as_orders.ReserveStock(catalog_pb2.ReserveStockRequest(
             reservation_id=str(uuid.uuid4()), disc_id=disc.id, quantity=quantity))
     assert stock_of(stack, disc.id) == 0
 

@@ -15,7 +15,7 @@ def list_all(stack, **filters):
 
 
 def reserve(stack, disc_id, quantity, reservation_id=None):
-    return stack.catalog.ReserveStock(pb.ReserveStockRequest(
+    return stack.catalog_as_orders.ReserveStock(pb.ReserveStockRequest(
         reservation_id=reservation_id or str(uuid.uuid4()), disc_id=disc_id, quantity=quantity))
 
 
@@ -205,26 +205,26 @@ def test_reserve_errors(stack):
     with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="quantity"):
         reserve(stack, disc.id, 0)
     with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="reservation_id"):
-        stack.catalog.ReserveStock(pb.ReserveStockRequest(disc_id=disc.id, quantity=1))
+        stack.catalog_as_orders.ReserveStock(pb.ReserveStockRequest(disc_id=disc.id, quantity=1))
 
 
 def test_release_gives_units_back_exactly_once(stack):
     disc = create_disc(stack, stock=4)
     granted = reserve(stack, disc.id, 3)
-    released = stack.catalog.ReleaseStock(pb.ReleaseStockRequest(reservation_id=granted.id))
+    released = stack.catalog_as_orders.ReleaseStock(pb.ReleaseStockRequest(reservation_id=granted.id))
     assert released.state == Reservation.RELEASED and released.HasField("release_time")
     assert stock_of(stack, disc.id) == 4
-    assert stack.catalog.ReleaseStock(pb.ReleaseStockRequest(reservation_id=granted.id)) == released
+    assert stack.catalog_as_orders.ReleaseStock(pb.ReleaseStockRequest(reservation_id=granted.id)) == released
     assert stock_of(stack, disc.id) == 4
 
 
 def test_releasing_a_rejected_reservation_changes_nothing(stack):
     disc = create_disc(stack, stock=1)
     rejected = reserve(stack, disc.id, 2)
-    assert stack.catalog.ReleaseStock(pb.ReleaseStockRequest(reservation_id=rejected.id)).state == Reservation.REJECTED
+    assert stack.catalog_as_orders.ReleaseStock(pb.ReleaseStockRequest(reservation_id=rejected.id)).state == Reservation.REJECTED
     assert stock_of(stack, disc.id) == 1
     with raises_status(grpc.StatusCode.NOT_FOUND, reason="RESERVATION_NOT_FOUND"):
-        stack.catalog.ReleaseStock(pb.ReleaseStockRequest(reservation_id=str(uuid.uuid4())))
+        stack.catalog_as_orders.ReleaseStock(pb.ReleaseStockRequest(reservation_id=str(uuid.uuid4())))
 
 
 @pytest.mark.parametrize("year", [-(2**31), -1, 999, 10_000, 2**31 - 1])

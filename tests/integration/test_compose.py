@@ -24,6 +24,7 @@ from tests.support import REPO_ROOT
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 PYTHON_SERVICES = ("customers", "catalog", "orders")
+PASSWORDS = ("POSTGRES_PASSWORD", "CUSTOMERS_DB_PASSWORD", "CATALOG_DB_PASSWORD", "ORDERS_DB_PASSWORD")
 ENVOY_TEMPLATE = (REPO_ROOT / "gateway" / "envoy.yaml").read_text()
 
 
@@ -32,6 +33,8 @@ def variables_read_by_code() -> set[str]:
     names = set()
     for path in (REPO_ROOT / "services").rglob("*.py"):
         names |= set(re.findall(r"""(?:address|database_url|positive_int|seconds|secret)\(\s*"([A-Z_]+)\"""", path.read_text()))
+        names |= set(re.findall(r"""env\.get\("([A-Z_]+)\"""", path.read_text()))
+        names |= set(re.findall(r"""\"(TLS_[A-Z]+_FILE)\"""", path.read_text()))
     return names
 
 
@@ -43,9 +46,23 @@ def pinned(package: str) -> str:
 def test_docker_compose_accepts_the_file():
     if shutil.which("docker-compose") is None:
         pytest.skip("Debian's docker-compose is not installed (.ci/run installs it)")
+    passwords = {name: "s3cret" for name in PASSWORDS}
     result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=REPO_ROOT,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env={**os.environ, **passwords})
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_start_without_passwords():
+    """No default password: each must be given (the file says so, and compose refuses without)."""
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    for name in PASSWORDS:
+        assert f"${{{name}:?" in text and f"${{{name}:-" not in text, name
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed (.ci/run installs it)")
+    env = {k: v for k, v in os.environ.items() if k not in PASSWORDS}
+    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, env=env)
+    assert result.returncode != 0 and "PASSWORD" in result.stderr, result.stderr
 
 
 def test_every_container_has_a_health_check_and_waits_for_healthy_dependencies():
@@ -109,9 +126,10 @@ def test_the_database_init_script_provisions_a_fresh_server(tmp_path_factory):
     socket_dir = cluster.admin_url.split("host=", 1)[1]
     env = {**os.environ, "PGHOST": socket_dir, "POSTGRES_USER": "postgres", "RECORDSTORE_DB_DIR": str(REPO_ROOT / "db"),
            "PATH": f"{bin_path('psql').parent}:{os.environ['PATH']}", "CUSTOMERS_DB_PASSWORD": "c-secret",
-           "CATALOG_DB_PASSWORD": "k-secret", "ORDERS_DB_PASSWORD": "o-secret"}
+           "CATALOG_DB_PASSWORD": "k-secret", "ORDERS_DB_PASSWORD": "o-secret",
+           "PGPASSWORD": cluster.role_password("postgres")}  # as the image exports it while it initialises
     subprocess.run(["sh", str(REPO_ROOT / "db" / "docker-init.sh")], env=env, check=True, capture_output=True)
-    with psycopg2.connect(f"postgresql://postgres@/recordstore?host={socket_dir}") as conn, conn.cursor() as cursor:
+    with psycopg2.connect(cluster.in_database("recordstore").admin_url) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname IN "
                        "('customers', 'catalog', 'orders') ORDER BY 1")
         assert cursor.fetchall() == [("catalog", "catalog"), ("customers", "customers"), ("orders", "orders")]
@@ -126,7 +144,7 @@ def as_compose_passes(value: str) -> str:
     return match[1] if match else value
 
 
-def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack):
+def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, stack, issuer, pki):
     env = dict(os.environ, ENVOY_TEMPLATE=str(REPO_ROOT / "gateway" / "envoy.yaml"),
                ENVOY_CONFIG=str(tmp_path / "envoy.yaml"),
                PATH=f"{Path(envoy_binary()).parent}:{os.environ['PATH']}",
@@ -134,6 +152,8 @@ def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, st
     free = {key: str(free_port()) for key in ("LISTEN_PORT", "ADMIN_PORT")}
     host_port = {name: stack.addresses[name].rsplit(":", 1) for name in PYTHON_SERVICES}
     env.update(free, LISTEN_HOST="127.0.0.1", DESCRIPTOR_PATH=str(REPO_ROOT / "gateway" / "recordstore.pb"),
+               AUTH_JWKS_PATH=str(issuer.jwks_path), TLS_CA_PATH=str(pki.ca_path),
+               TLS_CERT_PATH=str(pki.cert_path("gateway")), TLS_KEY_PATH=str(pki.key_path("gateway")),
                **{f"{n.upper()}_HOST": host_port[n][0] for n in PYTHON_SERVICES},
                **{f"{n.upper()}_PORT": host_port[n][1] for n in PYTHON_SERVICES})
     process = subprocess.Popen(["sh", str(REPO_ROOT / "gateway" / "docker-entrypoint.sh"), "--disable-hot-restart"],
@@ -163,3 +183,13 @@ def test_the_gateway_entrypoint_refuses_a_missing_value(tmp_path):
     result = subprocess.run(["sh", str(REPO_ROOT / "gateway" / "docker-entrypoint.sh")], env=env,
                             capture_output=True, text=True, timeout=10)
     assert result.returncode != 0 and "LISTEN_HOST must be set" in result.stderr
+
+
+def test_the_services_and_the_gateway_trust_the_same_issuer_by_default():
+    from devstack.credentials import AUDIENCE, ISSUER
+    gateway = SERVICES["gateway"]["environment"]
+    for name in PYTHON_SERVICES:
+        env = SERVICES[name]["environment"]
+        assert as_compose_passes(env["AUTH_ISSUER"]) == as_compose_passes(gateway["AUTH_ISSUER"]) == ISSUER
+        assert as_compose_passes(env["AUTH_AUDIENCE"]) == as_compose_passes(gateway["AUTH_AUDIENCE"]) == AUDIENCE
+        assert env["AUTH_JWKS_FILE"] == gateway["AUTH_JWKS_PATH"]

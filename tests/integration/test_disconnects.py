@@ -12,7 +12,7 @@ from recordstore.orders.v1 import orders_pb2_grpc
 
 from devstack.invariant import check
 from tests.conftest import serve_orders
-from tests.support import create_customer, create_disc, every_page, stock_of
+from tests.support import channel, create_customer, create_disc, every_page, stock_of
 
 CLIENTS, PURCHASES_PER_CLIENT = 8, 30
 
@@ -29,9 +29,9 @@ def test_clients_cancelling_at_random_points_leave_no_purchase_pending(stack, cl
 
     def client(seed: int) -> None:
         rng = random.Random(seed)
-        with grpc.insecure_channel(f"127.0.0.1:{host.port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=10)  # the delays below are the purchase's
-            stub = orders_pb2_grpc.OrderServiceStub(channel)
+        with channel(f"127.0.0.1:{host.port}", stack.tokens[customer.id]) as buyer:
+            grpc.channel_ready_future(buyer).result(timeout=10)  # the delays below are the purchase's
+            stub = orders_pb2_grpc.OrderServiceStub(buyer)
             for _ in range(PURCHASES_PER_CLIENT):
                 request = pb.CreatePurchaseRequest(
                     purchase=pb.Purchase(customer_id=customer.id, disc_id=disc.id, quantity=rng.randint(1, 2)),

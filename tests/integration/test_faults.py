@@ -17,7 +17,7 @@ from devstack.processes import start_service, stop, wait_serving
 from devstack.stack import ServiceStack
 from devstack.stress import Settings, run
 from tests.conftest import serve_orders
-from tests.support import create_customer, create_disc, start_slow_catalog, stock_of
+from tests.support import channel, create_customer, create_disc, start_slow_catalog, stock_of
 
 pytestmark = pytest.mark.slow
 FAST_RECOVERY = {"RECOVERY_INTERVAL_SECONDS": "0.2", "RECOVERY_GRACE_SECONDS": "0.5"}
@@ -76,9 +76,9 @@ def test_orders_crashing_mid_purchase_leaks_nothing_and_retries_get_one_answer(p
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
     request_id = str(uuid.uuid4())
     orders_process.start(crash_at=point)
-    with grpc.insecure_channel(orders_process.address) as channel:
+    with channel(orders_process.address, stack.tokens[customer.id]) as buyer:
         with pytest.raises(grpc.RpcError) as caught:
-            orders_process.stub(channel).CreatePurchase(request(customer.id, disc.id, 2, request_id), timeout=10)
+            orders_process.stub(buyer).CreatePurchase(request(customer.id, disc.id, 2, request_id), timeout=10)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert orders_process.process.wait(timeout=10) == 70
     crashed_at = time.monotonic()
@@ -88,8 +88,8 @@ def test_orders_crashing_mid_purchase_leaks_nothing_and_retries_get_one_answer(p
     wait_until(lambda: [p.state for p in purchases_of(stack, customer.id)] == [PURCHASE.CONFIRMED])
     recovery = time.monotonic() - crashed_at
     assert check(cluster.admin_url, [disc.id]).ok
-    with grpc.insecure_channel(orders_process.address) as channel:
-        retried = orders_process.stub(channel).CreatePurchase(request(customer.id, disc.id, 2, request_id), timeout=10)
+    with channel(orders_process.address, stack.tokens[customer.id]) as buyer:
+        retried = orders_process.stub(buyer).CreatePurchase(request(customer.id, disc.id, 2, request_id), timeout=10)
     assert retried.state == PURCHASE.CONFIRMED and [p.id for p in purchases_of(stack, customer.id)] == [retried.id]
     assert stock_of(stack, disc.id) == 1
     print(f"{point}: consistent again {recovery:.2f}s after the crash (restart included)")
@@ -98,8 +98,8 @@ def test_orders_crashing_mid_purchase_leaks_nothing_and_retries_get_one_answer(p
 def test_orders_crashing_mid_cancellation_restocks_exactly_once(cluster, stack, orders_process):
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
     orders_process.start(crash_at="during_cancel")
-    with grpc.insecure_channel(orders_process.address) as channel:
-        stub = orders_process.stub(channel)
+    with channel(orders_process.address, stack.tokens[customer.id]) as buyer:
+        stub = orders_process.stub(buyer)
         bought = stub.CreatePurchase(request(customer.id, disc.id, 2, str(uuid.uuid4())), timeout=10)
         with pytest.raises(grpc.RpcError):
             stub.CancelPurchase(orders_pb2.CancelPurchaseRequest(id=bought.id), timeout=10)
@@ -109,8 +109,8 @@ def test_orders_crashing_mid_cancellation_restocks_exactly_once(cluster, stack, 
     orders_process.start()
     wait_until(lambda: purchases_of(stack, customer.id)[0].state == PURCHASE.CANCELLED)
     assert stock_of(stack, disc.id) == 3 and check(cluster.admin_url, [disc.id]).ok
-    with grpc.insecure_channel(orders_process.address) as channel:
-        again = orders_process.stub(channel).CancelPurchase(orders_pb2.CancelPurchaseRequest(id=bought.id), timeout=10)
+    with channel(orders_process.address, stack.tokens[customer.id]) as buyer:
+        again = orders_process.stub(buyer).CancelPurchase(orders_pb2.CancelPurchaseRequest(id=bought.id), timeout=10)
     assert again.state == PURCHASE.CANCELLED and stock_of(stack, disc.id) == 3
 
 
@@ -140,8 +140,8 @@ def test_a_catalog_killed_mid_reservation_loses_and_duplicates_nothing(cluster, 
     deadline = time.monotonic() + 30
 
     def client(ids):
-        with grpc.insecure_channel(f"127.0.0.1:{orders_host.port}") as channel:
-            stub = orders_pb2_grpc.OrderServiceStub(channel)
+        with channel(f"127.0.0.1:{orders_host.port}", stack.tokens[customer.id]) as buyer:
+            stub = orders_pb2_grpc.OrderServiceStub(buyer)
             for request_id in ids:
                 answers[request_id], codes = buy_with_retries(stub, customer.id, disc.id, request_id, deadline)
                 all_codes.extend(codes)
@@ -177,10 +177,10 @@ def test_a_slow_catalog_ends_in_deadline_exceeded_and_the_invariant_holds(stack,
                                                     f"127.0.0.1:{slow.port}"))
     try:
         customer, disc = create_customer(stack), create_disc(stack, stock=2)
-        with grpc.insecure_channel(f"127.0.0.1:{orders_host.port}") as channel:
+        with channel(f"127.0.0.1:{orders_host.port}", stack.tokens[customer.id]) as buyer:
             started = time.monotonic()
             with pytest.raises(grpc.RpcError) as caught:
-                orders_pb2_grpc.OrderServiceStub(channel).CreatePurchase(
+                orders_pb2_grpc.OrderServiceStub(buyer).CreatePurchase(
                     request(customer.id, disc.id, 1, str(uuid.uuid4())), timeout=0.4)
             assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert time.monotonic() - started < 0.9  # the deadline held: nobody waited for the catalog
@@ -197,7 +197,8 @@ def test_a_slow_catalog_ends_in_deadline_exceeded_and_the_invariant_holds(stack,
 def test_a_short_stress_run_keeps_the_invariant(cluster, stack):
     result = run(Settings(customers=stack.addresses["customers"], catalog=stack.addresses["catalog"],
                           orders=stack.addresses["orders"], database_url=cluster.admin_url,
-                          clients=12, duration=3, max_requests=1500, discs=3, stock=15, seed=7))
+                          clients=12, duration=3, max_requests=1500, discs=3, stock=15, seed=7,
+                          issuer=stack.issuer))
     print(result.text)
     assert result.passed, result.text
     assert result.tally.requests > 0 and result.tally.outcomes["effective"] > 0
@@ -215,14 +216,15 @@ def restartable(tmp_path_factory):
     stop_embedded(cluster)
 
 
-def test_postgres_restarted_under_load(restartable):
+def test_postgres_restarted_under_load(restartable, issuer):
     cluster, services = restartable
     outcome = {}
 
     def load():
         outcome["result"] = run(Settings(customers=services.addresses["customers"],
                                          catalog=services.addresses["catalog"], orders=services.addresses["orders"],
-                                         clients=12, duration=5, max_requests=3000, discs=3, stock=20, seed=11))
+                                         clients=12, duration=5, max_requests=3000, discs=3, stock=20, seed=11,
+                                         issuer=issuer))
 
     loader = threading.Thread(target=load)
     loader.start()
@@ -249,8 +251,8 @@ def test_pg_ctl_survives_being_run_while_grpc_threads_are_busy(restartable):
     calls, done = [], threading.Event()
 
     def busy():
-        with grpc.insecure_channel(services.addresses["catalog"]) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+        with channel(services.addresses["catalog"]) as plain:
+            stub = health_pb2_grpc.HealthStub(plain)
             while not done.is_set():
                 try:
                     stub.Check(health_pb2.HealthCheckRequest(), timeout=1)

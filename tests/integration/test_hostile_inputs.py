@@ -17,7 +17,7 @@ from tests.integration.test_pool import backends
 SERVICES = {"catalog": "recordstore.catalog.v1.CatalogService", "customers": "recordstore.customers.v1.CustomerService",
             "orders": "recordstore.orders.v1.OrderService"}
 from tests.hostile import altered, forged_token
-from tests.support import buy, create_customer, create_disc, raises_status, unique
+from tests.support import buy, channel, create_customer, create_disc, raises_status, unique
 
 
 @pytest.mark.parametrize("field", ["start_time", "end_time"])
@@ -107,8 +107,8 @@ def test_zero_bytes_that_are_not_in_strings_pass(stack):
 
 def call_raw(address: str, method: str, raw: bytes):
     """Sends `raw` as the request bytes, as a client with another protobuf library (or Envoy) may."""
-    with grpc.insecure_channel(address) as channel:
-        return channel.unary_unary(method)(raw, timeout=10)
+    with channel(address) as anonymous:
+        return anonymous.unary_unary(method)(raw, timeout=10)
 
 
 def with_bad_utf8(message) -> bytes:

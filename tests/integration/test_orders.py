@@ -17,7 +17,8 @@ from services.orders.model import PurchaseOrder
 from services.orders.usecases import Purchases
 from services.runtime.deadlines import Deadline
 from services.runtime.errors import Unavailable
-from tests.support import brl, buy, create_customer, create_disc, every_page, raises_status, stock_of
+from tests.support import (brl, buy, create_customer, create_disc, customer_caller, every_page, raises_status, stock_of,
+                           tls_as)
 
 Purchase = pb.Purchase
 
@@ -234,7 +235,8 @@ def test_concurrent_cancels_restock_once(stack):
 def purchases_with(stack, customers_addr: str, catalog_addr: str) -> Purchases:
     """The purchase use cases against other peers (a dead one, say), on the services' loop."""
     async def make():
-        return Purchases(stack.databases["orders"], CustomersClient(customers_addr), CatalogClient(catalog_addr))
+        return Purchases(stack.databases["orders"], CustomersClient(customers_addr, tls_as("orders")),
+                         CatalogClient(catalog_addr, tls_as("orders")))
     return stack.run(make())
 
 
@@ -245,7 +247,7 @@ def test_catalog_down_fails_fast_and_a_retry_finishes_the_purchase(stack):
     request_id = str(uuid.uuid4())
     started = time.monotonic()
     with pytest.raises(Unavailable):
-        stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), request_id, Deadline(5)))
+        stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), request_id, Deadline(5), customer_caller(stack, customer.id)))
     assert time.monotonic() - started < 2
     pending = list_all(stack, customer_id=customer.id)
     assert [p.state for p in pending] == [Purchase.PENDING] and stock_of(stack, disc.id) == 4
@@ -260,7 +262,7 @@ def test_customers_down_fails_fast_and_records_nothing(stack):
     customer = create_customer(stack)
     cut_off = purchases_with(stack, free_address(), stack.addresses["catalog"])
     with pytest.raises(Unavailable):
-        stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), None, Deadline(5)))
+        stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), None, Deadline(5), customer_caller(stack, customer.id)))
     assert list_all(stack, customer_id=customer.id) == [] and stock_of(stack, disc.id) == 4
 
 
@@ -269,7 +271,7 @@ def test_the_recovery_step_finishes_a_pending_purchase(stack):
     disc = create_disc(stack, stock=1)
     cut_off = purchases_with(stack, stack.addresses["customers"], free_address())
     with pytest.raises(Unavailable):
-        stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), None, Deadline(5)))
+        stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), None, Deadline(5), customer_caller(stack, customer.id)))
     stack.run(stack.purchases.recover(older_than_seconds=0, call_timeout=5))
     [purchase] = list_all(stack, customer_id=customer.id)
     assert purchase.state == Purchase.CONFIRMED and stock_of(stack, disc.id) == 0

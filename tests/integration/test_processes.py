@@ -9,16 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import grpc
+from grpc import intercept_channel
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from devstack.credentials import issuer_in
+from devstack.pki import pki_in
 from devstack.loopback import free_address, free_port, port_in_use
 from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
-from tests.support import create_customer, create_disc, start_slow_catalog
+from services.runtime import tls
+from services.runtime.tls import TlsFiles
+from tests.support import Bearer, channel, create_customer, create_disc, start_slow_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +31,15 @@ pytestmark = pytest.mark.slow
 def run_module(module: str, env: dict, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module], cwd=REPO_ROOT, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_missing_certificate_or_token_issuer_stops_the_start_with_its_name(cluster, pki):
+    """A service never serves without mutual TLS nor without knowing whose tokens to trust."""
+    base = {"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": cluster.service_url("catalog"), **pki.env("catalog")}
+    for missing in ("TLS_CERT_FILE", "TLS_CA_FILE", "AUTH_ISSUER", "AUTH_AUDIENCE"):
+        result = run_module("services.catalog", {**base, missing: ""})
+        assert result.returncode == 2 and missing in result.stderr, (missing, result.stderr[-500:])
+        assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("env, named", [
@@ -53,8 +67,8 @@ def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack)
     try:
         wait_serving(address, timeout=30, process=orders.process)
         customer, disc = create_customer(stack), create_disc(stack, stock=3)
-        with grpc.insecure_channel(address) as channel, ThreadPoolExecutor(3) as pool:
-            stub = orders_pb2_grpc.OrderServiceStub(channel)
+        with channel(address, stack.tokens[customer.id]) as buyer, ThreadPoolExecutor(3) as pool:
+            stub = orders_pb2_grpc.OrderServiceStub(buyer)
             request = orders_pb2.CreatePurchaseRequest(
                 purchase=orders_pb2.Purchase(customer_id=customer.id, disc_id=disc.id, quantity=1))
             in_flight = [pool.submit(stub.CreatePurchase, request, timeout=20) for _ in range(3)]
@@ -95,8 +109,8 @@ def test_health_follows_the_database(spare_cluster):
     catalog = start_service("catalog", address, spare_cluster.service_url("catalog"))
     try:
         wait_serving(address, timeout=30, process=catalog.process)
-        with grpc.insecure_channel(address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+        with channel(address) as health:
+            stub = health_pb2_grpc.HealthStub(health)
             pg_ctl(spare_cluster, "stop", "-m", "fast")
             wait_for_status(stub, health_pb2.HealthCheckResponse.NOT_SERVING)
             pg_ctl(spare_cluster, "start")
@@ -114,23 +128,33 @@ def test_the_run_command_keeps_data_across_restarts(tmp_path):
                "--no-gateway"]
     customers_addr = f"127.0.0.1:{base_port}"
 
+    # The run's own CA (made now, kept by the run): its services accept no other client certificate.
+    pki = pki_in(tmp_path / "pg").ensure()
+    as_client = TlsFiles.of(pki.ca_path, pki.cert_path("client"), pki.key_path("client"))
+
     def run_stack():
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(tmp_path / "run.log", "ab") as log:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         for port in range(base_port, base_port + 3):  # started at once, ready in any order
-            wait_serving(f"127.0.0.1:{port}", timeout=60, process=process)
+            try:
+                wait_serving(f"127.0.0.1:{port}", timeout=60, process=process, files=as_client)
+            except RuntimeError:
+                raise AssertionError((tmp_path / "run.log").read_text()[-3000:]) from None
         return process
 
     first = run_stack()
     try:
-        with grpc.insecure_channel(customers_addr) as channel:
-            created = create_customer(SimpleNamespace(customers=customers_pb2_grpc.CustomerServiceStub(channel)))
+        issuer = issuer_in(tmp_path / "pg")  # the run made its signing key beside its data
+        with intercept_channel(tls.channel(customers_addr, as_client), Bearer(issuer.staff_token())) as staff:
+            created = create_customer(SimpleNamespace(customers=customers_pb2_grpc.CustomerServiceStub(staff),
+                                                      issuer=issuer, tokens={}))
     finally:
         first.send_signal(signal.SIGINT)
         assert first.wait(timeout=60) == 0
     second = run_stack()
     try:
-        with grpc.insecure_channel(customers_addr) as channel:
-            stub = customers_pb2_grpc.CustomerServiceStub(channel)
+        with intercept_channel(tls.channel(customers_addr, as_client), Bearer(issuer.staff_token())) as staff:
+            stub = customers_pb2_grpc.CustomerServiceStub(staff)
             assert stub.GetCustomer(customers_pb2.GetCustomerRequest(id=created.id)) == created
     finally:
         second.send_signal(signal.SIGINT)

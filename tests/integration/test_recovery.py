@@ -16,9 +16,11 @@ from services.orders.clients import CatalogClient, CustomersClient
 from services.orders.recovery import RecoveryLoop
 from services.orders.usecases import MAX_ATTEMPTS, Purchases
 from services.runtime.errors import ServiceError
+from services.catalog.access import ACCESS
+from services.runtime.auth import Authenticator
 from services.runtime.guard import guarded
 from services.runtime.server import create_server
-from tests.support import buy, create_customer, create_disc, raises_status, stock_of
+from tests.support import buy, create_customer, create_disc, raises_status, stock_of, tls_as
 
 Purchase = pb.Purchase
 INTERVAL, GRACE = 0.2, 0.5  # the README's bound for recovery is their sum
@@ -119,7 +121,7 @@ def test_a_retry_of_a_purchase_that_cannot_settle_answers_it_failed_and_it_canno
     assert stock_of(stack, disc.id) == 4 and check(cluster.admin_url, [disc.id]).ok
 
 
-@guarded(CATALOG_SERVICE_NAME)
+@guarded(CATALOG_SERVICE_NAME, ACCESS)
 class BrokenCatalog(CatalogServicer):
     """The real catalog, except that ReserveStock fails with an error nobody can classify."""
 
@@ -135,10 +137,11 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
     async def against_a_broken_catalog():
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                              lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                                 BrokenCatalog(stack.databases["catalog"]), s), None)
+                                 BrokenCatalog(stack.databases["catalog"], Authenticator.from_env()), s), None,
+                             tls_files=tls_as("catalog"))
         await host.start()
-        purchases = Purchases(stack.databases["orders"], CustomersClient(stack.addresses["customers"]),
-                              CatalogClient(f"127.0.0.1:{host.port}"))
+        purchases = Purchases(stack.databases["orders"], CustomersClient(stack.addresses["customers"], tls_as("orders")),
+                              CatalogClient(f"127.0.0.1:{host.port}", tls_as("orders")))
         return host, purchases
 
     host, purchases = stack.run(against_a_broken_catalog())

@@ -17,7 +17,7 @@ from devstack.invariant import check
 from devstack.loopback import free_address
 from devstack.processes import start_service, stop, wait_serving
 from services.runtime.db import Database
-from tests.support import create_customer, create_disc, every_page
+from tests.support import channel, create_customer, create_disc, every_page
 
 pytestmark = pytest.mark.slow
 CLIENTS = 12
@@ -47,8 +47,8 @@ def test_sigterm_under_load_answers_every_call_in_flight_and_exits_zero(cluster,
         signalled_at: list[float] = []
 
         def client() -> None:
-            with grpc.insecure_channel(address) as channel:
-                stub = orders_pb2_grpc.OrderServiceStub(channel)
+            with channel(address, stack.tokens[customer.id]) as buyer:
+                stub = orders_pb2_grpc.OrderServiceStub(buyer)
                 give_up = time.monotonic() + 30
                 while time.monotonic() < give_up:
                     request_id = str(uuid.uuid4())

@@ -13,14 +13,20 @@ import time
 from pathlib import Path
 
 import grpc
+from grpc import intercept_channel
 import psutil
 import pytest
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
+from devstack.credentials import issuer_in
+from devstack.pki import pki_in
 from devstack.gateway import envoy_ready
 from devstack.loopback import free_port, port_in_use
 from devstack.postgres import Cluster, postmaster_pid, stop_embedded
 from devstack.processes import REPO_ROOT, serving
+from services.runtime import tls
+from services.runtime.tls import TlsFiles
+from tests.support import Bearer
 
 pytestmark = pytest.mark.slow
 
@@ -87,10 +93,17 @@ class DevStack:
         return self.process.wait(timeout=timeout)
 
 
-def answers(address: str) -> bool:
-    """The customers service answers a real call (not only its health check)."""
-    with grpc.insecure_channel(address) as channel:
-        stub = customers_pb2_grpc.CustomerServiceStub(channel)
+def client_of(data_dir: Path) -> TlsFiles:
+    """The `client` certificate of the run on `data_dir` (its CA accepts no other)."""
+    pki = pki_in(data_dir).ensure()
+    return TlsFiles.of(pki.ca_path, pki.cert_path("client"), pki.key_path("client"))
+
+
+def answers(address: str, data_dir: Path) -> bool:
+    """The customers service answers a real call (not only its health check), from the staff of
+    the run on `data_dir` (whose signing key it made)."""
+    with intercept_channel(tls.channel(address, client_of(data_dir)), Bearer(issuer_in(data_dir).staff_token())) as staff:
+        stub = customers_pb2_grpc.CustomerServiceStub(staff)
         try:
             stub.ListCustomers(customers_pb2.ListCustomersRequest(page_size=1), timeout=2)
             return True
@@ -126,9 +139,10 @@ def test_a_killed_service_and_a_killed_gateway_come_back_and_the_stack_still_ans
         killed = stack.child("customers")
         killed.kill()
         stack.wait_output(rf"customers: pid {killed.pid} was killed by SIGKILL after [\d.]+s; restarting it in 0\.5s")
-        wait_for(lambda: serving(stack.address(0), 0.5), 30, "customers SERVING again")
+        wait_for(lambda: serving(stack.address(0), 0.5, files=client_of(stack.data_dir)), 30,
+                 "customers SERVING again")
         assert stack.child("customers").pid != killed.pid
-        assert answers(stack.address(0))
+        assert answers(stack.address(0), stack.data_dir)
 
         envoy = stack.child("gateway")
         envoy.kill()
@@ -183,7 +197,7 @@ def test_a_killed_run_takes_its_children_along_and_the_next_start_cleans_up_its_
         second.wait_ready()
         assert f"PostgreSQL (pid {left_postgres}) is still running" in second.output()
         assert postmaster_pid(tmp_path / "pg") not in (None, left_postgres)
-        assert answers(second.address(0))
+        assert answers(second.address(0), second.data_dir)
 
         third = DevStack(tmp_path / "pg", tmp_path / "third.log", base)
         assert third.process.wait(timeout=60) == 2

@@ -12,7 +12,7 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from devstack.loopback import free_address
 from devstack.processes import REPO_ROOT, start_service, stop, wait_serving
-from tests.support import create_disc, raises_status, unique
+from tests.support import channel, create_disc, raises_status, unique
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +43,8 @@ def test_a_token_outlives_a_restart_with_the_same_secret_only(cluster, stack):
     address = free_address()
 
     def list_after(token: str) -> catalog_pb2.ListDiscsResponse:
-        with grpc.insecure_channel(address) as channel:
-            return catalog_pb2_grpc.CatalogServiceStub(channel).ListDiscs(
+        with channel(address) as anonymous:
+            return catalog_pb2_grpc.CatalogServiceStub(anonymous).ListDiscs(
                 catalog_pb2.ListDiscsRequest(artist=artist, page_size=1, page_token=token), timeout=10)
 
     with catalog_process(cluster, address, "a" * 64):

@@ -1,0 +1,46 @@
+"""python -m devstack token: a bearer token of the local stack's issuer, for development.
+
+    .venv/bin/python -m devstack token --staff
+    .venv/bin/python -m devstack token --customer ana --ttl 600
+    curl -H "Authorization: Bearer $(.venv/bin/python -m devstack token --customer ana)" ...
+
+A customer token names a subject (the user's id at the identity provider, any string here):
+signing up with it (POST /v1/customers) creates the customer bound to that subject, and the same
+subject's tokens act as that customer from then on. Only services started by `scripts/run` on the
+same data directory accept these tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .credentials import DEFAULT_TTL_SECONDS, issuer_in
+from .processes import REPO_ROOT
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack token", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--staff", nargs="?", const="staff", metavar="SUBJECT",
+                     help="a staff member's token (subject: staff unless given)")
+    who.add_argument("--customer", metavar="SUBJECT", help="a customer's token for this subject")
+    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS,
+                        help=f"seconds until it expires (default {DEFAULT_TTL_SECONDS})")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres",
+                        help="the data directory given to scripts/run (default: .data/postgres)")
+    args = parser.parse_args(argv)
+    if args.ttl <= 0:
+        parser.error("--ttl must be a positive number of seconds")
+    if args.customer is not None and not args.customer.strip():
+        parser.error("--customer needs a subject")
+    issuer = issuer_in(args.data_dir).ensure()
+    token = issuer.staff_token(args.staff, args.ttl) if args.staff else issuer.customer_token(args.customer, args.ttl)
+    print(token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Who may call what in the customers service: the one place it is decided (README, "Who may call
+what").
+
+The staff registers, lists and deactivates anyone. A customer signs up (bound to its token's
+subject), and reads and deactivates itself only: any other customer is NOT_FOUND to it, as one
+that does not exist, so ids leak nothing.
+"""
+
+from ..runtime.auth import SIGNED_IN, STAFF_ONLY, Caller
+from .model import Customer
+
+ACCESS = {
+    "CreateCustomer": SIGNED_IN,
+    "GetCustomer": SIGNED_IN,
+    "ListCustomers": STAFF_ONLY,
+    "DeactivateCustomer": SIGNED_IN,
+}
+
+
+def subject_to_bind(caller: Caller) -> str | None:
+    """The subject a new customer is bound to: the caller's, unless the staff registers it."""
+    return None if caller.is_staff else caller.subject
+
+
+def may_see(caller: Caller, customer: Customer) -> bool:
+    return caller.is_staff or (customer.subject is not None and customer.subject == caller.subject)
