@@ -12,7 +12,6 @@ import os
 import threading
 from dataclasses import dataclass
 
-import grpc
 import pytest
 
 # grpc core logs an INFO line whenever a test forks a service process; keep the output readable.
