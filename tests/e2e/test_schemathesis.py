@@ -44,6 +44,12 @@ def serving(url: str, process: subprocess.Popen, timeout: float = 90) -> bool:
     raise AssertionError(f"the gateway did not serve within {timeout} s")
 
 
+def token(data_dir: Path, *role: str) -> str:
+    """A real token of the stack's own issuer (python -m devstack token)."""
+    return subprocess.run([sys.executable, "-m", "devstack", "token", *role, "--data-dir", str(data_dir)],
+                          cwd=REPO_ROOT, check=True, capture_output=True, text=True).stdout.strip()
+
+
 def start_stack(tmp_path, attempt: int) -> tuple[subprocess.Popen, str]:
     base_port = free_port()
     while any(port_in_use("127.0.0.1", base_port + i) for i in range(3)):
@@ -67,8 +73,11 @@ def own_stack(tmp_path):
             break
     else:
         raise AssertionError(f"the stack did not start: see {tmp_path}/stack-*.log")
+    data_dir = tmp_path / f"pg-{attempt}"
+    tokens = {"RECORDSTORE_STAFF_TOKEN": token(data_dir, "--staff"),
+              "RECORDSTORE_CUSTOMER_TOKEN": token(data_dir, "--customer", "schemathesis-shopper")}
     try:
-        yield url
+        yield url, tokens
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -76,12 +85,13 @@ def own_stack(tmp_path):
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_failure_and_no_server_error(own_stack, tmp_path):
+    own_stack, tokens = own_stack
     result = subprocess.run(
         [str(SCHEMATHESIS), "--config-file", "tests/e2e/schemathesis.toml", "run", "docs/openapi.json",
          "-u", own_stack, "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
          "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--no-color",
          "--report", "junit", "--report-dir", str(tmp_path / "report")],
-        cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True,
+        cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **tokens}, capture_output=True, text=True,
         timeout=400)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

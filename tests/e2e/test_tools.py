@@ -3,13 +3,12 @@ that load .proto files (Node's @grpc/proto-loader)."""
 
 from __future__ import annotations
 
-import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from grpc_tools import protoc
 
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, channel
 
 V1_METHOD = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 
@@ -17,8 +16,8 @@ V1_METHOD = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 def reflect_v1(address: str, *requests: reflection_pb2.ServerReflectionRequest) -> list:
     """What a client that speaks only v1 gets: v1's method path. v1's messages are wire-identical
     to v1alpha's, so v1alpha's generated classes encode and decode them."""
-    with grpc.insecure_channel(address) as channel:
-        call = channel.stream_stream(V1_METHOD, request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+    with channel(address) as opened:
+        call = opened.stream_stream(V1_METHOD, request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
                                      response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
         return list(call(iter(requests), timeout=10))
 
@@ -54,8 +53,8 @@ def test_reflection_v1_lists_the_services_and_describes_them_well_enough_to_buil
 
 
 def test_reflection_v1alpha_still_answers(stack):
-    with grpc.insecure_channel(stack.addresses["orders"]) as channel:
-        call = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    with channel(stack.addresses["orders"]) as opened:
+        call = opened.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
                                      request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
                                      response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
         [answer] = call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
