@@ -117,8 +117,8 @@ class Purchases:
             purchase = (await repo.insert_pending_purchase(order, request_id, subject)
                         or await repo.get_purchase_by_request_id(request_id))
         if not purchase.is_for(order):
-            raise AlreadyExists(f"request_id {request_id!r} was used for another purchase ({purchase.id})",
-                                "REQUEST_ID_REUSED")
+            # Not which purchase: it may be another customer's, whose ids this caller must not learn.
+            raise AlreadyExists(f"request_id {request_id!r} was used for another purchase", "REQUEST_ID_REUSED")
         return await self._advance(purchase, deadline)
 
     # -- finishing what was started ----------------------------------------------------------

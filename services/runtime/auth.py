@@ -262,6 +262,10 @@ class Rule:
 
     roles: frozenset[str] | None = None  # None: anyone, even anonymous
     service: str | None = None
+    # Roles that disqualify even a caller that has one of `roles`: a purchase is a customer's own
+    # act, and a token that also carries the staff role would let the staff's view of every
+    # customer pass for the buyer's own (a staff member who shops does so with a customer token).
+    refused: frozenset[str] = frozenset()
 
     def check(self, caller: Caller, method: str) -> None:
         if self.service is not None:
@@ -276,12 +280,15 @@ class Rule:
         if not caller.roles & self.roles:
             required = " or ".join(sorted(self.roles))
             raise PermissionDenied(f"{method} is for {required}", "ROLE_REQUIRED", required)
+        if caller.roles & self.refused:
+            refused = " or ".join(sorted(caller.roles & self.refused))
+            raise PermissionDenied(f"{method} is not for a token with the {refused} role", "ROLE_REFUSED", refused)
 
 
 ANYONE = Rule()
 STAFF_ONLY = Rule(frozenset({STAFF}))
 SIGNED_IN = Rule(frozenset({STAFF, CUSTOMER}))
-CUSTOMER_ONLY = Rule(frozenset({CUSTOMER}))
+CUSTOMER_ONLY = Rule(frozenset({CUSTOMER}), refused=frozenset({STAFF}))
 
 
 def service_only(name: str) -> Rule:

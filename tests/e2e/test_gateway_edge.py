@@ -264,3 +264,8 @@ def test_the_gateways_own_answers_carry_a_reason(api):
     assert reason_of(api.request("GET", "/v1/nope")) == "NO_SUCH_PATH"
     status, answer, _ = raw_exchange(api.port, b"GET /v1/discs HTTP/1.0\r\nHost: x\r\n\r\n")
     assert status == 426 and b'"REQUEST_REFUSED"' in answer
+
+
+def test_answers_vary_by_origin(api):
+    reply = api.request("GET", "/v1/discs?page_size=1", headers={"origin": "http://localhost:3000"})
+    assert "origin" in reply.headers.get("vary", "").lower()

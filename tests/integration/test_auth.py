@@ -180,6 +180,11 @@ def test_a_customer_buys_as_itself_only(stack):
     # The staff buys for nobody: a purchase is its customer's own act.
     with raises_status(PERMISSION_DENIED, reason="ROLE_REQUIRED"):
         stack.orders.CreatePurchase(request, timeout=10)
+    # Nor does a token with both roles: the staff's view of every customer must not pass for the
+    # buyer's own customer record.
+    both = stack.issuer.mint("mallory", ["customer", "staff"], 600)
+    with raises_status(PERMISSION_DENIED, reason="ROLE_REFUSED"):
+        stack.orders.CreatePurchase(request, metadata=bearer(both), timeout=10)
     assert stock_of(stack, disc.id) == 5
     assert list(stack.orders.ListPurchases(orders_pb2.ListPurchasesRequest(customer_id=ana.id)).purchases) == []
     assert stack.orders.CreatePurchase(request, metadata=as_customer(stack, ana.id), timeout=10).effective
