@@ -124,14 +124,20 @@ def _checked_key(key, kinds: Sequence[str]) -> list:
 
 
 def _checked_value(value, kind: str):
-    if isinstance(value, str):
-        try:
-            if kind == UUID:
-                return str(uuid.UUID(value))
-            if kind == TIMESTAMP:
-                moment = datetime.fromisoformat(value)
-                if moment.tzinfo is not None:
-                    return moment
-        except ValueError:
-            pass
-    raise InvalidArgument("page_token", "does not belong to this listing", _REASON)
+    parsed = _parsed(value, kind) if isinstance(value, str) else None
+    if parsed is None:
+        raise InvalidArgument("page_token", "does not belong to this listing", _REASON)
+    return parsed
+
+
+def _parsed(value: str, kind: str):
+    """The key part `value` as `kind` describes it; None when it is not one."""
+    try:
+        if kind == UUID:
+            return str(uuid.UUID(value))
+        if kind == TIMESTAMP:
+            moment = datetime.fromisoformat(value)
+            return moment if moment.tzinfo is not None else None
+    except ValueError:
+        return None
+    return None

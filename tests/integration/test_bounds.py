@@ -224,8 +224,9 @@ def test_the_migrations_bring_old_rows_within_the_new_rules(scratch_catalog):
         assert rows[probe] == ("Probe", "Overflow", MAX_PRICE_CENTS, 1)
         assert rows[decomposed] == ("Águas de Março", "Elis", 5990, 1_000_000_000)
         cursor.execute("UPDATE catalog.discs SET stock = stock - 1 WHERE id = %s", (decomposed,))  # still usable
-        for bad in ("price_cents = price_cents + 1", "stock = initial_stock + restocked + 1"):
+        for bad in ("UPDATE catalog.discs SET price_cents = price_cents + 1 WHERE id = %s",
+                    "UPDATE catalog.discs SET stock = initial_stock + restocked + 1 WHERE id = %s"):
             with pytest.raises(psycopg2.errors.CheckViolation):
-                cursor.execute(f"UPDATE catalog.discs SET {bad} WHERE id = %s", (probe,))
+                cursor.execute(bad, (probe,))
             conn.rollback()
     conn.close()
