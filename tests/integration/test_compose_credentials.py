@@ -256,7 +256,9 @@ def opened_only_by_their_own_password(cluster, root: Path) -> None:
         # The service's DATABASE_URL as compose gives it, pointed at this server.
         url = SERVICES[role]["environment"]["DATABASE_URL"]
         passfile = re.search(r"passfile=(\S+)", url)[1].replace("/run/recordstore", str(root / role))
-        conn = psycopg2.connect(f"postgresql://{role}@/recordstore?host={socket_dir}&passfile={passfile}")
+        # As the services connect (services/runtime/db.py, migrations.py): the URL and keywords.
+        conn = psycopg2.connect(f"postgresql://{role}@/recordstore?host={socket_dir}&passfile={passfile}",
+                                application_name=f"{role}-test")
         with conn, conn.cursor() as cursor:
             cursor.execute("SELECT current_user")
             assert cursor.fetchone() == (role,)
