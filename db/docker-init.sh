@@ -4,6 +4,11 @@
 # environment; nothing else is created here (each service migrates its own schema at start).
 set -eu
 here=${RECORDSTORE_DB_DIR:-/recordstore-db}
+# <ROLE>_DB_PASSWORD_FILE (compose's init step writes them) stands for <ROLE>_DB_PASSWORD.
+for role in CUSTOMERS CATALOG ORDERS; do
+  eval "file=\${${role}_DB_PASSWORD_FILE:-}"
+  if [ -n "$file" ]; then eval "${role}_DB_PASSWORD=\$(cat \"\$file\")"; fi
+done
 psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres -f "$here/create_database.sql"
 psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname recordstore \
      -v customers_password="${CUSTOMERS_DB_PASSWORD:?}" \

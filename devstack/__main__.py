@@ -106,7 +106,8 @@ def clean_up_after_dead_run(previous: dict, data_dir: Path | None) -> None:
 
 def make_credentials(argv) -> int:
     """python -m devstack credentials [--data-dir D]: the token issuer and the certificates a run
-    makes on first start, made now (for docker-compose, which mounts them), their folders printed."""
+    makes on first start, made now (for tools run before the stack), their folders printed.
+    docker-compose makes its own in its init step (devstack/compose_init.py)."""
     parser = argparse.ArgumentParser(prog="python -m devstack credentials")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres")
     args = parser.parse_args(argv)

@@ -247,6 +247,8 @@ class Authenticator:
             raise Unauthenticated("the token is meant for another audience", "TOKEN_INVALID") from None
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"the token is not valid: {error}", "TOKEN_INVALID") from None
+        if not claims["sub"]:  # PyJWT takes "" for a subject; a customer cannot be bound to it (Envoy agrees)
+            raise Unauthenticated("the token's subject is empty", "TOKEN_INVALID")
         roles = claims.get(settings.roles_claim, [])
         roles = [roles] if isinstance(roles, str) else roles if isinstance(roles, list) else []
         return Caller(subject=str(claims["sub"]), roles=frozenset(r for r in roles if isinstance(r, str)),
