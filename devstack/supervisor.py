@@ -133,12 +133,16 @@ class Supervisor:
 
     def _failed(self, unit: Unit, now: float) -> None:
         lifetime = now - unit.started_at
-        unit.fast_failures = unit.fast_failures + 1 if lifetime < self.policy.fast else 0
+        # A process that never got ready failed to start, however long its start took (on a loaded
+        # machine a service's imports alone can pass `fast`): that too counts towards a crash loop.
+        early = lifetime < self.policy.fast or not unit.is_ready
+        unit.fast_failures = unit.fast_failures + 1 if early else 0
         who = f"pid {unit.handle.pid} " if unit.handle.pid else ""
         unit.last_exit = f"{who}{describe_exit(unit.handle)} after {lifetime:.1f}s"
         if unit.fast_failures >= self.policy.give_up_after:
-            raise CrashLoop(f"{unit.name} failed {unit.fast_failures} times in a row, each within "
-                            f"{self.policy.fast:.0f}s of its start (last: {unit.last_exit}): giving up")
+            raise CrashLoop(f"{unit.name} failed {unit.fast_failures} times in a row, each before it was "
+                            f"ready or within {self.policy.fast:.0f}s of its start (last: {unit.last_exit}): "
+                            "giving up")
         delay = self.policy.delay(unit.fast_failures)
         unit.restart_at = now + delay
         log.error("%s: %s; restarting it in %.1fs", unit.name, unit.last_exit, delay)

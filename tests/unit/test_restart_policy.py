@@ -41,7 +41,7 @@ def test_fast_failures_in_a_row_are_a_crash_loop():
     supervisor = Supervisor([Unit("doomed", launch, lambda: True)],
                             RestartPolicy(first_delay=0.01, max_delay=0.05, fast=10, give_up_after=3))
     supervisor.start()
-    with pytest.raises(CrashLoop, match=r"doomed failed 3 times in a row, each within 10s of its start "
+    with pytest.raises(CrashLoop, match=r"doomed failed 3 times in a row, each before it was ready or within 10s of its start "
                                         r"\(last: pid \d+ exited with code 3 after"):
         supervise_until(supervisor, 60)
     assert len(launched) == 3
@@ -59,6 +59,21 @@ def test_a_failure_after_a_long_enough_run_starts_a_new_count():
     supervisor.start()
     supervise_until(supervisor, 3)  # every run outlives `fast`: restarted again and again, never given up
     assert len(launched) >= 3 and supervisor.units[0].fast_failures == 0
+
+
+def test_failures_before_ready_are_a_crash_loop_however_long_the_start_took():
+    launched = []
+
+    def launch():  # outlives `fast`, but never answers its readiness probe
+        launched.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"]))
+        return launched[-1]
+
+    supervisor = Supervisor([Unit("stuck", launch, lambda: False)],
+                            RestartPolicy(first_delay=0.01, max_delay=0.05, fast=0.1, give_up_after=2))
+    supervisor.start()
+    with pytest.raises(CrashLoop, match=r"stuck failed 2 times in a row, each before it was ready"):
+        supervise_until(supervisor, 30)
+    assert len(launched) == 2
 
 
 def test_a_start_that_raises_is_retried_like_a_failure():
