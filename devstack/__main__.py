@@ -8,8 +8,8 @@ With no --database-url (nor DATABASE_URL) it starts the embedded PostgreSQL with
 
 A process that dies is restarted after a backoff (0.5 s doubling to 10 s); five failures in a
 row, each before it was ready or within 10 s of its start, stop the stack with exit code 1. The
-services and Envoy die with this process, even killed with SIGKILL; the embedded PostgreSQL (a daemon) does not, and
-the next start stops what a dead run left (see the run file, <data dir>.run).
+services and Envoy die with this process, even killed with SIGKILL; the embedded PostgreSQL (a
+daemon) does not, and the next start stops what a dead run left (see the run file, <data dir>.run).
 """
 
 from __future__ import annotations
