@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import os
 import re
+import socket
+import subprocess
+import sys
 
 import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import SchemaNotFoundError, latest_version
 
+from devstack.pki import DevPki
 from tests.deploy.kube import KUBERNETES, OVERLAYS, REPO_ROOT, Objects, Peer, edges, pod_spec, render, selects
 
 SERVICES = {"customers": 50051, "catalog": 50052, "orders": 50053}
@@ -204,6 +209,45 @@ def test_every_service_is_probed_through_its_grpc_health_over_mutual_tls(overlay
         # Drain: the grace period covers the preStop pause and the service's own grace.
         grace = float(env["SHUTDOWN_GRACE_SECONDS"]) + container["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert pod_spec(deployment)["terminationGracePeriodSeconds"] > grace
+
+
+def _serve_health(status: str, env: dict) -> tuple[subprocess.Popen, int]:
+    server = subprocess.Popen([sys.executable, "-m", "tests.deploy.health_server", status], cwd=REPO_ROOT, env=env,
+                              stdout=subprocess.PIPE, text=True)
+    line = server.stdout.readline()  # the port, once it serves (EOF if it died)
+    assert line.strip().isdigit(), f"the health server did not start (exit {server.poll()})"
+    return server, int(line)
+
+
+def _probe(command: list[str], env: dict) -> int:
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, timeout=30, capture_output=True).returncode
+
+
+@pytest.mark.slow
+def test_the_probe_commands_tell_serving_draining_and_gone_apart(tmp_path):
+    """The rendered probes, run for real (as the pod would, as its own identity) against a
+    service's gRPC server: readiness passes only while SERVING; liveness passes on NOT_SERVING
+    too (database down, draining), and fails when nothing answers."""
+    container = pod_spec(Objects(render("local")).named("Deployment", "catalog"))["containers"][0]
+    readiness = container["readinessProbe"]["exec"]["command"]
+    liveness = container["livenessProbe"]["exec"]["command"]
+    pki = DevPki(tmp_path / "tls").ensure(["catalog"])
+    env = {**os.environ, **pki.env("catalog"), "GRPC_VERBOSITY": "ERROR",
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}  # python: the venv's
+    for status, ready in (("SERVING", True), ("NOT_SERVING", False)):
+        server, port = _serve_health(status, env)
+        try:
+            pod_env = {**env, "LISTEN_ADDR": f"0.0.0.0:{port}"}
+            assert (_probe(readiness, pod_env) == 0) is ready, status
+            assert _probe(liveness, pod_env) == 0, status
+        finally:
+            server.kill()
+            server.wait()
+    with socket.socket() as unused:  # a port where nothing listens
+        unused.bind(("127.0.0.1", 0))
+        gone_env = {**env, "LISTEN_ADDR": f"0.0.0.0:{unused.getsockname()[1]}"}
+        assert _probe(readiness, gone_env) != 0
+        assert _probe(liveness, gone_env) != 0
 
 
 def test_the_gateway_is_probed_through_envoy_s_readiness(overlay):
