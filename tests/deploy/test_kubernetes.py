@@ -16,6 +16,7 @@ import sys
 
 import kubernetes_validate
 import pytest
+import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, latest_version
 
 from devstack.pki import DevPki
@@ -61,6 +62,24 @@ def made_elsewhere(tmp_path_factory) -> dict[str, dict[str, dict[str, set[str]]]
     production = {"Secret": {k: v for k, v in PRODUCTION_MADE.items() if k != "auth-jwks"},
                   "ConfigMap": {"auth-jwks": PRODUCTION_MADE["auth-jwks"]}}
     return {"local": local, "production": production}
+
+
+def test_local_secrets_prints_valid_objects_and_the_same_ones_each_time(tmp_path):
+    """`local_secrets.py | kubectl apply -f -`: valid Secrets and ConfigMap, whose passwords and
+    keys are kept, so applying again changes nothing (a new password would lock the services out
+    until the provisioning Job ran again)."""
+    def run() -> list[dict]:
+        done = subprocess.run([sys.executable, str(KUBERNETES / "local_secrets.py"), "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=60, check=True)
+        return list(yaml.safe_load_all(done.stdout))
+    first = run()
+    for doc in first:
+        kubernetes_validate.validate(doc, latest_version(), strict=True)
+    assert run() == first
+    assert {(d["kind"], d["metadata"]["name"]) for d in first} == {
+        *(("Secret", f"{name}-tls") for name in (*SERVICES, "gateway")),
+        *(("Secret", f"{name}-db") for name in SERVICES), ("Secret", "page-token"), ("ConfigMap", "auth-jwks")}
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "kubernetes").iterdir()} == {0o600}
 
 
 def _containers(objects: Objects):
