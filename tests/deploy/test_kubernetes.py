@@ -418,12 +418,12 @@ def test_migrations_need_no_job_because_concurrent_starts_serialise_on_an_adviso
 
 # --- the local database -----------------------------------------------------------------------
 
-def test_the_local_database_is_a_cloudnativepg_cluster_the_manifests_agree_with():
+def test_the_local_database_is_a_cloudnativepg_cluster_the_manifests_agree_with(tmp_path):
     objects = Objects(render("local"))
     cluster = objects.named("Cluster", CNPG_CLUSTER)
     assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
     spec = cluster["spec"]
-    assert set(spec) <= {"instances", "imageName", "enableSuperuserAccess", "bootstrap", "postgresql",
+    assert set(spec) <= {"instances", "imageName", "enableSuperuserAccess", "bootstrap", "managed", "postgresql",
                          "storage", "resources"}
     assert spec["instances"] >= 1 and spec["imageName"].startswith("ghcr.io/cloudnative-pg/postgresql:18")
     # The db-provision Job logs in with the superuser Secret, which exists only with this on.
@@ -434,8 +434,19 @@ def test_the_local_database_is_a_cloudnativepg_cluster_the_manifests_agree_with(
     assert initdb["database"] == "recordstore" and "CREATE DATABASE recordstore" in create_database
     assert (initdb["localeProvider"], initdb["builtinLocale"]) == ("builtin", "C.UTF-8")
     assert "LOCALE_PROVIDER builtin BUILTIN_LOCALE ''C.UTF-8''" in create_database
-    limits = sum(int(n) for n in re.findall(r"CONNECTION LIMIT (\d+)", (REPO_ROOT / "db" / "provision.sql").read_text()))
-    assert int(spec["postgresql"]["parameters"]["max_connections"]) > limits
+    limits = {role: int(n) for role, n in
+              re.findall(r"ALTER ROLE (\w+) CONNECTION LIMIT (\d+)", (REPO_ROOT / "db" / "provision.sql").read_text())}
+    assert int(spec["postgresql"]["parameters"]["max_connections"]) > sum(limits.values())
+    # The services' roles, as db/provision.sql makes them, with the passwords the services read.
+    roles = {role["name"]: role for role in spec["managed"]["roles"]}
+    assert set(roles) == set(SERVICES)
+    for name, role in roles.items():
+        assert role == {"name": name, "ensure": "present", "login": True, "connectionLimit": limits[name],
+                        "passwordSecret": {"name": f"{name}-db"}}
+    made = {doc["metadata"]["name"]: doc for doc in _local_secrets().objects(tmp_path)}
+    for name in SERVICES:  # the operator wants a basic-auth Secret whose username is the role's
+        assert made[f"{name}-db"]["type"] == "kubernetes.io/basic-auth"
+        assert base64.b64decode(made[f"{name}-db"]["data"]["username"]).decode() == name
 
 
 # --- network policies -------------------------------------------------------------------------
