@@ -56,9 +56,12 @@ class Meter:
 
     pids: dict[str, int]
     postmaster: int | None = None
+    servers: dict[str, int] | None = None  # pre-forking servers: the master and its live workers
 
     def _sample(self) -> dict[str, float]:
         sample = {name: process_seconds(pid) for name, pid in self.pids.items()}
+        for name, pid in (self.servers or {}).items():
+            sample[name] = sum(process_seconds(p) for p in children_of(pid)) + process_seconds(pid, with_children=True)
         if self.postmaster:
             sample["postgres"] = postgres_seconds(self.postmaster)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -16,7 +16,8 @@ def test_the_benchmark_runs_and_prints_its_table():
     result = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in ("pgbench: purchase SQL", "gRPC CreatePurchase", "JSON CreatePurchase via Envoy", "GetDisc @", "catalog health Check @", "the median of the rounds",
+    for line in ("pgbench: purchase SQL", "gRPC CreatePurchase", "JSON CreatePurchase via Envoy", "monolith JSON purchase", "GetDisc @", "catalog health Check @", "the median of the rounds",
                  "ListDiscs, all four @", "EXPLAIN: no sequential scan", "invariant on the purchased discs"):
         assert line in result.stdout, f"missing {line!r} in:\n{result.stdout}"
     assert "gRPC purchases/s >= 0.25 x pgbench TPS" in result.stdout
+    assert "JSON purchases/s >= 1.0 x the monolith" in result.stdout
