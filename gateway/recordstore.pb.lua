@@ -3,71 +3,76 @@
 
 MESSAGES = {
   [".recordstore.catalog.v1.Disc"] = {
-    ["id"] = {"string", false},
-    ["title"] = {"string", false},
-    ["artist"] = {"string", false},
-    ["genre"] = {"string", false},
-    ["release_year"] = {"int32", false},
-    ["releaseYear"] = {"int32", false},
-    ["price"] = {"message", false, ".google.type.Money"},
-    ["stock"] = {"int32", false},
-    ["create_time"] = {"timestamp", false},
-    ["createTime"] = {"timestamp", false},
-    ["update_time"] = {"timestamp", false},
-    ["updateTime"] = {"timestamp", false},
+    ["id"] = {"string", false, false, "id"},
+    ["title"] = {"string", false, false, "title"},
+    ["artist"] = {"string", false, false, "artist"},
+    ["genre"] = {"string", false, false, "genre"},
+    ["release_year"] = {"int32", false, false, "release_year"},
+    ["releaseYear"] = {"int32", false, false, "release_year"},
+    ["price"] = {"message", false, ".google.type.Money", "price"},
+    ["stock"] = {"int32", false, false, "stock"},
+    ["create_time"] = {"timestamp", false, false, "create_time"},
+    ["createTime"] = {"timestamp", false, false, "create_time"},
+    ["update_time"] = {"timestamp", false, false, "update_time"},
+    ["updateTime"] = {"timestamp", false, false, "update_time"},
   },
   [".google.type.Money"] = {
-    ["currency_code"] = {"string", false},
-    ["currencyCode"] = {"string", false},
-    ["units"] = {"int64", false},
-    ["nanos"] = {"int32", false},
+    ["currency_code"] = {"string", false, false, "currency_code"},
+    ["currencyCode"] = {"string", false, false, "currency_code"},
+    ["units"] = {"int64", false, false, "units"},
+    ["nanos"] = {"int32", false, false, "nanos"},
   },
   [".recordstore.catalog.v1.RestockDiscRequest"] = {
-    ["id"] = {"string", false},
-    ["quantity"] = {"int32", false},
+    ["id"] = {"string", false, false, "id"},
+    ["quantity"] = {"int32", false, false, "quantity"},
   },
   [".recordstore.customers.v1.Customer"] = {
-    ["id"] = {"string", false},
-    ["name"] = {"string", false},
-    ["email"] = {"string", false},
-    ["document"] = {"string", false},
-    ["phone"] = {"string", false},
-    ["state"] = {"enum", false},
-    ["create_time"] = {"timestamp", false},
-    ["createTime"] = {"timestamp", false},
-    ["deactivate_time"] = {"timestamp", false},
-    ["deactivateTime"] = {"timestamp", false},
+    ["id"] = {"string", false, false, "id"},
+    ["name"] = {"string", false, false, "name"},
+    ["email"] = {"string", false, false, "email"},
+    ["document"] = {"string", false, false, "document"},
+    ["phone"] = {"string", false, false, "phone"},
+    ["state"] = {"enum", false, ".recordstore.customers.v1.Customer.State", "state"},
+    ["create_time"] = {"timestamp", false, false, "create_time"},
+    ["createTime"] = {"timestamp", false, false, "create_time"},
+    ["deactivate_time"] = {"timestamp", false, false, "deactivate_time"},
+    ["deactivateTime"] = {"timestamp", false, false, "deactivate_time"},
   },
   [".recordstore.customers.v1.DeactivateCustomerRequest"] = {
-    ["id"] = {"string", false},
+    ["id"] = {"string", false, false, "id"},
   },
   [".recordstore.orders.v1.Purchase"] = {
-    ["id"] = {"string", false},
-    ["customer_id"] = {"string", false},
-    ["customerId"] = {"string", false},
-    ["disc_id"] = {"string", false},
-    ["discId"] = {"string", false},
-    ["quantity"] = {"int32", false},
-    ["unit_price"] = {"message", false, ".google.type.Money"},
-    ["unitPrice"] = {"message", false, ".google.type.Money"},
-    ["total_price"] = {"message", false, ".google.type.Money"},
-    ["totalPrice"] = {"message", false, ".google.type.Money"},
-    ["effective"] = {"bool", false},
-    ["state"] = {"enum", false},
-    ["request_id"] = {"string", false},
-    ["requestId"] = {"string", false},
-    ["create_time"] = {"timestamp", false},
-    ["createTime"] = {"timestamp", false},
-    ["update_time"] = {"timestamp", false},
-    ["updateTime"] = {"timestamp", false},
-    ["cancel_time"] = {"timestamp", false},
-    ["cancelTime"] = {"timestamp", false},
-    ["failure_reason"] = {"string", false},
-    ["failureReason"] = {"string", false},
+    ["id"] = {"string", false, false, "id"},
+    ["customer_id"] = {"string", false, false, "customer_id"},
+    ["customerId"] = {"string", false, false, "customer_id"},
+    ["disc_id"] = {"string", false, false, "disc_id"},
+    ["discId"] = {"string", false, false, "disc_id"},
+    ["quantity"] = {"int32", false, false, "quantity"},
+    ["unit_price"] = {"message", false, ".google.type.Money", "unit_price"},
+    ["unitPrice"] = {"message", false, ".google.type.Money", "unit_price"},
+    ["total_price"] = {"message", false, ".google.type.Money", "total_price"},
+    ["totalPrice"] = {"message", false, ".google.type.Money", "total_price"},
+    ["effective"] = {"bool", false, false, "effective"},
+    ["state"] = {"enum", false, ".recordstore.orders.v1.Purchase.State", "state"},
+    ["request_id"] = {"string", false, false, "request_id"},
+    ["requestId"] = {"string", false, false, "request_id"},
+    ["create_time"] = {"timestamp", false, false, "create_time"},
+    ["createTime"] = {"timestamp", false, false, "create_time"},
+    ["update_time"] = {"timestamp", false, false, "update_time"},
+    ["updateTime"] = {"timestamp", false, false, "update_time"},
+    ["cancel_time"] = {"timestamp", false, false, "cancel_time"},
+    ["cancelTime"] = {"timestamp", false, false, "cancel_time"},
+    ["failure_reason"] = {"string", false, false, "failure_reason"},
+    ["failureReason"] = {"string", false, false, "failure_reason"},
   },
   [".recordstore.orders.v1.CancelPurchaseRequest"] = {
-    ["id"] = {"string", false},
+    ["id"] = {"string", false, false, "id"},
   },
+}
+
+ENUMS = {
+  [".recordstore.customers.v1.Customer.State"] = {"STATE_UNSPECIFIED", "ACTIVE", "DEACTIVATED"},
+  [".recordstore.orders.v1.Purchase.State"] = {"STATE_UNSPECIFIED", "PENDING", "CONFIRMED", "REJECTED", "CANCELLING", "CANCELLED", "FAILED"},
 }
 
 ROUTES = {
@@ -80,32 +85,36 @@ ROUTES = {
 }
 
 QUERIES = {
-  {method = "POST", pattern = "^/v1/discs$", fields = {["request_id"] = "string"}},
-  {method = "GET", pattern = "^/v1/discs/[^/:]+$", fields = {}},
-  {method = "GET", pattern = "^/v1/discs$", fields = {["page_size"] = "int32", ["page_token"] = "string", ["artist"] = "string", ["title"] = "string", ["genre"] = "string", ["release_year"] = "int32"}},
-  {method = "POST", pattern = "^/v1/discs/[^/:]+:restock$", fields = {}},
-  {method = "POST", pattern = "^/v1/customers$", fields = {["request_id"] = "string"}},
-  {method = "GET", pattern = "^/v1/customers/[^/:]+$", fields = {}},
-  {method = "GET", pattern = "^/v1/customers$", fields = {["page_size"] = "int32", ["page_token"] = "string", ["show_deactivated"] = "bool"}},
-  {method = "POST", pattern = "^/v1/customers/[^/:]+:deactivate$", fields = {}},
-  {method = "POST", pattern = "^/v1/purchases$", fields = {["request_id"] = "string"}},
-  {method = "GET", pattern = "^/v1/purchases/[^/:]+$", fields = {}},
-  {method = "GET", pattern = "^/v1/purchases$", fields = {["page_size"] = "int32", ["page_token"] = "string", ["customer_id"] = "string", ["start_time"] = "timestamp", ["end_time"] = "timestamp"}},
-  {method = "POST", pattern = "^/v1/purchases/[^/:]+:cancel$", fields = {}},
+  {method = "POST", pattern = "^/v1/discs$", fields = {["request_id"] = {"string", "request_id", false, false}, ["requestId"] = {"string", "request_id", false, false}}, path = {}},
+  {method = "GET", pattern = "^/v1/discs/[^/:]+$", fields = {}, path = {["id"] = true}},
+  {method = "GET", pattern = "^/v1/discs$", fields = {["page_size"] = {"int32", "page_size", false, false}, ["pageSize"] = {"int32", "page_size", false, false}, ["page_token"] = {"string", "page_token", false, false}, ["pageToken"] = {"string", "page_token", false, false}, ["artist"] = {"string", "artist", false, false}, ["title"] = {"string", "title", false, false}, ["genre"] = {"string", "genre", false, false}, ["release_year"] = {"int32", "release_year", false, false}, ["releaseYear"] = {"int32", "release_year", false, false}}, path = {}},
+  {method = "POST", pattern = "^/v1/discs/[^/:]+:restock$", fields = {}, path = {["id"] = true}},
+  {method = "POST", pattern = "^/v1/customers$", fields = {["request_id"] = {"string", "request_id", false, false}, ["requestId"] = {"string", "request_id", false, false}}, path = {}},
+  {method = "GET", pattern = "^/v1/customers/[^/:]+$", fields = {}, path = {["id"] = true}},
+  {method = "GET", pattern = "^/v1/customers$", fields = {["page_size"] = {"int32", "page_size", false, false}, ["pageSize"] = {"int32", "page_size", false, false}, ["page_token"] = {"string", "page_token", false, false}, ["pageToken"] = {"string", "page_token", false, false}, ["show_deactivated"] = {"bool", "show_deactivated", false, false}, ["showDeactivated"] = {"bool", "show_deactivated", false, false}}, path = {}},
+  {method = "POST", pattern = "^/v1/customers/[^/:]+:deactivate$", fields = {}, path = {["id"] = true}},
+  {method = "POST", pattern = "^/v1/purchases$", fields = {["request_id"] = {"string", "request_id", false, false}, ["requestId"] = {"string", "request_id", false, false}}, path = {}},
+  {method = "GET", pattern = "^/v1/purchases/[^/:]+$", fields = {}, path = {["id"] = true}},
+  {method = "GET", pattern = "^/v1/purchases$", fields = {["page_size"] = {"int32", "page_size", false, false}, ["pageSize"] = {"int32", "page_size", false, false}, ["page_token"] = {"string", "page_token", false, false}, ["pageToken"] = {"string", "page_token", false, false}, ["customer_id"] = {"string", "customer_id", false, false}, ["customerId"] = {"string", "customer_id", false, false}, ["start_time"] = {"timestamp", "start_time", false, false}, ["startTime"] = {"timestamp", "start_time", false, false}, ["start_time.seconds"] = {"int64", "start_time.seconds", false, "start_time"}, ["startTime.seconds"] = {"int64", "start_time.seconds", false, "start_time"}, ["start_time.nanos"] = {"int32", "start_time.nanos", false, "start_time"}, ["startTime.nanos"] = {"int32", "start_time.nanos", false, "start_time"}, ["end_time"] = {"timestamp", "end_time", false, false}, ["endTime"] = {"timestamp", "end_time", false, false}, ["end_time.seconds"] = {"int64", "end_time.seconds", false, "end_time"}, ["endTime.seconds"] = {"int64", "end_time.seconds", false, "end_time"}, ["end_time.nanos"] = {"int32", "end_time.nanos", false, "end_time"}, ["endTime.nanos"] = {"int32", "end_time.nanos", false, "end_time"}}, path = {}},
+  {method = "POST", pattern = "^/v1/purchases/[^/:]+:cancel$", fields = {}, path = {["id"] = true}},
 }
 
--- Checks a JSON request body against the protos before the transcoder parses it (Envoy's Lua
--- filter). The transcoder silently drops a field it does not know (envoyproxy/envoy#46623) and
--- takes null, or "5" for a number: a misspelt "phnoe" or a "request_id" in the wrong place would
--- be lost without a word. Here every key must name a field of the message it is in (by its proto
--- name or its JSON name), and every value must have the field's JSON type; anything else is 400
--- naming the field (UNKNOWN_FIELD, INVALID_FIELD). Timestamps in RFC 3339's lower-case form
+-- Checks a JSON request body and the query string against the protos before the transcoder
+-- parses them (Envoy's Lua filter). The transcoder silently drops a field it does not know
+-- (envoyproxy/envoy#46623), takes null, or "5" for a number, lets the last of two equal keys win,
+-- and refuses a number out of its type's range in protobuf's words ("TYPE_INT32"): a misspelt
+-- "phnoe" or a "request_id" in the wrong place would be lost without a word. Here every key must
+-- name a field of the message it is in (by its proto name or its JSON name), once; every value
+-- must have the field's JSON type, a whole number must be one within its type's range, an enum
+-- one of its names, a timestamp an RFC 3339 time within 0001..9999. Anything else is 400 naming
+-- the field (UNKNOWN_FIELD, DUPLICATE_FIELD, INVALID_FIELD, TIMESTAMP_OUT_OF_RANGE). The query
+-- string is held to the same, parameter by parameter. Timestamps in RFC 3339's lower-case form
 -- ("t", "z"), which the transcoder refuses, are upper-cased, in the body and in the query string.
 --
--- protos/generate.py appends this file to the messages and routes it derives from the descriptor
--- set (MESSAGES, ROUTES, QUERIES), into gateway/recordstore.pb.lua, which Envoy loads.
--- A body that is not JSON is 400 INVALID_JSON with where it stops being JSON; one that is not an
--- object, or has something after the object, is left to the transcoder, which answers it.
+-- protos/generate.py appends this file to the messages, enums and routes it derives from the
+-- descriptor set (MESSAGES, ENUMS, ROUTES, QUERIES), into gateway/recordstore.pb.lua, which Envoy
+-- loads. A body that is not JSON is 400 INVALID_JSON with where it stops being JSON; one that is
+-- not an object, or has something after the object, is left to the transcoder, which answers it.
 
 local MAX_SHOWN = 40
 
@@ -184,10 +193,20 @@ function Reader:scalar()
     local value, start, stop = self:string()
     return "string", value, start, stop
   end
-  local literal = self.text:match("^%-?%d+%.?%d*[eE]?[-+]?%d*", self.at)
-  if literal and #literal > 0 then
-    self.at = self.at + #literal
-    return "number"
+  -- JSON's number grammar exactly (no leading zero, digits after a point and in an exponent):
+  -- the transcoder reads "1." or "01" its own way, or refuses them in its own words.
+  local int = self.text:match("^%-?%d+", self.at)
+  if int then
+    if int:find("^%-?0%d") then fail() end
+    local at = self.at + #int
+    local fraction = self.text:match("^%.%d*", at) or ""
+    if fraction == "." then fail() end
+    at = at + #fraction
+    local exponent = self.text:match("^[eE][-+]?%d*", at) or ""
+    if exponent ~= "" and not exponent:find("%d$") then fail() end
+    local literal = self.text:sub(self.at, at + #exponent - 1)
+    self.at = at + #exponent
+    return "number", literal
   end
   for word, kind in pairs({["true"] = "boolean", ["false"] = "boolean", ["null"] = "null"}) do
     if self.text:sub(self.at, self.at + #word - 1) == word then
@@ -230,6 +249,115 @@ local ACCEPTS = {
   timestamp = {{string = true}, "an RFC 3339 timestamp"},
 }
 
+-- Whole numbers, bounded by their proto type. Lua's numbers are doubles, exact only up to 2^53,
+-- so the bounds are compared as digits. A number with a fraction or an exponent (1e3: a whole
+-- number, which proto3 JSON takes) reaches the services through a double: beyond 2^53 it would
+-- be rounded, so such an int64 must be written as digits.
+local WHOLE = {
+  int32 = {min = "2147483648", max = "2147483647", words = "between -2147483648 and 2147483647"},
+  int64 = {min = "9223372036854775808", max = "9223372036854775807",
+           words = "between -9223372036854775808 and 9223372036854775807"},
+}
+local EXACT_IN_A_DOUBLE = "9007199254740992"
+
+local function at_most(digits, limit)  -- whole numbers as digits, no leading zeros
+  if #digits ~= #limit then return #digits < #limit end
+  return digits <= limit
+end
+
+-- The magnitude of a JSON number as digits (no leading zeros) and whether it is negative; nil
+-- when it is not whole, false for the digits when it has more than 20.
+local function whole_digits(literal)
+  local sign, int = literal:match("^(%-?)(%d+)")
+  local fraction = literal:match("^%.(%d+)", #sign + #int + 1) or ""
+  local shift = tonumber(literal:match("[eE]%+?(%-?%d+)$") or "0") - #fraction
+  local digits = (int .. fraction):gsub("^0+", "")
+  if digits == "" then return sign == "-", "0" end
+  if shift < 0 then
+    local kept = #digits + shift
+    if kept <= 0 or digits:find("[1-9]", kept + 1) then return nil end
+    digits = digits:sub(1, kept)
+  elseif shift > 0 then
+    if #digits + shift > 20 then return sign == "-", false end
+    digits = digits .. string.rep("0", shift)
+  end
+  return sign == "-", digits
+end
+
+-- nil when `text` (a JSON number's literal, or a string when `quoted`) is a whole number of
+-- `kind`; else what is wrong, in words.
+local function whole_problem(kind, text, quoted)
+  local bounds, negative, digits = WHOLE[kind], nil, nil
+  local shown = quoted and quote(text, MAX_SHOWN) or text:sub(1, MAX_SHOWN)
+  local words = "must be a whole number " .. bounds.words .. ", got " .. shown
+  if quoted then
+    local sign, given = text:match("^([-+]?)(%d+)$")
+    if not given then return words end
+    negative, digits = sign == "-", given:gsub("^0+", "")
+    if digits == "" then digits = "0" end
+  else
+    negative, digits = whole_digits(text)
+    if negative == nil or not digits then return words end
+  end
+  if not at_most(digits, negative and bounds.min or bounds.max) then return words end
+  if kind == "int64" and not quoted and text:find("[.eE]") and not at_most(digits, EXACT_IN_A_DOUBLE) then
+    return words .. " (beyond 2^53 as digits, without a fraction or an exponent)"
+  end
+end
+
+local ENUM_SETS = {}
+for name, values in pairs(ENUMS) do
+  ENUM_SETS[name] = {}
+  for _, value in ipairs(values) do ENUM_SETS[name][value] = true end
+end
+
+local DAYS = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+local RFC3339 = "must be an RFC 3339 timestamp such as 2026-01-31T23:59:59Z"
+-- google.protobuf.Timestamp's range, as the services say it (services/runtime/timestamps.py).
+local TIME_RANGE = "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z"
+local MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799
+
+local function days_from_civil(y, m, d)  -- days since 1970-01-01, proleptic Gregorian
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+  return era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
+end
+
+-- nil when `text` is an RFC 3339 timestamp the services take, else (what is wrong, reason): a
+-- date that does not exist (2026-02-30) is no timestamp; one beyond Timestamp's range (year 0,
+-- 10000) is TIMESTAMP_OUT_OF_RANGE, as over gRPC.
+local function timestamp_problem(text)
+  local got = ", got " .. quote(text, MAX_SHOWN)
+  local y, mo, d, h, mi, s, rest = text:match("^(%d%d%d%d+)%-(%d%d)%-(%d%d)[Tt](%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then return RFC3339 .. got, "INVALID_FIELD" end
+  local fraction, zone = rest:match("^%.(%d+)(.*)$")
+  if not fraction then zone = rest end
+  if fraction and #fraction > 9 then return RFC3339 .. ", at most 9 digits after the second's point" .. got, "INVALID_FIELD" end
+  local offset = 0
+  if zone ~= "Z" and zone ~= "z" then
+    local sign, oh, om = zone:match("^([-+])(%d%d):(%d%d)$")
+    if not sign or tonumber(oh) > 23 or tonumber(om) > 59 then
+      return RFC3339 .. ", ending in Z or an offset such as -03:00" .. got, "INVALID_FIELD"
+    end
+    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "-" and -1 or 1)
+  end
+  local year = tonumber(y)
+  if year > 9999 then return TIME_RANGE .. got, "TIMESTAMP_OUT_OF_RANGE" end
+  if #y > 4 then return RFC3339 .. got, "INVALID_FIELD" end
+  local month, day, hour, minute, second = tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
+  if month < 1 or month > 12 then return RFC3339 .. ": there is no month " .. mo .. got, "INVALID_FIELD" end
+  local leap = month == 2 and (year % 4 == 0 and year % 100 ~= 0 or year % 400 == 0)
+  if day < 1 or day > DAYS[month] + (leap and 1 or 0) then
+    return RFC3339 .. ": " .. y .. "-" .. mo .. " has no day " .. d .. got, "INVALID_FIELD"
+  end
+  -- RFC 3339 allows a leap second (60), and so does the transcoder.
+  if hour > 23 or minute > 59 or second > 60 then return RFC3339 .. got, "INVALID_FIELD" end
+  local seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+  if seconds < MIN_SECONDS or seconds > MAX_SECONDS then return TIME_RANGE .. got, "TIMESTAMP_OUT_OF_RANGE" end
+end
+
 function Reader:value(spec, path, times)
   local kind, repeated, message = spec[1], spec[2], spec[3]
   if repeated then
@@ -238,7 +366,7 @@ function Reader:value(spec, path, times)
     if self:peek() == "]" then self.at = self.at + 1 return end
     local index = 0
     while true do
-      local field, problem, reason = self:value({kind, false, message}, path .. "[" .. index .. "]", times)
+      local field, problem, reason = self:value({kind, false, message, spec[4]}, path .. "[" .. index .. "]", times)
       if field then return field, problem, reason end
       index = index + 1
       local after = self:peek()
@@ -260,13 +388,25 @@ function Reader:value(spec, path, times)
   if not accepts[1][json_type] then
     return path, "must be " .. accepts[2] .. ", not " .. json_type
   end
-  if kind == "timestamp" and text:find("[tz]") and not self.text:sub(start, stop):find("\\", 1, true) then
-    times[#times + 1] = {start, stop}
+  if kind == "enum" and json_type == "string" then
+    if not ENUM_SETS[message][text] then
+      return path, "must be one of " .. table.concat(ENUMS[message], ", ") .. ", got " .. quote(text, MAX_SHOWN)
+    end
+  elseif WHOLE[kind] or kind == "enum" then  -- an enum may be given by its number
+    local problem = whole_problem(kind == "enum" and "int32" or kind, text, json_type == "string")
+    if problem then return path, problem end
+  elseif kind == "timestamp" then
+    local problem, reason = timestamp_problem(text)
+    if problem then return path, problem, reason end
+    if text:find("[tz]") and not self.text:sub(start, stop):find("\\", 1, true) then
+      times[#times + 1] = {start, stop}
+    end
   end
 end
 
-function Reader:object(name, prefix, times)
-  local fields = MESSAGES[name]
+-- `in_path`: the fields the URL's path binds, which a body bound as a whole must not give again.
+function Reader:object(name, prefix, times, in_path)
+  local fields, seen = MESSAGES[name], {}
   self.at = self.at + 1
   if self:peek() == "}" then self.at = self.at + 1 return end
   while true do
@@ -279,6 +419,16 @@ function Reader:object(name, prefix, times)
     if not spec then
       return path, "is not a field of this request", "UNKNOWN_FIELD"
     end
+    -- Two equal keys (or a field's proto and JSON names): the transcoder would keep the last.
+    local first = seen[spec[4]]
+    if first then
+      return path, first == key and "is given more than once" or "is given more than once (as " .. first .. " too)",
+             "DUPLICATE_FIELD"
+    end
+    seen[spec[4]] = key
+    if in_path and in_path[spec[4]] then
+      return path, "is given in the path already", "DUPLICATE_FIELD"
+    end
     local field, problem, reason = self:value(spec, path, times)
     if field then return field, problem, reason end
     local after = self:peek()
@@ -290,11 +440,12 @@ end
 
 -- Returns (field, description, reason) of the first problem ("" for the body as a whole), or
 -- nil and the spans of timestamps to upper-case.
-local function check(text, route)
+local function check(text, route, in_path)
   local reader = setmetatable({text = text, at = 1}, Reader)
   local times = {}
   if reader:peek() ~= "{" then return nil, times end  -- not an object: the transcoder answers
-  local ok, field, problem, reason = pcall(reader.object, reader, route.body, route.prefix, times)
+  local ok, field, problem, reason = pcall(reader.object, reader, route.body, route.prefix, times,
+                                           route.prefix == "" and in_path or nil)
   if not ok then
     if field ~= "malformed" then error(field, 0) end
     return "", "the body is not valid JSON (at byte " .. math.min(reader.at, #text) .. " of " .. #text .. ")",
@@ -325,31 +476,52 @@ local function unescape(text)
   return (text:gsub("+", " "):gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
 end
 
-local WHOLE = {int32 = {-2147483648, 2147483647}, int64 = {-9223372036854775808, 9223372036854775807}}
-
 -- The query string, in the API's words where the transcoder's would name protobuf types
--- ("invalid value \"\" for type TYPE_INT32"): a whole number must be one, a flag true or false.
--- A timestamp's lower-case t and z are upper-cased (?start_time=2026-01-01t00:00:00z).
--- Returns (field, description) of the first problem, or nil and the query to send on.
+-- ("invalid value \"\" for type TYPE_INT32", "Could not find field ... in the type ..."): each
+-- parameter must be one of the request's (by its proto or JSON name), given once unless the
+-- field is repeated; a whole number must be one within its type's range, a flag true or false,
+-- a timestamp an RFC 3339 time within Timestamp's range. A timestamp's lower-case t and z are
+-- upper-cased (?start_time=2026-01-01t00:00:00z).
+-- Returns (field, description, reason) of the first problem, or nil and the query to send on.
 local function check_query(route, query)
-  local problem, changed = nil, false
+  local problem, changed, seen, parts = nil, false, {}, {}
   local rewritten = query:gsub("([^&=]*)=?([^&]*)", function(name, raw)
     if problem or name == "" then return end
     local field, value = unescape(name), unescape(raw)
-    local kind = route.fields[field]
+    local spec = route.fields[field]
+    if not spec then
+      problem = route.path[field] and {field, "is given in the path already", "DUPLICATE_FIELD"}
+                or {field, "is not a parameter of this request", "UNKNOWN_FIELD"}
+      return
+    end
+    local kind, canonical, repeated, whole = spec[1], spec[2], spec[3], spec[4]
+    -- start_time and start_time.seconds name the same field, as start_time and startTime do.
+    local first = seen[canonical] or (whole and seen[whole]) or (not whole and parts[canonical])
+    if first and not repeated then
+      problem = {field, first == field and "is given more than once"
+                        or "is given more than once (as " .. first .. " too)", "DUPLICATE_FIELD"}
+      return
+    end
+    seen[canonical] = field
+    if whole then parts[whole] = field end
     if WHOLE[kind] then
-      local number = value:match("^%-?%d+$") and #value <= 20 and tonumber(value)
-      if not number or number < WHOLE[kind][1] or number > WHOLE[kind][2] then
-        problem = {field, "must be a whole number" .. (kind == "int32" and " of 32 bits" or "") .. ", got " .. quote(value, MAX_SHOWN)}
-      end
+      -- A "+" in a query string is a space: a sign there can only be "-".
+      local words = value:find("^%+") and "must be a whole number " .. WHOLE[kind].words .. ", got " ..
+                    quote(value, MAX_SHOWN) or whole_problem(kind, value, true)
+      if words then problem = {field, words, "INVALID_FIELD"} end
     elseif kind == "bool" and value ~= "true" and value ~= "false" then
-      problem = {field, "must be true or false, got " .. quote(value, MAX_SHOWN)}
-    elseif kind == "timestamp" and raw:find("[tz]") then
-      changed = true
-      return name .. "=" .. raw:upper()
+      problem = {field, "must be true or false, got " .. quote(value, MAX_SHOWN), "INVALID_FIELD"}
+    elseif kind == "timestamp" then
+      local words, reason = timestamp_problem(value)
+      if words then
+        problem = {field, words, reason}
+      elseif raw:find("[tz]") then
+        changed = true
+        return name .. "=" .. raw:upper()
+      end
     end
   end)
-  if problem then return problem[1], problem[2] end
+  if problem then return problem[1], problem[2], problem[3] end
   return nil, changed and rewritten or nil
 end
 
@@ -364,12 +536,12 @@ function envoy_on_request(handle)
   local full = headers:get(":path") or ""
   local path, query = full:match("^([^?]*)%??(.*)$")
   local method = headers:get(":method")
-  local query_route = query ~= "" and query_route_of(method, path)
-  if query_route then
-    local field, rewritten = check_query(query_route, query)
+  local query_route = query_route_of(method, path)
+  if query_route and query ~= "" then
+    local field, rewritten, reason = check_query(query_route, query)
     if field then
       handle:respond({[":status"] = "400", ["content-type"] = "application/json"},
-                     error_body(field, rewritten, "INVALID_FIELD"))
+                     error_body(field, rewritten, reason))
       return
     end
     if rewritten then headers:replace(":path", path .. "?" .. rewritten) end
@@ -381,7 +553,7 @@ function envoy_on_request(handle)
   local body = handle:body()
   if not body or body:length() == 0 then return end
   local text = body:getBytes(0, body:length())
-  local ok, field, problem, reason = pcall(check, text, route)
+  local ok, field, problem, reason = pcall(check, text, route, query_route and query_route.path)
   if not ok then return end  -- a fault of this script: the transcoder decides
   if field then
     handle:respond({[":status"] = "400", ["content-type"] = "application/json"},

@@ -35,16 +35,22 @@ def _pattern(template: str) -> str:
 class _Tables:
     def __init__(self, descriptors: descriptor_pb2.FileDescriptorSet):
         self.messages: dict[str, descriptor_pb2.DescriptorProto] = {}
+        self.enums: dict[str, descriptor_pb2.EnumDescriptorProto] = {}
         for file in descriptors.file:
             for message in file.message_type:
                 self._index(f".{file.package}", message)
+            for enum in file.enum_type:
+                self.enums[f".{file.package}.{enum.name}"] = enum
         self.needed: dict[str, list[str]] = {}
+        self.needed_enums: dict[str, list[str]] = {}
 
     def _index(self, scope: str, message) -> None:
         name = f"{scope}.{message.name}"
         self.messages[name] = message
         for nested in message.nested_type:
             self._index(name, nested)
+        for enum in message.enum_type:
+            self.enums[f"{name}.{enum.name}"] = enum
 
     def need(self, name: str) -> None:
         if name in self.needed:
@@ -59,14 +65,36 @@ class _Tables:
                     raise ValueError(f"{name}.{field.name}: map fields are not checked yet")
                 spec = ("message", field.type_name)
                 self.need(field.type_name)
+            elif field.type == F.TYPE_ENUM:
+                spec = ("enum", field.type_name)
+                self.needed_enums[field.type_name] = [v.name for v in self.enums[field.type_name].value]
             else:
                 spec = (KINDS[field.type], None)
             repeated = "true" if field.label == F.LABEL_REPEATED else "false"
-            value = "{%s, %s%s}" % (_lua(spec[0]), repeated, f", {_lua(spec[1])}" if spec[1] else "")
+            # {kind, repeated, message or enum type (or false), proto name}: the proto name is the
+            # field's one identity, so that "release_year" and "releaseYear" together are a
+            # field given twice.
+            value = "{%s, %s, %s, %s}" % (_lua(spec[0]), repeated, _lua(spec[1]) if spec[1] else "false",
+                                          _lua(field.name))
             # The transcoder takes a field by its proto name and by its JSON (lowerCamel) name.
             for key in dict.fromkeys([field.name, field.json_name or field.name]):
                 entries.append(f"[{_lua(key)}] = {value}")
         self.needed[name] = entries
+
+
+def _query_fields(field) -> list[str]:
+    """The names a query parameter of `field` may take, each as {kind, proto name, repeated,
+    parent}: the transcoder takes the proto name and the JSON name, and a timestamp's parts
+    apart (start_time.seconds, start_time.nanos), which conflict with the whole."""
+    repeated = "true" if field.label == F.LABEL_REPEATED else "false"
+    names = list(dict.fromkeys([field.name, field.json_name or field.name]))
+    if field.type_name == TIMESTAMP:
+        entries = [f"[{_lua(n)}] = {{\"timestamp\", {_lua(field.name)}, {repeated}, false}}" for n in names]
+        for part, kind in (("seconds", "int64"), ("nanos", "int32")):
+            entries += [f"[{_lua(f'{n}.{part}')}] = {{{_lua(kind)}, {_lua(f'{field.name}.{part}')}, {repeated}, "
+                        f"{_lua(field.name)}}}" for n in names]
+        return entries
+    return [f"[{_lua(n)}] = {{{_lua(KINDS[field.type])}, {_lua(field.name)}, {repeated}, false}}" for n in names]
 
 
 def build_lua(descriptor_set: bytes, api_files: tuple[str, ...], checker_source: str) -> str:
@@ -94,18 +122,22 @@ def build_lua(descriptor_set: bytes, api_files: tuple[str, ...], checker_source:
                     routes.append("  {method = %s, pattern = %s, body = %s, prefix = %s},"
                                   % (_lua(verb.upper()), _lua(_pattern(template)), _lua(body), _lua(prefix)))
                 # Query parameters: the request's fields that neither the path nor the body binds.
-                bound = set(re.findall(r"{(\w+)}", template)) | ({rule.body} if rule.body else set())
+                variables = re.findall(r"{(\w+)}", template)
+                bound = set(variables) | ({rule.body} if rule.body else set())
                 fields = [] if rule.body == "*" else [
-                    f"[{_lua(f.name)}] = {_lua('timestamp' if f.type_name == TIMESTAMP else KINDS[f.type])}"
-                    for f in request.field if f.name not in bound
-                    and (f.type != F.TYPE_MESSAGE or f.type_name == TIMESTAMP) and f.label != F.LABEL_REPEATED]
-                queries.append("  {method = %s, pattern = %s, fields = {%s}},"
-                               % (_lua(verb.upper()), _lua(_pattern(template)), ", ".join(fields)))
+                    entry for f in request.field if f.name not in bound
+                    and (f.type != F.TYPE_MESSAGE or f.type_name == TIMESTAMP) for entry in _query_fields(f)]
+                path = ", ".join(f"[{_lua(v)}] = true" for v in variables)
+                queries.append("  {method = %s, pattern = %s, fields = {%s}, path = {%s}},"
+                               % (_lua(verb.upper()), _lua(_pattern(template)), ", ".join(fields), path))
     lines = ["-- Generated by protos/generate.py from the descriptor set and gateway/body_check.lua:",
              "-- do not edit; edit those and run it.", "", "MESSAGES = {"]
     for name, entries in tables.needed.items():
         lines.append(f"  [{_lua(name)}] = {{")
         lines.extend(f"    {entry}," for entry in entries)
         lines.append("  },")
+    lines += ["}", "", "ENUMS = {"]
+    for name, values in tables.needed_enums.items():
+        lines.append(f"  [{_lua(name)}] = {{{', '.join(_lua(v) for v in values)}}},")
     lines += ["}", "", "ROUTES = {", *routes, "}", "", "QUERIES = {", *queries, "}", "", ""]
     return "\n".join(lines) + checker_source

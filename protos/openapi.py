@@ -41,11 +41,21 @@ TEXT, REQUIRED_TEXT = "recordstore_Text", "recordstore_RequiredText"
 # google.type.Money in JSON: units (int64) as a string of digits. The largest a rule allows is
 # written as a pattern, the one bound JSON Schema can put on a string of digits.
 UNITS_DIGITS = "^(0|[1-9][0-9]*)$"
+# The ErrorInfo reasons the gateway answers with itself, before any service (gateway/envoy.yaml,
+# gateway/body_check.lua): clients program against them (a test keeps this list, those files and
+# the README in step).
+GATEWAY_REASONS = (
+    "UNKNOWN_FIELD", "DUPLICATE_FIELD", "INVALID_FIELD", "TIMESTAMP_OUT_OF_RANGE", "INVALID_JSON", "INVALID_REQUEST",
+    "INVALID_PATH", "INVALID_HEADER", "BODY_TOO_LARGE", "HEADERS_TOO_LARGE", "REQUEST_TIMEOUT", "METHOD_NOT_ALLOWED",
+    "UNSUPPORTED_MEDIA_TYPE", "TOKEN_MISSING", "TOKEN_INVALID", "NO_SUCH_PATH", "SERVICE_UNAVAILABLE",
+    "UPSTREAM_TIMEOUT", "REQUEST_REFUSED",
+)
 STATUS_SCHEMA = {
     "type": "object",
     "description": "A google.rpc.Status: the gRPC code, a message, and typed details "
                    "(google.rpc.ErrorInfo with a stable reason, google.rpc.BadRequest naming the field, "
-                   "google.rpc.ResourceInfo naming the missing resource).",
+                   "google.rpc.ResourceInfo naming the missing resource). Reasons the gateway answers "
+                   "with itself, before any service: " + ", ".join(GATEWAY_REASONS) + ".",
     "properties": {
         "code": {"type": "integer", "description": "gRPC status code (5 NOT_FOUND, 3 INVALID_ARGUMENT...)"},
         "message": {"type": "string"},

@@ -269,3 +269,255 @@ def test_the_gateways_own_answers_carry_a_reason(api):
 def test_answers_vary_by_origin(api):
     reply = api.request("GET", "/v1/discs?page_size=1", headers={"origin": "http://localhost:3000"})
     assert "origin" in reply.headers.get("vary", "").lower()
+
+
+# Numbers, timestamps and repeated fields, in the API's words: the transcoder alone answers them
+# in protobuf's ("invalid value 2147483648 for type TYPE_INT32"), or lets the last of two win.
+
+PROTOBUF_WORDS = re.compile(r"TYPE_|google\.protobuf|recordstore\.\w+\.v1|Could not find field")
+
+
+def disc_body(stock="1", units="1", nanos="0", extra="") -> bytes:
+    return ('{"title": "T", "artist": "A", "genre": "G", "release_year": 1972, '
+            f'"price": {{"currency_code": "BRL", "units": {units}, "nanos": {nanos}}}, "stock": {stock}{extra}}}').encode()
+
+
+def refused(reply, field: str, reason: str, words: str = "") -> None:
+    assert reply.status == 400, reply.text
+    assert reply.headers["content-type"] == "application/json"
+    details = {d["@type"].rsplit(".", 1)[1]: d for d in reply.json["details"]}
+    [violation] = details["BadRequest"]["field_violations"]
+    assert (violation["field"], details["ErrorInfo"]["reason"]) == (field, reason), reply.text
+    assert words in reply.json["message"], reply.text
+    assert not PROTOBUF_WORDS.search(reply.text), reply.text
+
+
+INT32_WORDS = "must be a whole number between -2147483648 and 2147483647"
+INT64_WORDS = "must be a whole number between -9223372036854775808 and 9223372036854775807"
+
+
+@pytest.mark.parametrize("body, field, words", [
+    (disc_body(stock="2147483648"), "disc.stock", INT32_WORDS + ", got 2147483648"),
+    (disc_body(stock="-2147483649"), "disc.stock", INT32_WORDS),
+    (disc_body(stock="1.5"), "disc.stock", INT32_WORDS + ", got 1.5"),
+    (disc_body(stock="2e-1"), "disc.stock", INT32_WORDS),
+    (disc_body(stock="-1e-400"), "disc.stock", INT32_WORDS),  # not zero: a fraction
+    (disc_body(stock="1e400"), "disc.stock", INT32_WORDS),
+    (disc_body(stock="9999999999999999999999999"), "disc.stock", INT32_WORDS),
+    (disc_body(units='"9223372036854775808"'), "disc.price.units", INT64_WORDS),
+    (disc_body(units="-9223372036854775809"), "disc.price.units", INT64_WORDS),  # was rounded to -2^63
+    (disc_body(units="1e30"), "disc.price.units", INT64_WORDS),
+    (disc_body(units='"1e3"'), "disc.price.units", INT64_WORDS),  # a string holds digits only
+    (disc_body(units='" 5"'), "disc.price.units", INT64_WORDS),
+    (disc_body(units='"5.0"'), "disc.price.units", INT64_WORDS),
+    (disc_body(units='""'), "disc.price.units", INT64_WORDS),
+    # A double cannot hold it exactly: the transcoder would round it (to 2^63, out of range).
+    (disc_body(units="9.2233720368547758e18"), "disc.price.units", "as digits"),
+    (disc_body(nanos='"abc"'), "disc.price.nanos", "must be a number"),
+    (disc_body(stock="true"), "disc.stock", "must be a number"),
+    (disc_body(stock='"3"'), "disc.stock", "must be a number"),
+])
+def test_a_number_out_of_its_type_or_not_whole_is_refused_in_words(api, body, field, words):
+    refused(api.request("POST", "/v1/discs", raw=body), field, "INVALID_FIELD", words)
+
+
+def test_quantities_out_of_int32_are_refused_naming_the_field(api):
+    customer, disc = new_customer(api), new_disc(api)
+    body = f'{{"customer_id": "{customer["id"]}", "disc_id": "{disc["id"]}", "quantity": -2147483649}}'
+    refused(api.request("POST", "/v1/purchases", raw=body.encode(),
+                        authorization=f"Bearer {api.tokens[customer['id']]}"),
+            "purchase.quantity", "INVALID_FIELD", INT32_WORDS)
+    refused(api.request("POST", f"/v1/discs/{disc['id']}:restock", raw=b'{"quantity": 4294967297}'),
+            "quantity", "INVALID_FIELD", INT32_WORDS)
+
+
+@pytest.mark.parametrize("raw, field, words", [
+    ('"state": "active"', "customer.state", "must be one of STATE_UNSPECIFIED, ACTIVE, DEACTIVATED"),
+    ('"state": 1.5', "customer.state", INT32_WORDS),
+    ('"state": 99999999999', "customer.state", INT32_WORDS),
+    ('"create_time": "2026-02-30T00:00:00Z"', "customer.create_time", "2026-02 has no day 30"),
+])
+def test_enums_and_timestamps_in_a_body_are_refused_in_words(api, raw, field, words):
+    body = f'{{"name": "N", "email": "{uuid.uuid4().hex}@example.com", {raw}}}'.encode()
+    refused(api.request("POST", "/v1/customers", raw=body), field, "INVALID_FIELD", words)
+
+
+def test_a_body_timestamp_beyond_9999_is_timestamp_out_of_range(api):
+    refused(api.request("POST", "/v1/discs", raw=disc_body(extra=', "create_time": "10000-01-01T00:00:00Z"')),
+            "disc.create_time", "TIMESTAMP_OUT_OF_RANGE", "must be between 0001-01-01T00:00:00Z and 9999-12-31")
+
+
+@pytest.mark.parametrize("body, stock, units", [
+    (disc_body(stock="1e3"), 1000, "1"),  # proto3 JSON takes a whole number in any notation
+    (disc_body(stock="1.0"), 1, "1"),
+    (disc_body(stock="100e-2"), 1, "1"),
+    (disc_body(stock="-0"), 0, "1"),
+    (disc_body(units="1e3"), 1, "1000"),
+    (disc_body(units='"+5"'), 1, "5"),
+    (disc_body(units='"0000000000000000000000005"'), 1, "5"),
+    (disc_body(units='"\\u0035"'), 1, "5"),
+    (disc_body(extra=', "create_time": "2024-02-29t12:00:00.123456789z"'), 1, "1"),
+])
+def test_whole_numbers_in_every_notation_still_pass(api, body, stock, units):
+    reply = api.request("POST", "/v1/discs", raw=body)
+    assert reply.status == 200, reply.text
+    assert (reply.json["stock"], reply.json["price"]["units"]) == (stock, units)
+
+
+@pytest.mark.parametrize("body, field, words", [
+    (disc_body(stock="2147483647"), "disc.stock", "1000000"),
+    (disc_body(stock="-2147483648"), "disc.stock", ""),
+    (disc_body(units='"-9223372036854775808"'), "disc.price", "negative"),
+    (disc_body(units="-9223372036854775808"), "disc.price", "negative"),
+    (disc_body(units='"9223372036854775807"'), "disc.price", "at most"),
+    (disc_body(units="9223372036854775807"), "disc.price", "at most"),
+    (disc_body(units="9007199254740992e0"), "disc.price", "at most"),
+])
+def test_the_bounds_of_each_type_reach_the_service(api, body, field, words):
+    """The type's own bounds pass the gateway; the service then applies the API's rules."""
+    reply = api.request("POST", "/v1/discs", raw=body)
+    assert reply.status == 400, reply.text
+    assert "must be a whole number" not in reply.text
+    details = {d["@type"].rsplit(".", 1)[1]: d for d in reply.json["details"]}
+    assert details["BadRequest"]["field_violations"][0]["field"] == field and words in reply.json["message"]
+
+
+@pytest.mark.parametrize("raw", ['"stock": 01', '"stock": 1.', '"stock": 1e', '"stock": -', '"stock": 1e+'])
+def test_a_number_json_does_not_allow_is_invalid_json(api, raw):
+    body = disc_body().decode().replace('"stock": 1', raw).encode()
+    reply = api.request("POST", "/v1/discs", raw=body)
+    assert reply.status == 400 and reason_of(reply) == "INVALID_JSON", reply.text
+
+
+@pytest.mark.parametrize("query, field, reason, words", [
+    ("start_time=10000-01-01T00:00:00Z", "start_time", "TIMESTAMP_OUT_OF_RANGE", "must be between 0001-01-01T00:00:00Z"),
+    ("start_time=0000-01-01T00:00:00Z", "start_time", "TIMESTAMP_OUT_OF_RANGE", "must be between"),
+    ("end_time=0001-01-01T00:00:00%2B01:00", "end_time", "TIMESTAMP_OUT_OF_RANGE", "must be between"),
+    ("end_time=9999-12-31T23:59:60Z", "end_time", "TIMESTAMP_OUT_OF_RANGE", "must be between"),
+    ("startTime=10000-01-01T00:00:00Z", "startTime", "TIMESTAMP_OUT_OF_RANGE", "must be between"),
+    ("start_time=2026-13-01T00:00:00Z", "start_time", "INVALID_FIELD", "there is no month 13"),
+    ("start_time=2026-02-30T00:00:00Z", "start_time", "INVALID_FIELD", "2026-02 has no day 30"),
+    ("start_time=2023-02-29T00:00:00Z", "start_time", "INVALID_FIELD", "2023-02 has no day 29"),
+    ("start_time=2026-02-28T24:00:00Z", "start_time", "INVALID_FIELD", "must be an RFC 3339 timestamp"),
+    ("start_time=2026-01-01T00:00:00%2B24:00", "start_time", "INVALID_FIELD", "an offset such as -03:00"),
+    ("start_time=2026-01-01T00:00:00.1234567891Z", "start_time", "INVALID_FIELD", "at most 9 digits"),
+    ("start_time=2026-1-01T00:00:00Z", "start_time", "INVALID_FIELD", "must be an RFC 3339 timestamp"),
+    ("start_time=2026-02-28", "start_time", "INVALID_FIELD", "must be an RFC 3339 timestamp"),
+    ("start_time=", "start_time", "INVALID_FIELD", "must be an RFC 3339 timestamp"),
+    ("start_time.seconds=abc", "start_time.seconds", "INVALID_FIELD", INT64_WORDS),
+    ("start_time.seconds=99999999999999999999", "start_time.seconds", "INVALID_FIELD", INT64_WORDS),
+    ("start_time.nanos=1.5", "start_time.nanos", "INVALID_FIELD", INT32_WORDS),
+    ("page_size=99999999999", "page_size", "INVALID_FIELD", INT32_WORDS + ', got "99999999999"'),
+    ("pageSize=ten", "pageSize", "INVALID_FIELD", INT32_WORDS),
+    ("foo=1", "foo", "UNKNOWN_FIELD", "is not a parameter of this request"),
+    ("customer_id=a&customer_id=b", "customer_id", "DUPLICATE_FIELD", "is given more than once"),
+    ("page_size=1&pageSize=2", "pageSize", "DUPLICATE_FIELD", "(as page_size too)"),
+    ("start_time=2026-01-01T00:00:00Z&start_time.seconds=5", "start_time.seconds", "DUPLICATE_FIELD", "more than once"),
+])
+def test_purchase_listing_query_values_are_refused_in_words(api, query, field, reason, words):
+    refused(api.request("GET", f"/v1/purchases?{query}"), field, reason, words)
+
+
+@pytest.mark.parametrize("path, field, reason, words", [
+    ("/v1/discs?release_year=1.5", "release_year", "INVALID_FIELD", INT32_WORDS),
+    ("/v1/discs?releaseYear=1.5", "releaseYear", "INVALID_FIELD", INT32_WORDS),
+    ("/v1/discs?page_size=1e3", "page_size", "INVALID_FIELD", INT32_WORDS),
+    ("/v1/discs?artist=a&artist=b", "artist", "DUPLICATE_FIELD", "is given more than once"),
+    ("/v1/discs?alt=json", "alt", "UNKNOWN_FIELD", "is not a parameter of this request"),
+    ("/v1/discs/{disc}?id=x", "id", "DUPLICATE_FIELD", "is given in the path already"),
+    ("/v1/discs/{disc}?foo=x", "foo", "UNKNOWN_FIELD", "is not a parameter"),
+    ("/v1/customers?show_deactivated=true&showDeactivated=false", "showDeactivated", "DUPLICATE_FIELD", "as show_"),
+    ("/v1/customers?showDeactivated=yes", "showDeactivated", "INVALID_FIELD", "must be true or false"),
+])
+def test_every_listings_query_values_are_refused_in_words(api, path, field, reason, words):
+    disc = new_disc(api)
+    refused(api.request("GET", path.format(disc=disc["id"])), field, reason, words)
+
+
+def test_a_request_id_given_twice_in_the_query_is_refused(api):
+    customer, disc = new_customer(api), new_disc(api)
+    query = f"request_id={uuid.uuid4()}&request_id={uuid.uuid4()}"
+    body = {"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 1}
+    refused(api.request("POST", f"/v1/purchases?{query}", body=body), "request_id", "DUPLICATE_FIELD", "more than once")
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == disc["stock"]  # nothing bought
+    refused(api.request("POST", f"/v1/purchases?purchase.quantity=5", body=body), "purchase.quantity",
+            "UNKNOWN_FIELD", "is not a parameter of this request")
+
+
+@pytest.mark.parametrize("query", [
+    "start_time=2024-02-29T00:00:00Z", "start_time=0001-01-01T00:00:00Z", "end_time=9999-12-31T23:59:59.999999999Z",
+    "start_time=0001-01-01T00:00:00-01:00", "start_time=2026-01-01T00:00:00.5%2B23:59",
+    "start_time=2026-02-28T23:59:60Z", "start_time=2026-01-01t00:00:00z&end_time=2027-01-01T00:00:00-03:00",
+    "start_time.seconds=5&start_time.nanos=5", "startTime.seconds=5", "page_size=2147483647", "page_size=05",
+    "pageSize=5&page_token=", "page_size=0000000000000000000000000005",
+])
+def test_query_values_within_their_types_still_pass(api, query):
+    reply = api.request("GET", f"/v1/purchases?{query}")
+    assert reply.status == 200, reply.text
+
+
+@pytest.mark.parametrize("body, field, words", [
+    ('{"name": "a", "name": "b", "email": "%s@example.com"}', "customer.name", "is given more than once"),
+    ('{"name": "a", "email": "%s@example.com", "createTime": "2026-01-01T00:00:00Z", '
+     '"create_time": "2026-01-01T00:00:00Z"}', "customer.create_time", "(as createTime too)"),
+])
+def test_a_key_given_twice_in_a_body_is_refused(api, body, field, words):
+    email = uuid.uuid4().hex
+    refused(api.request("POST", "/v1/customers", raw=(body % email).encode()), field, "DUPLICATE_FIELD", words)
+    # Nothing was created: the email is still free.
+    assert api.post("/v1/customers", {"name": "a", "email": f"{email}@example.com"}).status == 200
+
+
+def test_keys_given_twice_anywhere_in_a_body_are_refused(api):
+    refused(api.request("POST", "/v1/discs", raw=disc_body(extra=', "release_year": 1973')),
+            "disc.release_year", "DUPLICATE_FIELD", "more than once")
+    refused(api.request("POST", "/v1/discs", raw=disc_body(extra=', "releaseYear": 1973')),
+            "disc.releaseYear", "DUPLICATE_FIELD", "(as release_year too)")
+    refused(api.request("POST", "/v1/discs", raw=disc_body(nanos='0, "units": 2')),
+            "disc.price.units", "DUPLICATE_FIELD", "more than once")
+    disc = new_disc(api)
+    refused(api.request("POST", f"/v1/discs/{disc['id']}:restock", body={"quantity": 1, "id": disc["id"]}),
+            "id", "DUPLICATE_FIELD", "is given in the path already")
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == disc["stock"]
+
+
+def test_no_request_field_of_the_json_api_is_repeated():
+    """The duplicate rules refuse a repeated key or parameter: no field the gateway routes may
+    take several values (the generator marks one that would, and the query check lets it repeat)."""
+    from google.api import annotations_pb2
+    from recordstore.catalog.v1 import catalog_pb2
+    from recordstore.customers.v1 import customers_pb2
+    from recordstore.orders.v1 import orders_pb2
+
+    def repeated(message, seen):
+        for field in message.fields:
+            if field.message_type is not None and field.message_type.full_name not in seen:
+                seen.add(field.message_type.full_name)
+                yield from repeated(field.message_type, seen)
+            if field.is_repeated:
+                yield f"{message.full_name}.{field.name}"
+
+    found = []
+    for module in (catalog_pb2, customers_pb2, orders_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                if method.GetOptions().Extensions[annotations_pb2.http].WhichOneof("pattern"):
+                    found += repeated(method.input_type, set())
+    assert found == []
+
+
+def test_every_reason_the_gateway_answers_is_documented():
+    """A reason in gateway/envoy.yaml's replies or the body check is in the OpenAPI document's
+    error schema and in the README, and the document names none the gateway does not have."""
+    from tests.support import REPO_ROOT
+
+    gateway = REPO_ROOT / "gateway"
+    answered = set(re.findall(r"reason: ([A-Z_]+)", (gateway / "envoy.yaml").read_text()))
+    answered |= set(re.findall(r'"([A-Z]+_[A-Z_]+)"', (gateway / "body_check.lua").read_text()))
+    assert {"DUPLICATE_FIELD", "UNKNOWN_FIELD", "TIMESTAMP_OUT_OF_RANGE", "INVALID_FIELD"} <= answered
+    document = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+    described = document["components"]["schemas"]["google_rpc_Status"]["description"]
+    listed = set(re.search(r"before any service: ([A-Z_, ]+)\.", described)[1].split(", "))
+    assert listed == answered
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert [reason for reason in sorted(answered) if f"`{reason}`" not in readme] == []

@@ -8,6 +8,7 @@ nothing is left pending, and stock and purchases still agree (devstack.invariant
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from urllib.parse import quote
 
@@ -32,10 +33,16 @@ STRINGS = [
 ]
 # Integers for int32 and int64 fields, in and out of every range.
 INTEGERS = [-1, 0, 1, 999, 1001, 2**31 - 1, -(2**31), 2**31, 2**63 - 1, -(2**63), 10**17]
+# Numbers as a JSON body may write them: beyond each type, not whole, in every notation.
+NUMBER_LITERALS = ["2147483648", "-2147483649", "1.5", "1e3", "1e30", "1e400", "-1e-400", "2e-1", "1.0", "-0",
+                   "9223372036854775808", "-9223372036854775809", "9.2233720368547758e18", '"9223372036854775808"',
+                   '"-9223372036854775808"', '"1e3"', '" 5"', '"5.0"', '"abc"', '""', "true", '"3"', "[1]", "{}"]
 # Timestamps as a query string may carry them, in both forms.
 TIMESTAMPS = [
     ("start_time", "0000-01-01T00:00:00Z"), ("start_time", "9999-12-31T23:59:59Z"),
     ("start_time", "10000-01-01T00:00:00Z"), ("start_time", "not a time"), ("end_time", "1970-01-01T00:00:00Z"),
+    ("start_time", "2026-13-01T00:00:00Z"), ("start_time", "2026-02-30T00:00:00Z"), ("end_time", "2026-02-28T24:00:00Z"),
+    ("start_time", "0001-01-01T00:00:00+01:00"), ("end_time", "9999-12-31T23:59:60Z"), ("startTime", "2026-02-30t00:00:00z"),
     ("start_time.seconds", "253402300800"), ("start_time.seconds", "-62135596801"),
     ("start_time.nanos", "-1"), ("start_time.nanos", "2000000000"), ("end_time.seconds", str(2**63 - 1)),
 ]
@@ -45,11 +52,16 @@ CLIENT_CODES = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.Statu
                 grpc.StatusCode.PERMISSION_DENIED}
 
 
+# What a client must never read: the transcoder's protobuf names instead of the API's words.
+PROTOBUF_WORDS = re.compile(r"TYPE_[A-Z0-9]+|google\.protobuf\.|Could not find field")
+
+
 def assert_client_error_or_success(reply, what):
     assert reply.status < 500, f"{what}: {reply.status} {reply.text[:300]}"
     if 400 <= reply.status and reply.headers.get("content-type") == "application/json":
         body = reply.json
         assert body.get("message"), f"{what}: an error without a message: {reply.text[:300]}"
+        assert not PROTOBUF_WORDS.search(body["message"]), f"{what}: protobuf's words: {reply.text[:300]}"
 
 
 def json_cases(customer_id, disc_id, purchase_id):
@@ -90,6 +102,14 @@ def json_cases(customer_id, disc_id, purchase_id):
         yield "GET", f"/v1/discs?release_year={number}", None
     for name, value in TIMESTAMPS:
         yield "GET", f"/v1/purchases?{name}={quote(value, safe='')}", None
+    for value in ("99999999999", "1.5", "1e3", "-2147483649", "", "ten"):
+        for listing, field in (("/v1/discs", "page_size"), ("/v1/discs", "release_year"), ("/v1/customers", "pageSize"),
+                               ("/v1/purchases", "start_time.seconds"), ("/v1/purchases", "start_time.nanos")):
+            yield "GET", f"{listing}?{field}={quote(value, safe='')}", None
+    # Parameters given twice, unknown, or bound by the path already.
+    for query in ("artist=a&artist=b", "page_size=1&pageSize=2", "foo=1", "alt=json", "id=x"):
+        yield "GET", f"/v1/discs?{query}", None
+        yield "GET", f"/v1/discs/{disc_id}?{query}", None
     for raw in ("%ff%fe", "%c0%80", "%ed%a0%80", "a%00b"):
         for field in ("artist", "title", "genre"):
             yield "GET", f"/v1/discs?{field}={raw}", None
@@ -99,6 +119,25 @@ def json_cases(customer_id, disc_id, purchase_id):
     yield "POST", f"/v1/purchases/{purchase_id}:cancel", {}
 
 
+def raw_json_cases(customer_id, disc_id):
+    """(path, body bytes) written by hand: number literals json.dumps would never write, keys twice."""
+    def disc(stock="1", units="1", nanos="0", extra=""):
+        return ('{"title": "T", "artist": "A", "genre": "G", "release_year": 1972, "price": {"currency_code": "BRL", '
+                f'"units": {units}, "nanos": {nanos}}}, "stock": {stock}{extra}}}').encode()
+    for literal in NUMBER_LITERALS:
+        yield "/v1/discs", disc(stock=literal)
+        yield "/v1/discs", disc(units=literal)
+        yield "/v1/discs", disc(nanos=literal)
+        yield f"/v1/discs/{disc_id}:restock", f'{{"quantity": {literal}}}'.encode()
+        yield "/v1/purchases", f'{{"customer_id": "{customer_id}", "disc_id": "{disc_id}", "quantity": {literal}}}'.encode()
+        yield "/v1/customers", f'{{"name": "N", "email": "{uuid.uuid4().hex}@example.com", "state": {literal}}}'.encode()
+    for extra in (', "stock": 2', ', "releaseYear": 1', ', "create_time": "10000-01-01T00:00:00Z"',
+                  ', "create_time": "2026-02-30T00:00:00Z"', ', "updateTime": "0000-01-01T00:00:00Z"'):
+        yield "/v1/discs", disc(extra=extra)
+    yield "/v1/discs", disc(nanos='0, "nanos": 1')
+    yield f"/v1/discs/{disc_id}:restock", f'{{"quantity": 1, "id": "{disc_id}"}}'.encode()
+
+
 def test_no_json_request_answers_a_server_error(api, stack):
     customer, disc = new_customer(api), new_disc(api, stock=50)
     bought = api.post("/v1/purchases", {"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 2}).json
@@ -106,6 +145,9 @@ def test_no_json_request_answers_a_server_error(api, stack):
     for method, path, body in json_cases(customer["id"], disc["id"], bought["id"]):
         reply = api.request(method, path, body=body)
         assert_client_error_or_success(reply, f"{method} {path[:120]} {json.dumps(body)[:120]}")
+        sent += 1
+    for path, raw in raw_json_cases(customer["id"], disc["id"]):
+        assert_client_error_or_success(api.request("POST", path, raw=raw), f"POST {path} {raw[:160]!r}")
         sent += 1
     # Bodies that are not valid UTF-8, or not JSON at all.
     for raw in (b'{"name": "\xff\xfe", "email": "a@example.com"}', b"\xc0\x80", b"\x00" * 64, b"[" * 5000):
