@@ -7,9 +7,8 @@ field (reasons INVALID_UTF8, NUL_CHARACTER), before any servicer code runs.
 
 The handlers are replaced once, when the servicers register (`checked_registration`), not by a
 server interceptor, which is awaited around every call (see guard.py). A request without a single
-0 byte cannot hold a NUL, so most are never walked. Measured on a GetDisc or CreatePurchase
-request: +0.7-1.0 us over FromString alone (0.5-0.9 us), the walk 2-5 us when there is a 0 byte,
-the wrapper coroutine 0.2 us; a GetDisc round trip is about 1,000 us.
+0 byte cannot hold a NUL, so most are never walked: a small fraction of a round trip (figures:
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
