@@ -21,8 +21,11 @@ from services.catalog.servicer import CatalogServicer
 from devstack.pki import DevPki
 from devstack.processes import PKI_DIR
 from services.runtime import tls
-from services.runtime.auth import Authenticator
-from services.runtime.server import create_server
+from services.orders import app as orders_app
+from services.runtime.auth import Authenticator, AuthSettings
+from services.runtime.config import ServerSettings
+from services.runtime.db import Database
+from services.runtime.server import CommonSettings, Running, create_server, start
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = {name: REPO_ROOT / "services" / name / "migrations" for name in ("customers", "catalog", "orders")}
@@ -176,3 +179,21 @@ async def start_slow_catalog(stack, delay: float):
                          tls_files=tls_as("catalog"))
     await host.start()
     return host
+
+
+def common_settings(name: str, auth: AuthSettings | None = None, url: str = "postgresql://unused") -> CommonSettings:
+    """What a service of the tests runs with: a free loopback port, its own certificate of the
+    tests' CA, the tests' token issuer (the environment's, unless `auth`). The database is the
+    one the tests hand to runtime.server.start, already open; `url` is only recorded."""
+    server = ServerSettings(listen_addr="127.0.0.1:0", database_url=url, pool_size=10, grace_seconds=1.0,
+                            page_token_secret=None)
+    return CommonSettings(server, auth or AuthSettings.from_env(), tls_as(name))
+
+
+async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0,
+                       auth: AuthSettings | None = None, recovery: bool = False) -> Running:
+    """An orders service on the running loop, wired as its process is (services/orders/app.py),
+    without the recovery loop unless asked: its purchase use cases are `.built.purchases`."""
+    settings = orders_app.Settings(common_settings("orders", auth), customers_addr, catalog_addr,
+                                   request_budget=budget, recovery=recovery)
+    return await start(orders_app.APP, settings, database)

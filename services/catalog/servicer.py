@@ -9,7 +9,6 @@ from ..runtime.auth import Authenticator
 from ..runtime.guard import guarded
 from ..runtime.db import Database
 from ..runtime.money import from_cents
-from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
 from . import usecases
 from .access import ACCESS
@@ -95,13 +94,3 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ReleaseStock(self, request, context):
         return reservation_to_proto(await usecases.release_stock(self._db, rules.checked(request)["reservation_id"]))
 
-
-def add_to_server(db: Database, authenticator: Authenticator):
-    def add(server) -> None:
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(db, authenticator), server)
-    return add
-
-
-async def build(db: Database) -> Built:
-    """The servicers of a catalog process (see runtime.server.run_service); nothing else to close."""
-    return Built(add_to_server(db, Authenticator.from_env()))

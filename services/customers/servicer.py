@@ -8,7 +8,6 @@ from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, current_caller
 from ..runtime.guard import guarded
 from ..runtime.db import Database
-from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
 from . import usecases
 from .access import ACCESS
@@ -67,13 +66,3 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         customer_id = rules.checked(request)["id"]
         return customer_to_proto(await usecases.deactivate_customer(self._db, customer_id, current_caller()))
 
-
-def add_to_server(db: Database, authenticator: Authenticator):
-    def add(server) -> None:
-        customers_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db, authenticator), server)
-    return add
-
-
-async def build(db: Database) -> Built:
-    """The servicers of a customers process (see runtime.server.run_service); nothing else to close."""
-    return Built(add_to_server(db, Authenticator.from_env()))
