@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..runtime.db import Session
+from ..runtime.db import Connection, UniqueViolation
 from ..runtime.queries import load_queries
+from .errors import ReservationIdTaken
 from .model import Disc, DiscFilter, NewDisc, Reservation
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -30,11 +31,11 @@ def list_discs_params(where: DiscFilter, after_id: str | None, limit: int) -> di
 
 
 class CatalogRepository:
-    def __init__(self, session: Session):
-        self._session = session
+    def __init__(self, connection: Connection):
+        self._connection = connection
 
     async def _one(self, name: str, params: dict):
-        return await self._session.one(QUERIES[name], params)
+        return await self._connection.one(QUERIES[name], params)
 
     async def create_disc(self, disc: NewDisc, request_id: str | None) -> Disc | None:
         """The new disc, or None when request_id was already used."""
@@ -50,7 +51,7 @@ class CatalogRepository:
         return Disc(*row) if row else None
 
     async def list_discs(self, where: DiscFilter, after_id: str | None, limit: int) -> list[Disc]:
-        rows = await self._session.all(QUERIES["list_discs"], list_discs_params(where, after_id, limit))
+        rows = await self._connection.all(QUERIES["list_discs"], list_discs_params(where, after_id, limit))
         return [Disc(*row) for row in rows]
 
     async def restock_disc(self, disc_id: str, quantity: int, max_stock: int) -> Disc | None:
@@ -61,9 +62,13 @@ class CatalogRepository:
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int) -> Reservation | None:
         """The new reservation; None when the disc does not exist.
 
-        Raises psycopg2.errors.UniqueViolation when the reservation id was used before.
+        Raises ReservationIdTaken when the reservation id was used before.
         """
-        row = await self._one("reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id, "quantity": quantity})
+        try:
+            row = await self._one("reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id,
+                                                    "quantity": quantity})
+        except UniqueViolation:
+            raise ReservationIdTaken(reservation_id) from None
         return Reservation(*row) if row else None
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None:
@@ -71,4 +76,4 @@ class CatalogRepository:
         return Reservation(*row) if row else None
 
     async def release_reservation(self, reservation_id: str) -> None:
-        await self._session.run(QUERIES["release_reservation"], {"reservation_id": reservation_id})
+        await self._connection.run(QUERIES["release_reservation"], {"reservation_id": reservation_id})

@@ -5,29 +5,36 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..runtime.db import Session
+from ..runtime.db import Connection, UniqueViolation
 from ..runtime.queries import load_queries
+from .errors import AlreadySignedUp, EmailTaken
 from .model import Customer, NewCustomer
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 
 
 class CustomerRepository:
-    def __init__(self, session: Session):
-        self._session = session
+    def __init__(self, connection: Connection):
+        self._connection = connection
 
     async def _one(self, name: str, params: dict) -> Customer | None:
-        row = await self._session.one(QUERIES[name], params)
+        row = await self._connection.one(QUERIES[name], params)
         return Customer(*row) if row else None
 
     async def create_customer(self, customer: NewCustomer, request_id: str | None,
                               subject: str | None) -> Customer | None:
         """The new customer, or None when request_id was already used.
 
-        Raises psycopg2.errors.UniqueViolation when the email belongs to another customer, or
-        the subject is bound to one already.
+        Raises EmailTaken when the email belongs to another customer, AlreadySignedUp when the
+        subject is bound to one already.
         """
-        return await self._one("create_customer", {**asdict(customer), "request_id": request_id, "subject": subject})
+        try:
+            return await self._one("create_customer", {**asdict(customer), "request_id": request_id,
+                                                       "subject": subject})
+        except UniqueViolation as violation:
+            if violation.constraint == "customers_subject_key":
+                raise AlreadySignedUp() from None
+            raise EmailTaken(customer.email) from None
 
     async def get_customer_by_request_id(self, request_id: str) -> Customer | None:
         return await self._one("get_customer_by_request_id", {"request_id": request_id})
@@ -36,7 +43,7 @@ class CustomerRepository:
         return await self._one("get_customer", {"id": customer_id})
 
     async def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
-        rows = await self._session.all(QUERIES["list_customers"],
+        rows = await self._connection.all(QUERIES["list_customers"],
                                        {"show_deactivated": show_deactivated, "after_id": after_id, "limit": limit})
         return [Customer(*row) for row in rows]
 

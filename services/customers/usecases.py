@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from psycopg2 import errors as pg_errors
-
 from ..runtime.auth import Caller
 from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, NotFound
@@ -15,24 +13,19 @@ from .repository import CustomerRepository
 
 async def create_customer(db: Database, customer: NewCustomer, request_id: str | None, caller: Caller) -> Customer:
     subject = access.subject_to_bind(caller)
-    try:
-        async with db.session() as session:
-            repo = CustomerRepository(session)
-            created = await repo.create_customer(customer, request_id, subject)
-            if created is None:  # request_id seen before: AIP-155 says answer with the first result
-                created = await repo.get_customer_by_request_id(request_id)
-                if not access.may_see(caller, created):
-                    raise AlreadyExists(f"request_id {request_id!r} was used by someone else", "REQUEST_ID_REUSED")
-            return created
-    except pg_errors.UniqueViolation as error:
-        if error.diag.constraint_name == "customers_subject_key":
-            raise AlreadyExists("this account has signed up already", "ALREADY_SIGNED_UP") from None
-        raise AlreadyExists(f"a customer with email {customer.email!r} already exists", "EMAIL_TAKEN") from None
+    async with db.autocommit() as connection:
+        repo = CustomerRepository(connection)
+        created = await repo.create_customer(customer, request_id, subject)
+        if created is None:  # request_id seen before: AIP-155 says answer with the first result
+            created = await repo.get_customer_by_request_id(request_id)
+            if not access.may_see(caller, created):
+                raise AlreadyExists(f"request_id {request_id!r} was used by someone else", "REQUEST_ID_REUSED")
+        return created
 
 
 async def get_customer(db: Database, customer_id: str, caller: Caller) -> Customer:
-    async with db.session() as session:
-        customer = await CustomerRepository(session).get_customer(customer_id)
+    async with db.autocommit() as connection:
+        customer = await CustomerRepository(connection).get_customer(customer_id)
     if customer is None or not access.may_see(caller, customer):
         raise NotFound("customer", customer_id)
     return customer
@@ -42,8 +35,8 @@ async def list_customers(db: Database, show_deactivated: bool, page_size: int,
                          page_token: str) -> tuple[list[Customer], str]:
     filters = {"show_deactivated": show_deactivated}
     after = decode_token(page_token, filters, [UUID])
-    async with db.session() as session:
-        customers = await CustomerRepository(session).list_customers(show_deactivated, after[0] if after else None,
+    async with db.autocommit() as connection:
+        customers = await CustomerRepository(connection).list_customers(show_deactivated, after[0] if after else None,
                                                               page_size + 1)
     return cut_page(customers, page_size, filters, lambda customer: [customer.id])
 
@@ -51,8 +44,8 @@ async def list_customers(db: Database, show_deactivated: bool, page_size: int,
 async def deactivate_customer(db: Database, customer_id: str, caller: Caller) -> Customer:
     """Deactivates once; a repeated call returns the customer as the first call left it."""
     await get_customer(db, customer_id, caller)  # another's record is NOT_FOUND, and stays untouched
-    async with db.session() as session:
-        repo = CustomerRepository(session)
+    async with db.autocommit() as connection:
+        repo = CustomerRepository(connection)
         customer = await repo.deactivate_customer(customer_id) or await repo.get_customer(customer_id)
     if customer is None:
         raise NotFound("customer", customer_id)

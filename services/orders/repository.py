@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..runtime.db import Session
+from ..runtime.db import Connection, Refused
 from ..runtime.queries import load_queries
+from .errors import RecordRefused
 from .model import Purchase, PurchaseFilter, PurchaseOrder
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -19,15 +20,18 @@ def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | N
 
 
 class PurchaseRepository:
-    def __init__(self, session: Session):
-        self._session = session
+    def __init__(self, connection: Connection):
+        self._connection = connection
 
     async def _one(self, name: str, params: dict) -> Purchase | None:
-        row = await self._session.one(QUERIES[name], params)
+        try:
+            row = await self._connection.one(QUERIES[name], params)
+        except Refused as refused:
+            raise RecordRefused(refused.message) from None
         return Purchase(*row) if row else None
 
     async def _all(self, name: str, params: dict) -> list[Purchase]:
-        return [Purchase(*row) for row in await self._session.all(QUERIES[name], params)]
+        return [Purchase(*row) for row in await self._connection.all(QUERIES[name], params)]
 
     async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
                                       customer_subject: str | None) -> Purchase | None:
@@ -57,7 +61,7 @@ class PurchaseRepository:
         return await self._one("record_failed_attempt", {"id": purchase_id})
 
     async def delete_pending_purchase(self, purchase_id: str) -> None:
-        await self._session.run(QUERIES["delete_pending_purchase"], {"id": purchase_id})
+        await self._connection.run(QUERIES["delete_pending_purchase"], {"id": purchase_id})
 
     async def start_cancellation(self, purchase_id: str) -> Purchase | None:
         return await self._one("start_cancellation", {"id": purchase_id})

@@ -18,7 +18,6 @@ import logging
 import uuid
 from collections.abc import Coroutine
 
-import psycopg2
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 
@@ -31,6 +30,7 @@ from ..runtime.money import to_cents
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
 from . import access
 from .clients import CatalogClient, CustomersClient, PeerRefused
+from .errors import RecordRefused
 from .faults import crash_point
 from .model import Purchase, PurchaseFilter, PurchaseOrder
 from .repository import PurchaseRepository
@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 
 # Failures that pass: the next round (or a client retry) tries again, as often as it takes.
 TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERRORS)
-# The database refusing the values themselves (a total beyond bigint: SQLSTATE 22003, a CHECK):
-# the same statement fails the same way every time.
-_PERMANENT_DB_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError)
 # Recovery rounds that fail on a purchase for a reason it cannot classify, before it fails it.
 MAX_ATTEMPTS = 5
 
@@ -73,8 +70,8 @@ class Purchases:
     async def get_purchase(self, purchase_id: str, caller: Caller) -> Purchase:
         """The purchase, when the caller may see it; NOT_FOUND alike when it does not exist and
         when it is another customer's."""
-        async with self._db.session() as session:
-            purchase = await PurchaseRepository(session).get_purchase(purchase_id)
+        async with self._db.autocommit() as connection:
+            purchase = await PurchaseRepository(connection).get_purchase(purchase_id)
         if purchase is None or not access.may_see(caller, purchase):
             raise NotFound("purchase", purchase_id)
         return purchase
@@ -82,14 +79,14 @@ class Purchases:
     async def list_purchases(self, where: PurchaseFilter, page_size: int, page_token: str) -> tuple[list[Purchase], str]:
         filters = vars(where)
         after = decode_token(page_token, filters, [TIMESTAMP, UUID])
-        async with self._db.session() as session:
-            found = await PurchaseRepository(session).list_purchases(
+        async with self._db.autocommit() as connection:
+            found = await PurchaseRepository(connection).list_purchases(
                 where, tuple(after) if after else None, page_size + 1)
         return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
     async def _by_request_id(self, request_id: str) -> Purchase | None:
-        async with self._db.session() as session:
-            return await PurchaseRepository(session).get_purchase_by_request_id(request_id)
+        async with self._db.autocommit() as connection:
+            return await PurchaseRepository(connection).get_purchase_by_request_id(request_id)
 
     # -- create ------------------------------------------------------------------------------
 
@@ -112,8 +109,8 @@ class Purchases:
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
+        async with self._db.autocommit() as connection:
+            repo = PurchaseRepository(connection)
             purchase = (await repo.insert_pending_purchase(order, request_id, subject)
                         or await repo.get_purchase_by_request_id(request_id))
         if not purchase.is_for(order):
@@ -150,8 +147,8 @@ class Purchases:
             reservation = await self._catalog.reserve_stock(purchase.id, purchase.disc_id, purchase.quantity,
                                                             deadline.remaining())
         except NotFound:
-            async with self._db.session() as session:
-                await PurchaseRepository(session).delete_pending_purchase(purchase.id)
+            async with self._db.autocommit() as connection:
+                await PurchaseRepository(connection).delete_pending_purchase(purchase.id)
             raise
         except PeerRefused as refusal:
             return await self._fail(purchase, refusal.message, deadline)
@@ -165,12 +162,12 @@ class Purchases:
         except InvalidArgument as malformed:
             return await self._fail(purchase, f"the catalog answered a malformed price: {malformed.message}", deadline)
         try:
-            async with self._db.session() as session:
-                repo = PurchaseRepository(session)
+            async with self._db.autocommit() as connection:
+                repo = PurchaseRepository(connection)
                 settled = (await repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
                            or await repo.get_purchase(purchase.id))
-        except _PERMANENT_DB_ERRORS as refused:
-            return await self._fail(purchase, f"its outcome cannot be recorded: {describe(refused)}", deadline)
+        except RecordRefused as refused:
+            return await self._fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
         crash_point("after_settle")
         return settled
 
@@ -180,8 +177,8 @@ class Purchases:
         """Ends a pending purchase that can never settle: failing (no settlement can confirm it
         any more), then its reservation released, then failed. Never effective."""
         log.error("purchase %s cannot settle, failing it: %s", purchase.id, reason)
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
+        async with self._db.autocommit() as connection:
+            repo = PurchaseRepository(connection)
             failing = await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id)
         return await self._advance(failing, deadline)
 
@@ -192,8 +189,8 @@ class Purchases:
             await self._catalog.release_stock(purchase.id, deadline.remaining())
         except NotFound:
             pass  # nothing was ever reserved under this id
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
+        async with self._db.autocommit() as connection:
+            repo = PurchaseRepository(connection)
             return await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id)
 
     # -- cancel ------------------------------------------------------------------------------
@@ -210,8 +207,8 @@ class Purchases:
                 f"purchase {purchase_id!r} was not effective ({why}): there is nothing to cancel",
                 "PURCHASE_NOT_EFFECTIVE")
         if purchase.state == "confirmed":
-            async with self._db.session() as session:
-                repo = PurchaseRepository(session)
+            async with self._db.autocommit() as connection:
+                repo = PurchaseRepository(connection)
                 purchase = await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id)
             crash_point("during_cancel")
         return await self._advance(purchase, deadline)
@@ -219,8 +216,8 @@ class Purchases:
     async def _finish_cancellation(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Gives a cancelling purchase's units back (ReleaseStock is idempotent) and records it."""
         await self._catalog.release_stock(purchase.id, deadline.remaining())
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
+        async with self._db.autocommit() as connection:
+            repo = PurchaseRepository(connection)
             return await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id)
 
     # -- the state machine -------------------------------------------------------------------
@@ -243,8 +240,8 @@ class Purchases:
         leaves it for the next round; any other counts as a failed attempt, and a pending purchase
         at MAX_ATTEMPTS fails for good. Returns how many it finished.
         """
-        async with self._db.session() as session:
-            unfinished = await PurchaseRepository(session).list_unfinished_purchases(older_than_seconds, limit)
+        async with self._db.autocommit() as connection:
+            unfinished = await PurchaseRepository(connection).list_unfinished_purchases(older_than_seconds, limit)
         finished = 0
         for purchase in unfinished:
             try:
@@ -265,8 +262,8 @@ class Purchases:
         Returns 1 when that finished the purchase."""
         reason = describe(error)
         try:
-            async with self._db.session() as session:
-                counted = await PurchaseRepository(session).record_failed_attempt(purchase.id)
+            async with self._db.autocommit() as connection:
+                counted = await PurchaseRepository(connection).record_failed_attempt(purchase.id)
             attempts = counted.attempts if counted else purchase.attempts + 1
             log.error("recovery of purchase %s (%s) failed, attempt %d of %d: %s",
                       purchase.id, purchase.state, attempts, MAX_ATTEMPTS, reason)

@@ -88,6 +88,8 @@ def _guard(path: str, method, rule: Rule):
             return await method(self, request, context)
         except ServiceError as error:
             code = error.code
+            if code == grpc.StatusCode.INTERNAL:  # ours, not the caller's (a peer's or the database's refusal)
+                log.error("%s failed: %s (%s)", path, error.message, error.reason)
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
         except CONNECTION_ERRORS as error:
             code = grpc.StatusCode.UNAVAILABLE
