@@ -8,9 +8,11 @@ from pathlib import Path
 from ..runtime.db import Connection, UniqueViolation
 from ..runtime.queries import load_queries
 from .errors import ReservationIdTaken
-from .model import Disc, DiscFilter, NewDisc, Reservation
+from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# The queries on reservations may name any state: %(granted)s is ReservationState.GRANTED.
+STATES = {state.name.lower(): state for state in ReservationState}
 
 
 def like_pattern(text: str) -> str:
@@ -65,7 +67,7 @@ class CatalogRepository:
         Raises ReservationIdTaken when the reservation id was used before.
         """
         try:
-            row = await self._one("reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id,
+            row = await self._one("reserve_stock", {**STATES, "reservation_id": reservation_id, "disc_id": disc_id,
                                                     "quantity": quantity})
         except UniqueViolation:
             raise ReservationIdTaken(reservation_id) from None
@@ -76,4 +78,4 @@ class CatalogRepository:
         return Reservation(*row) if row else None
 
     async def release_reservation(self, reservation_id: str) -> None:
-        await self._connection.run(QUERIES["release_reservation"], {"reservation_id": reservation_id})
+        await self._connection.run(QUERIES["release_reservation"], {**STATES, "reservation_id": reservation_id})

@@ -12,13 +12,14 @@ from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from . import usecases
 from .access import ACCESS
-from .model import Disc, DiscFilter, NewDisc, Reservation
+from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
-_RESERVATION_STATES = {
-    "granted": catalog_pb2.Reservation.GRANTED,
-    "rejected": catalog_pb2.Reservation.REJECTED,
-    "released": catalog_pb2.Reservation.RELEASED,
+# The one mapping of a reservation's states to the API's.
+RESERVATION_STATES_TO_PROTO = {
+    ReservationState.GRANTED: catalog_pb2.Reservation.GRANTED,
+    ReservationState.REJECTED: catalog_pb2.Reservation.REJECTED,
+    ReservationState.RELEASED: catalog_pb2.Reservation.RELEASED,
 }
 
 
@@ -41,7 +42,7 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
         id=reservation.id,
         disc_id=reservation.disc_id,
         quantity=reservation.quantity,
-        state=_RESERVATION_STATES[reservation.state],
+        state=RESERVATION_STATES_TO_PROTO[reservation.state],
         unit_price=from_cents(reservation.unit_price_cents, reservation.currency),
         create_time=to_timestamp(reservation.create_time),
         release_time=to_timestamp(reservation.release_time),

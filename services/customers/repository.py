@@ -8,9 +8,11 @@ from pathlib import Path
 from ..runtime.db import Connection, UniqueViolation
 from ..runtime.queries import load_queries
 from .errors import AlreadySignedUp, EmailTaken
-from .model import Customer, NewCustomer
+from .model import Customer, CustomerState, NewCustomer
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# Every query may name any state: %(active)s is CustomerState.ACTIVE.
+STATES = {state.name.lower(): state for state in CustomerState}
 
 
 class CustomerRepository:
@@ -18,7 +20,7 @@ class CustomerRepository:
         self._connection = connection
 
     async def _one(self, name: str, params: dict) -> Customer | None:
-        row = await self._connection.one(QUERIES[name], params)
+        row = await self._connection.one(QUERIES[name], {**STATES, **params})
         return Customer(*row) if row else None
 
     async def create_customer(self, customer: NewCustomer, request_id: str | None,
@@ -44,7 +46,8 @@ class CustomerRepository:
 
     async def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
         rows = await self._connection.all(QUERIES["list_customers"],
-                                       {"show_deactivated": show_deactivated, "after_id": after_id, "limit": limit})
+                                       {**STATES, "show_deactivated": show_deactivated, "after_id": after_id,
+                                        "limit": limit})
         return [Customer(*row) for row in rows]
 
     async def deactivate_customer(self, customer_id: str) -> Customer | None:

@@ -11,10 +11,12 @@ from ..runtime.db import Database
 from ..runtime.timestamps import to_timestamp
 from . import usecases
 from .access import ACCESS
-from .model import Customer, NewCustomer
+from .model import Customer, CustomerState, NewCustomer
 
 SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
-_STATES = {"active": customers_pb2.Customer.ACTIVE, "deactivated": customers_pb2.Customer.DEACTIVATED}
+# The one mapping of a customer's states to the API's.
+STATES_TO_PROTO = {CustomerState.ACTIVE: customers_pb2.Customer.ACTIVE,
+                   CustomerState.DEACTIVATED: customers_pb2.Customer.DEACTIVATED}
 
 
 def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
@@ -24,7 +26,7 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
         email=customer.email,
         document=customer.document or "",
         phone=customer.phone or "",
-        state=_STATES[customer.state],
+        state=STATES_TO_PROTO[customer.state],
         create_time=to_timestamp(customer.create_time),
         deactivate_time=to_timestamp(customer.deactivate_time),
     )

@@ -8,9 +8,11 @@ from pathlib import Path
 from ..runtime.db import Connection, Refused
 from ..runtime.queries import load_queries
 from .errors import RecordRefused
-from .model import Purchase, PurchaseFilter, PurchaseOrder
+from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# Every query may name any state: %(pending)s is PurchaseState.PENDING (see queries.sql).
+STATES = {state.name.lower(): state for state in PurchaseState}
 
 
 def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int) -> dict:
@@ -25,13 +27,13 @@ class PurchaseRepository:
 
     async def _one(self, name: str, params: dict) -> Purchase | None:
         try:
-            row = await self._connection.one(QUERIES[name], params)
+            row = await self._connection.one(QUERIES[name], {**STATES, **params})
         except Refused as refused:
             raise RecordRefused(refused.message) from None
         return Purchase(*row) if row else None
 
     async def _all(self, name: str, params: dict) -> list[Purchase]:
-        return [Purchase(*row) for row in await self._connection.all(QUERIES[name], params)]
+        return [Purchase(*row) for row in await self._connection.all(QUERIES[name], {**STATES, **params})]
 
     async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
                                       customer_subject: str | None) -> Purchase | None:
@@ -61,7 +63,7 @@ class PurchaseRepository:
         return await self._one("record_failed_attempt", {"id": purchase_id})
 
     async def delete_pending_purchase(self, purchase_id: str) -> None:
-        await self._connection.run(QUERIES["delete_pending_purchase"], {"id": purchase_id})
+        await self._connection.run(QUERIES["delete_pending_purchase"], {**STATES, "id": purchase_id})
 
     async def start_cancellation(self, purchase_id: str) -> Purchase | None:
         return await self._one("start_cancellation", {"id": purchase_id})

@@ -11,22 +11,23 @@ from ..runtime.deadlines import Deadline
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from .access import ACCESS, owner_filter
-from .model import Purchase, PurchaseFilter, PurchaseOrder
+from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
 from .usecases import Purchases
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
 # Stated in orders.proto, with the rest of a purchase's rules.
 MAX_QUANTITY = rules.of(orders_pb2.Purchase, "quantity").maximum
-_STATES = {
-    "pending": orders_pb2.Purchase.PENDING,
-    "confirmed": orders_pb2.Purchase.CONFIRMED,
-    "rejected": orders_pb2.Purchase.REJECTED,
-    "cancelling": orders_pb2.Purchase.CANCELLING,
-    "cancelled": orders_pb2.Purchase.CANCELLED,
+# The one mapping of a purchase's states to the API's.
+STATES_TO_PROTO = {
+    PurchaseState.PENDING: orders_pb2.Purchase.PENDING,
+    PurchaseState.CONFIRMED: orders_pb2.Purchase.CONFIRMED,
+    PurchaseState.REJECTED: orders_pb2.Purchase.REJECTED,
+    PurchaseState.CANCELLING: orders_pb2.Purchase.CANCELLING,
+    PurchaseState.CANCELLED: orders_pb2.Purchase.CANCELLED,
     # Failing: the failure is decided but its reservation is still being released; like a pending
     # purchase, a retry (or the recovery loop) finishes it.
-    "failing": orders_pb2.Purchase.PENDING,
-    "failed": orders_pb2.Purchase.FAILED,
+    PurchaseState.FAILING: orders_pb2.Purchase.PENDING,
+    PurchaseState.FAILED: orders_pb2.Purchase.FAILED,
 }
 
 
@@ -37,7 +38,7 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
         disc_id=purchase.disc_id,
         quantity=purchase.quantity,
         effective=purchase.effective,
-        state=_STATES[purchase.state],
+        state=STATES_TO_PROTO[purchase.state],
         request_id=purchase.request_id,
         create_time=to_timestamp(purchase.create_time),
         update_time=to_timestamp(purchase.update_time),

@@ -32,7 +32,7 @@ from . import access
 from .clients import CatalogClient, CustomersClient, PeerRefused
 from .errors import RecordRefused
 from .faults import crash_point
-from .model import Purchase, PurchaseFilter, PurchaseOrder
+from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
 from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
@@ -201,12 +201,13 @@ class Purchases:
     async def _cancel(self, purchase_id: str, caller: Caller) -> Purchase:
         deadline = Deadline(self._budget)
         purchase = await self._advance(await self.get_purchase(purchase_id, caller), deadline)
-        if purchase.state in ("rejected", "failed"):
-            why = "not enough stock" if purchase.state == "rejected" else f"failed: {purchase.failure_reason}"
+        if purchase.state in (PurchaseState.REJECTED, PurchaseState.FAILED):
+            why = ("not enough stock" if purchase.state == PurchaseState.REJECTED
+                   else f"failed: {purchase.failure_reason}")
             raise FailedPrecondition(
                 f"purchase {purchase_id!r} was not effective ({why}): there is nothing to cancel",
                 "PURCHASE_NOT_EFFECTIVE")
-        if purchase.state == "confirmed":
+        if purchase.state == PurchaseState.CONFIRMED:
             async with self._db.autocommit() as connection:
                 repo = PurchaseRepository(connection)
                 purchase = await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id)
@@ -224,11 +225,11 @@ class Purchases:
 
     async def _advance(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Finishes whatever step the purchase is in the middle of; a settled purchase is returned."""
-        if purchase.state == "pending":
+        if purchase.state == PurchaseState.PENDING:
             return await self._settle(purchase, deadline)
-        if purchase.state == "cancelling":
+        if purchase.state == PurchaseState.CANCELLING:
             return await self._finish_cancellation(purchase, deadline)
-        if purchase.state == "failing":
+        if purchase.state == PurchaseState.FAILING:
             return await self._finish_failure(purchase, deadline)
         return purchase
 
@@ -267,10 +268,10 @@ class Purchases:
             attempts = counted.attempts if counted else purchase.attempts + 1
             log.error("recovery of purchase %s (%s) failed, attempt %d of %d: %s",
                       purchase.id, purchase.state, attempts, MAX_ATTEMPTS, reason)
-            if counted is None or counted.state != "pending" or attempts < MAX_ATTEMPTS:
+            if counted is None or counted.state != PurchaseState.PENDING or attempts < MAX_ATTEMPTS:
                 return 0
             failed = await self._fail(counted, f"gave up after {attempts} attempts: {reason}", Deadline(call_timeout))
-            return int(failed.state == "failed")
+            return int(failed.state == PurchaseState.FAILED)
         except Exception as again:  # noqa: BLE001 - logged, and the round goes on
             log.error("recovery of purchase %s: could not record its failure (%s): %s",
                       purchase.id, reason, describe(again))

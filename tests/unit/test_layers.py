@@ -26,3 +26,18 @@ def imported_modules(path) -> set[str]:
 def test_only_the_database_layer_imports_the_driver(path):
     drivers = {m for m in imported_modules(path) if m.split(".")[0] == "psycopg2"}
     assert path in DRIVER_ALLOWED or not drivers, f"{path.name} imports {sorted(drivers)}"
+
+
+@pytest.mark.parametrize("mapping, states", [
+    ("services.orders.servicer:STATES_TO_PROTO", "services.orders.model:PurchaseState"),
+    ("services.catalog.servicer:RESERVATION_STATES_TO_PROTO", "services.catalog.model:ReservationState"),
+    ("services.customers.servicer:STATES_TO_PROTO", "services.customers.model:CustomerState"),
+])
+def test_every_state_has_its_one_proto_value(mapping, states):
+    import importlib
+
+    def load(spec):
+        module, name = spec.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    assert set(load(mapping)) == set(load(states))
