@@ -17,7 +17,9 @@ from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
+from services.catalog import repository as catalog_repository
 from services.catalog.servicer import CatalogServicer
+from services.catalog.usecases import Catalog
 from devstack.pki import DevPki
 from devstack.processes import PKI_DIR
 from services.runtime import tls
@@ -159,11 +161,16 @@ def raises_status(code: grpc.StatusCode, field: str | None = None, reason: str |
         assert reasons == [reason], f"reasons {reasons}, expected [{reason!r}]"
 
 
+def catalog_on(database: Database) -> Catalog:
+    """The catalog's use cases on `database`, for a servicer of the tests' own making."""
+    return Catalog(catalog_repository.store(database))
+
+
 class SlowCatalog(CatalogServicer):
     """The real catalog, answering ReserveStock only after `delay` seconds."""
 
-    def __init__(self, db, delay: float, authenticator):
-        super().__init__(db, authenticator)
+    def __init__(self, catalog: Catalog, delay: float, authenticator):
+        super().__init__(catalog, authenticator)
         self.delay = delay
 
     async def ReserveStock(self, request, context):
@@ -175,7 +182,7 @@ async def start_slow_catalog(stack, delay: float):
     """A catalog server (on the services' loop) whose ReserveStock takes `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                          lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                             SlowCatalog(stack.databases["catalog"], delay, Authenticator.from_env()), s), None,
+                             SlowCatalog(catalog_on(stack.databases["catalog"]), delay, Authenticator.from_env()), s), None,
                          tls_files=tls_as("catalog"))
     await host.start()
     return host

@@ -14,7 +14,9 @@ from recordstore.catalog.v1 import catalog_pb2_grpc
 
 from ..runtime.db import Database
 from ..runtime.server import Built, CommonSettings, ServiceApp
+from . import repository
 from .servicer import SERVICE_NAME, CatalogServicer
+from .usecases import Catalog
 
 DEFAULT_LISTEN_ADDR = "127.0.0.1:50052"
 
@@ -30,7 +32,7 @@ class Settings:
 
 async def build(database: Database, settings: Settings) -> Built:
     """Nothing to close beyond the server: the catalog calls no peer and runs no background task."""
-    servicer = CatalogServicer(database, settings.common.authenticator())
+    servicer = CatalogServicer(Catalog(repository.store(database)), settings.common.authenticator())
     return Built(lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server))
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..runtime.db import Connection, UniqueViolation
+from ..runtime.db import Database, UniqueViolation
 from ..runtime.queries import load_queries
+from ..runtime.store import Repository, Store
 from .errors import ReservationIdTaken
 from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
 
@@ -32,10 +33,7 @@ def list_discs_params(where: DiscFilter, after_id: str | None, limit: int) -> di
     }
 
 
-class CatalogRepository:
-    def __init__(self, connection: Connection):
-        self._connection = connection
-
+class CatalogRepository(Repository):
     async def _one(self, name: str, params: dict):
         return await self._connection.one(QUERIES[name], params)
 
@@ -79,3 +77,7 @@ class CatalogRepository:
 
     async def release_reservation(self, reservation_id: str) -> None:
         await self._connection.run(QUERIES["release_reservation"], {**STATES, "reservation_id": reservation_id})
+
+
+def store(database: Database) -> Store[CatalogRepository]:
+    return Store(database, CatalogRepository)

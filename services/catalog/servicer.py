@@ -7,12 +7,11 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator
 from ..runtime.guard import guarded
-from ..runtime.db import Database
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
-from . import usecases
 from .access import ACCESS
 from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
+from .usecases import Catalog
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 # The one mapping of a reservation's states to the API's.
@@ -60,18 +59,18 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
 
 @guarded(SERVICE_NAME, ACCESS)
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, db: Database, authenticator: Authenticator):
-        self._db = db
+    def __init__(self, catalog: Catalog, authenticator: Authenticator):
+        self._catalog = catalog
         self.authenticator = authenticator
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
         request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope="disc")
-        created = await usecases.create_disc(self._db, disc, request_id)
+        created = await self._catalog.create_disc(disc, request_id)
         return disc_to_proto(created)
 
     async def GetDisc(self, request, context):
-        return disc_to_proto(await usecases.get_disc(self._db, rules.checked(request)["id"]))
+        return disc_to_proto(await self._catalog.get_disc(rules.checked(request)["id"]))
 
     async def ListDiscs(self, request, context):
         # Text filters are cleaned as the stored values were, so a decomposed "João" finds the
@@ -79,19 +78,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         fields = rules.checked(request)
         where = DiscFilter(artist=fields["artist"], title=fields["title"], genre=fields["genre"],
                            release_year=fields["release_year"])
-        discs, token = await usecases.list_discs(self._db, where, fields["page_size"], request.page_token)
+        discs, token = await self._catalog.list_discs(where, fields["page_size"], request.page_token)
         return catalog_pb2.ListDiscsResponse(discs=[disc_to_proto(d) for d in discs], next_page_token=token)
 
     async def RestockDisc(self, request, context):
         fields = rules.checked(request)
-        return disc_to_proto(await usecases.restock_disc(self._db, fields["id"], fields["quantity"]))
+        return disc_to_proto(await self._catalog.restock_disc(fields["id"], fields["quantity"]))
 
     async def ReserveStock(self, request, context):
         fields = rules.checked(request)
-        reservation = await usecases.reserve_stock(self._db, fields["reservation_id"], fields["disc_id"],
+        reservation = await self._catalog.reserve_stock(fields["reservation_id"], fields["disc_id"],
                                                    fields["quantity"])
         return reservation_to_proto(reservation)
 
     async def ReleaseStock(self, request, context):
-        return reservation_to_proto(await usecases.release_stock(self._db, rules.checked(request)["reservation_id"]))
+        return reservation_to_proto(await self._catalog.release_stock(rules.checked(request)["reservation_id"]))
 

@@ -14,7 +14,9 @@ from recordstore.customers.v1 import customers_pb2_grpc
 
 from ..runtime.db import Database
 from ..runtime.server import Built, CommonSettings, ServiceApp
+from . import repository
 from .servicer import SERVICE_NAME, CustomerServicer
+from .usecases import Customers
 
 DEFAULT_LISTEN_ADDR = "127.0.0.1:50051"
 
@@ -30,7 +32,7 @@ class Settings:
 
 async def build(database: Database, settings: Settings) -> Built:
     """Nothing to close beyond the server: the customers service calls no peer and runs no background task."""
-    servicer = CustomerServicer(database, settings.common.authenticator())
+    servicer = CustomerServicer(Customers(repository.store(database)), settings.common.authenticator())
     return Built(lambda server: customers_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server))
 
 

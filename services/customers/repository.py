@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..runtime.db import Connection, UniqueViolation
+from ..runtime.db import Database, UniqueViolation
 from ..runtime.queries import load_queries
+from ..runtime.store import Repository, Store
 from .errors import AlreadySignedUp, EmailTaken
 from .model import Customer, CustomerState, NewCustomer
 
@@ -15,10 +16,7 @@ QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 STATES = {state.name.lower(): state for state in CustomerState}
 
 
-class CustomerRepository:
-    def __init__(self, connection: Connection):
-        self._connection = connection
-
+class CustomerRepository(Repository):
     async def _one(self, name: str, params: dict) -> Customer | None:
         row = await self._connection.one(QUERIES[name], {**STATES, **params})
         return Customer(*row) if row else None
@@ -53,3 +51,7 @@ class CustomerRepository:
     async def deactivate_customer(self, customer_id: str) -> Customer | None:
         """The customer just deactivated; None when it is unknown or was already deactivated."""
         return await self._one("deactivate_customer", {"id": customer_id})
+
+
+def store(database: Database) -> Store[CustomerRepository]:
+    return Store(database, CustomerRepository)

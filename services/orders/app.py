@@ -20,6 +20,7 @@ from ..runtime import config
 from ..runtime.db import Database
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from .clients import CatalogClient, CustomersClient
+from . import repository
 from .recovery import RecoveryLoop
 from .servicer import SERVICE_NAME, OrderServicer
 from .usecases import Purchases
@@ -60,7 +61,7 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
     budget = settings.request_budget
     customers = CustomersClient(settings.customers_addr, settings.common.tls)
     catalog = CatalogClient(settings.catalog_addr, settings.common.tls)
-    purchases = Purchases(database, customers, catalog, budget)
+    purchases = Purchases(repository.store(database), customers, catalog, budget)
     servicer = OrderServicer(purchases, budget, settings.common.authenticator())
     recovery = None
     if settings.recovery:

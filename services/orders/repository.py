@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..runtime.db import Connection, Refused
+from ..runtime.db import Database, Refused
 from ..runtime.queries import load_queries
+from ..runtime.store import Repository, Store
 from .errors import RecordRefused
 from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
 
@@ -21,10 +22,7 @@ def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | N
             "after_time": after_time, "after_id": after_id, "limit": limit}
 
 
-class PurchaseRepository:
-    def __init__(self, connection: Connection):
-        self._connection = connection
-
+class PurchaseRepository(Repository):
     async def _one(self, name: str, params: dict) -> Purchase | None:
         try:
             row = await self._connection.one(QUERIES[name], {**STATES, **params})
@@ -76,3 +74,7 @@ class PurchaseRepository:
 
     async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:
         return await self._all("list_unfinished_purchases", {"older_than_seconds": older_than_seconds, "limit": limit})
+
+
+def store(database: Database) -> Store[PurchaseRepository]:
+    return Store(database, PurchaseRepository)

@@ -22,12 +22,13 @@ from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 
 from ..runtime.auth import Caller, bearer_metadata
-from ..runtime.db import CONNECTION_ERRORS, Database
+from ..runtime.db import CONNECTION_ERRORS
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
                               ServiceError, Unavailable)
 from ..runtime.money import to_cents
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
+from ..runtime.store import Store
 from . import access
 from .clients import CatalogClient, CustomersClient, PeerRefused
 from .errors import RecordRefused
@@ -58,8 +59,9 @@ def _retrieve(task: asyncio.Task) -> None:
 
 
 class Purchases:
-    def __init__(self, db: Database, customers: CustomersClient, catalog: CatalogClient, budget: float = 5.0):
-        self._db = db
+    def __init__(self, store: Store[PurchaseRepository], customers: CustomersClient, catalog: CatalogClient,
+                 budget: float = 5.0):
+        self._store = store
         self._customers = customers
         self._catalog = catalog
         self._budget = budget  # REQUEST_BUDGET_SECONDS: the deadline of work whose caller left
@@ -70,8 +72,8 @@ class Purchases:
     async def get_purchase(self, purchase_id: str, caller: Caller) -> Purchase:
         """The purchase, when the caller may see it; NOT_FOUND alike when it does not exist and
         when it is another customer's."""
-        async with self._db.autocommit() as connection:
-            purchase = await PurchaseRepository(connection).get_purchase(purchase_id)
+        async with self._store.autocommit() as repo:
+            purchase = await repo.get_purchase(purchase_id)
         if purchase is None or not access.may_see(caller, purchase):
             raise NotFound("purchase", purchase_id)
         return purchase
@@ -79,14 +81,14 @@ class Purchases:
     async def list_purchases(self, where: PurchaseFilter, page_size: int, page_token: str) -> tuple[list[Purchase], str]:
         filters = vars(where)
         after = decode_token(page_token, filters, [TIMESTAMP, UUID])
-        async with self._db.autocommit() as connection:
-            found = await PurchaseRepository(connection).list_purchases(
+        async with self._store.autocommit() as repo:
+            found = await repo.list_purchases(
                 where, tuple(after) if after else None, page_size + 1)
         return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
     async def _by_request_id(self, request_id: str) -> Purchase | None:
-        async with self._db.autocommit() as connection:
-            return await PurchaseRepository(connection).get_purchase_by_request_id(request_id)
+        async with self._store.autocommit() as repo:
+            return await repo.get_purchase_by_request_id(request_id)
 
     # -- create ------------------------------------------------------------------------------
 
@@ -109,8 +111,7 @@ class Purchases:
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
-        async with self._db.autocommit() as connection:
-            repo = PurchaseRepository(connection)
+        async with self._store.autocommit() as repo:
             purchase = (await repo.insert_pending_purchase(order, request_id, subject)
                         or await repo.get_purchase_by_request_id(request_id))
         if not purchase.is_for(order):
@@ -147,8 +148,8 @@ class Purchases:
             reservation = await self._catalog.reserve_stock(purchase.id, purchase.disc_id, purchase.quantity,
                                                             deadline.remaining())
         except NotFound:
-            async with self._db.autocommit() as connection:
-                await PurchaseRepository(connection).delete_pending_purchase(purchase.id)
+            async with self._store.autocommit() as repo:
+                await repo.delete_pending_purchase(purchase.id)
             raise
         except PeerRefused as refusal:
             return await self._fail(purchase, refusal.message, deadline)
@@ -162,8 +163,7 @@ class Purchases:
         except InvalidArgument as malformed:
             return await self._fail(purchase, f"the catalog answered a malformed price: {malformed.message}", deadline)
         try:
-            async with self._db.autocommit() as connection:
-                repo = PurchaseRepository(connection)
+            async with self._store.autocommit() as repo:
                 settled = (await repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
                            or await repo.get_purchase(purchase.id))
         except RecordRefused as refused:
@@ -177,8 +177,7 @@ class Purchases:
         """Ends a pending purchase that can never settle: failing (no settlement can confirm it
         any more), then its reservation released, then failed. Never effective."""
         log.error("purchase %s cannot settle, failing it: %s", purchase.id, reason)
-        async with self._db.autocommit() as connection:
-            repo = PurchaseRepository(connection)
+        async with self._store.autocommit() as repo:
             failing = await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id)
         return await self._advance(failing, deadline)
 
@@ -189,8 +188,7 @@ class Purchases:
             await self._catalog.release_stock(purchase.id, deadline.remaining())
         except NotFound:
             pass  # nothing was ever reserved under this id
-        async with self._db.autocommit() as connection:
-            repo = PurchaseRepository(connection)
+        async with self._store.autocommit() as repo:
             return await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id)
 
     # -- cancel ------------------------------------------------------------------------------
@@ -208,8 +206,7 @@ class Purchases:
                 f"purchase {purchase_id!r} was not effective ({why}): there is nothing to cancel",
                 "PURCHASE_NOT_EFFECTIVE")
         if purchase.state == PurchaseState.CONFIRMED:
-            async with self._db.autocommit() as connection:
-                repo = PurchaseRepository(connection)
+            async with self._store.autocommit() as repo:
                 purchase = await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id)
             crash_point("during_cancel")
         return await self._advance(purchase, deadline)
@@ -217,8 +214,7 @@ class Purchases:
     async def _finish_cancellation(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Gives a cancelling purchase's units back (ReleaseStock is idempotent) and records it."""
         await self._catalog.release_stock(purchase.id, deadline.remaining())
-        async with self._db.autocommit() as connection:
-            repo = PurchaseRepository(connection)
+        async with self._store.autocommit() as repo:
             return await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id)
 
     # -- the state machine -------------------------------------------------------------------
@@ -241,8 +237,8 @@ class Purchases:
         leaves it for the next round; any other counts as a failed attempt, and a pending purchase
         at MAX_ATTEMPTS fails for good. Returns how many it finished.
         """
-        async with self._db.autocommit() as connection:
-            unfinished = await PurchaseRepository(connection).list_unfinished_purchases(older_than_seconds, limit)
+        async with self._store.autocommit() as repo:
+            unfinished = await repo.list_unfinished_purchases(older_than_seconds, limit)
         finished = 0
         for purchase in unfinished:
             try:
@@ -263,8 +259,8 @@ class Purchases:
         Returns 1 when that finished the purchase."""
         reason = describe(error)
         try:
-            async with self._db.autocommit() as connection:
-                counted = await PurchaseRepository(connection).record_failed_attempt(purchase.id)
+            async with self._store.autocommit() as repo:
+                counted = await repo.record_failed_attempt(purchase.id)
             attempts = counted.attempts if counted else purchase.attempts + 1
             log.error("recovery of purchase %s (%s) failed, attempt %d of %d: %s",
                       purchase.id, purchase.state, attempts, MAX_ATTEMPTS, reason)
