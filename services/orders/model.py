@@ -71,6 +71,31 @@ class Purchase:
         return (self.customer_id, self.disc_id, self.quantity) == (order.customer_id, order.disc_id, order.quantity)
 
 
+class ReservationOutcome(StrEnum):
+    """What the catalog answered for a purchase's reservation (clients.py reads it off the reply)."""
+
+    GRANTED = "granted"  # the units are taken
+    REJECTED = "rejected"  # not enough stock: nothing taken
+    RELEASED = "released"  # granted once, and given back since
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The catalog's answer to ReserveStock, as the orders service needs it."""
+
+    outcome: ReservationOutcome
+    unit_price_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """The customers service's answer to GetCustomer, as the orders service needs it."""
+
+    id: str
+    active: bool
+
+
 @dataclass(frozen=True)
 class PurchaseFilter:
     customer_id: str | None = None

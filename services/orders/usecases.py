@@ -17,23 +17,18 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Coroutine
-
-from recordstore.catalog.v1 import catalog_pb2
-from recordstore.customers.v1 import customers_pb2
+from typing import Protocol
 
 from ..runtime.auth import Caller, bearer_metadata
 from ..runtime.db import CONNECTION_ERRORS
 from ..runtime.deadlines import Deadline
-from ..runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
-                              ServiceError, Unavailable)
-from ..runtime.money import to_cents
+from ..runtime.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, NotFound, ServiceError, Unavailable
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
 from ..runtime.store import Store
 from . import access
-from .clients import CatalogClient, CustomersClient, PeerRefused
-from .errors import RecordRefused
+from .errors import MalformedAnswer, PeerRefused, RecordRefused
 from .faults import crash_point
-from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
+from .model import Buyer, Purchase, PurchaseFilter, PurchaseOrder, PurchaseState, Reservation, ReservationOutcome
 from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
@@ -58,8 +53,24 @@ def _retrieve(task: asyncio.Task) -> None:
         task.exception()
 
 
+class CustomersPeer(Protocol):
+    """What the purchases need of the customers service (clients.CustomersClient; a fake in unit tests)."""
+
+    async def get_customer(self, customer_id: str, timeout: float,
+                           metadata: tuple[tuple[str, str], ...] = ()) -> Buyer: ...
+
+
+class CatalogPeer(Protocol):
+    """What the purchases need of the catalog (clients.CatalogClient; a fake in unit tests)."""
+
+    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int,
+                            timeout: float) -> Reservation: ...
+
+    async def release_stock(self, reservation_id: str, timeout: float) -> None: ...
+
+
 class Purchases:
-    def __init__(self, store: Store[PurchaseRepository], customers: CustomersClient, catalog: CatalogClient,
+    def __init__(self, store: Store[PurchaseRepository], customers: CustomersPeer, catalog: CatalogPeer,
                  budget: float = 5.0):
         self._store = store
         self._customers = customers
@@ -97,10 +108,8 @@ class Purchases:
         request_id = request_id or str(uuid.uuid4())
         # With the buyer's own token: the customers service answers NOT_FOUND for a customer that
         # is not the buyer's own (see access.py).
-        customer = await self._customers.get_customer(order.customer_id, deadline.remaining(),
-                                                      bearer_metadata(caller))
-        active = customer.state == customers_pb2.Customer.ACTIVE
-        return await self._to_completion(self._record_and_settle(order, request_id, active, caller.subject))
+        buyer = await self._customers.get_customer(order.customer_id, deadline.remaining(), bearer_metadata(caller))
+        return await self._to_completion(self._record_and_settle(order, request_id, buyer.active, caller.subject))
 
     async def _record_and_settle(self, order: PurchaseOrder, request_id: str, active: bool,
                                  subject: str | None) -> Purchase:
@@ -151,20 +160,16 @@ class Purchases:
             async with self._store.autocommit() as repo:
                 await repo.delete_pending_purchase(purchase.id)
             raise
-        except PeerRefused as refusal:
+        except (PeerRefused, MalformedAnswer) as refusal:
             return await self._fail(purchase, refusal.message, deadline)
         crash_point("after_reserve")
-        if reservation.state not in (catalog_pb2.Reservation.GRANTED, catalog_pb2.Reservation.REJECTED):
-            return await self._fail(purchase, f"its reservation is already "
-                                              f"{catalog_pb2.Reservation.State.Name(reservation.state)}", deadline)
-        granted = reservation.state == catalog_pb2.Reservation.GRANTED
-        try:
-            unit_price_cents, currency = to_cents("unit_price", reservation.unit_price)
-        except InvalidArgument as malformed:
-            return await self._fail(purchase, f"the catalog answered a malformed price: {malformed.message}", deadline)
+        if reservation.outcome == ReservationOutcome.RELEASED:
+            return await self._fail(purchase, "its reservation is already RELEASED", deadline)
+        granted = reservation.outcome == ReservationOutcome.GRANTED
         try:
             async with self._store.autocommit() as repo:
-                settled = (await repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
+                settled = (await repo.settle_purchase(purchase.id, granted, reservation.unit_price_cents,
+                                                      reservation.currency)
                            or await repo.get_purchase(purchase.id))
         except RecordRefused as refused:
             return await self._fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
