@@ -18,8 +18,7 @@ STATES = {state.name.lower(): state for state in CustomerState}
 
 class CustomerRepository(Repository):
     async def _one(self, name: str, params: dict) -> Customer | None:
-        row = await self._connection.one(QUERIES[name], {**STATES, **params})
-        return Customer(*row) if row else None
+        return await self._connection.one_record(Customer, QUERIES[name], {**STATES, **params})
 
     async def create_customer(self, customer: NewCustomer, request_id: str | None,
                               subject: str | None) -> Customer | None:
@@ -43,10 +42,9 @@ class CustomerRepository(Repository):
         return await self._one("get_customer", {"id": customer_id})
 
     async def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
-        rows = await self._connection.all(QUERIES["list_customers"],
+        return await self._connection.all_records(Customer, QUERIES["list_customers"],
                                        {**STATES, "show_deactivated": show_deactivated, "after_id": after_id,
-                                        "limit": limit})
-        return [Customer(*row) for row in rows]
+                                                  "limit": limit})
 
     async def deactivate_customer(self, customer_id: str) -> Customer | None:
         """The customer just deactivated; None when it is unknown or was already deactivated."""

@@ -25,13 +25,12 @@ def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | N
 class PurchaseRepository(Repository):
     async def _one(self, name: str, params: dict) -> Purchase | None:
         try:
-            row = await self._connection.one(QUERIES[name], {**STATES, **params})
+            return await self._connection.one_record(Purchase, QUERIES[name], {**STATES, **params})
         except Refused as refused:
             raise RecordRefused(refused.message) from None
-        return Purchase(*row) if row else None
 
     async def _all(self, name: str, params: dict) -> list[Purchase]:
-        return [Purchase(*row) for row in await self._connection.all(QUERIES[name], {**STATES, **params})]
+        return await self._connection.all_records(Purchase, QUERIES[name], {**STATES, **params})
 
     async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
                                       customer_subject: str | None) -> Purchase | None:

@@ -1,4 +1,5 @@
-"""Each record type lists its table's columns in the table's order: rows become records as is."""
+"""Each record type is made of its table's columns, taken by name (runtime.db), and knows every
+state its table allows."""
 
 import re
 from dataclasses import fields
@@ -18,13 +19,13 @@ from services.orders.model import Purchase, PurchaseState
     ("customers", "customers", Customer),
     ("orders", "purchases", Purchase),
 ])
-def test_a_record_has_its_tables_columns_in_order(cluster, stack, role, table, model):
+def test_a_records_fields_are_columns_of_its_table(cluster, stack, role, table, model):
     query = sql.SQL("SELECT * FROM {} LIMIT 0").format(sql.Identifier(role, table))
     with psycopg2.connect(cluster.service_url(role)) as conn, conn.cursor() as cursor:
         cursor.execute(query)
         columns = [column.name for column in cursor.description]
     conn.close()
-    assert columns == [f.name for f in fields(model)]
+    assert {f.name for f in fields(model)} <= set(columns)  # by name: the columns' order is not the API
 
 
 @pytest.mark.parametrize("role, table, states", [
