@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from ..runtime.pagination import UUID, cut_page, decode_token
-from ..runtime.store import Store
+from ..runtime.store import Store, present
 from .errors import ReservationIdTaken
 from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
 from .repository import CatalogRepository
@@ -17,9 +17,9 @@ class Catalog:
     async def create_disc(self, disc: NewDisc, request_id: str | None) -> Disc:
         async with self._store.autocommit() as repo:
             created = await repo.create_disc(disc, request_id)
-            if created is None:  # request_id seen before: AIP-155 says answer with the first result
+            if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
                 created = await repo.get_disc_by_request_id(request_id)
-            return created
+            return present(created, f"disc of request {request_id!r}")
 
     async def get_disc(self, disc_id: str) -> Disc:
         async with self._store.autocommit() as repo:
@@ -60,7 +60,7 @@ class Catalog:
         except ReservationIdTaken:
             pass  # the id was used before, or concurrently: the first outcome stands
         async with self._store.autocommit() as repo:
-            first = await repo.get_reservation(reservation_id)
+            first = present(await repo.get_reservation(reservation_id), f"reservation {reservation_id!r}")
         if first.disc_id != disc_id or first.quantity != quantity:
             raise AlreadyExists(
                 f"reservation {reservation_id!r} was made for {first.quantity} unit(s) of disc {first.disc_id!r}",

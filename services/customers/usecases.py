@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..runtime.auth import Caller
 from ..runtime.errors import AlreadyExists, NotFound
 from ..runtime.pagination import UUID, cut_page, decode_token
-from ..runtime.store import Store
+from ..runtime.store import Store, present
 from . import access
 from .model import Customer, NewCustomer
 from .repository import CustomerRepository
@@ -20,11 +20,11 @@ class Customers:
         subject = caller.own_subject  # a shopper signs up as itself; the staff registers a customer bound to no one
         async with self._store.autocommit() as repo:
             created = await repo.create_customer(customer, request_id, subject)
-            if created is None:  # request_id seen before: AIP-155 says answer with the first result
-                created = await repo.get_customer_by_request_id(request_id)
+            if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
+                created = present(await repo.get_customer_by_request_id(request_id), f"customer of request {request_id!r}")
                 if not access.may_see(caller, created):
                     raise AlreadyExists(f"request_id {request_id!r} was used by someone else", "REQUEST_ID_REUSED")
-            return created
+            return present(created, "new customer")
 
     async def get_customer(self, customer_id: str, caller: Caller) -> Customer:
         async with self._store.autocommit() as repo:

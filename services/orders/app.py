@@ -19,8 +19,8 @@ from recordstore.orders.v1 import orders_pb2_grpc
 from ..runtime import config
 from ..runtime.db import Database
 from ..runtime.server import Built, CommonSettings, ServiceApp
-from .clients import CatalogClient, CustomersClient
 from . import repository
+from .clients import CatalogClient, CustomersClient
 from .recovery import RecoveryLoop
 from .servicer import SERVICE_NAME, OrderServicer
 from .usecases import Purchases

@@ -6,8 +6,8 @@ from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, current_caller
-from ..runtime.guard import guarded
 from ..runtime.deadlines import Deadline
+from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from .access import ACCESS
@@ -45,7 +45,8 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
         cancel_time=to_timestamp(purchase.cancel_time),
         failure_reason=purchase.failure_reason or "",
     )
-    if purchase.unit_price_cents is not None:
+    # Priced together when settled (the table's CHECKs), and only then.
+    if purchase.unit_price_cents is not None and purchase.total_cents is not None and purchase.currency is not None:
         message.unit_price.CopyFrom(from_cents(purchase.unit_price_cents, purchase.currency))
         message.total_price.CopyFrom(from_cents(purchase.total_cents, purchase.currency))
     return message

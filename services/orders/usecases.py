@@ -24,7 +24,7 @@ from ..runtime.db import CONNECTION_ERRORS
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, NotFound, ServiceError, Unavailable
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
-from ..runtime.store import Store
+from ..runtime.store import Store, present
 from . import access
 from .errors import MalformedAnswer, PeerRefused, RecordRefused
 from .faults import crash_point
@@ -121,8 +121,8 @@ class Purchases:
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
         async with self._store.autocommit() as repo:
-            purchase = (await repo.insert_pending_purchase(order, request_id, subject)
-                        or await repo.get_purchase_by_request_id(request_id))
+            purchase = present(await repo.insert_pending_purchase(order, request_id, subject)
+                               or await repo.get_purchase_by_request_id(request_id), f"purchase of request {request_id!r}")
         if not purchase.is_for(order):
             # Not which purchase: it may be another customer's, whose ids this caller must not learn.
             raise AlreadyExists(f"request_id {request_id!r} was used for another purchase", "REQUEST_ID_REUSED")
@@ -168,9 +168,9 @@ class Purchases:
         granted = reservation.outcome == ReservationOutcome.GRANTED
         try:
             async with self._store.autocommit() as repo:
-                settled = (await repo.settle_purchase(purchase.id, granted, reservation.unit_price_cents,
-                                                      reservation.currency)
-                           or await repo.get_purchase(purchase.id))
+                settled = present(await repo.settle_purchase(purchase.id, granted, reservation.unit_price_cents,
+                                                             reservation.currency)
+                                  or await repo.get_purchase(purchase.id), f"purchase {purchase.id!r}")
         except RecordRefused as refused:
             return await self._fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
         crash_point("after_settle")
@@ -183,7 +183,8 @@ class Purchases:
         any more), then its reservation released, then failed. Never effective."""
         log.error("purchase %s cannot settle, failing it: %s", purchase.id, reason)
         async with self._store.autocommit() as repo:
-            failing = await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id)
+            failing = present(await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id),
+                              f"purchase {purchase.id!r}")
         return await self._advance(failing, deadline)
 
     async def _finish_failure(self, purchase: Purchase, deadline: Deadline) -> Purchase:
@@ -194,7 +195,8 @@ class Purchases:
         except NotFound:
             pass  # nothing was ever reserved under this id
         async with self._store.autocommit() as repo:
-            return await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id)
+            return present(await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id),
+                           f"purchase {purchase.id!r}")
 
     # -- cancel ------------------------------------------------------------------------------
 
@@ -212,7 +214,8 @@ class Purchases:
                 "PURCHASE_NOT_EFFECTIVE")
         if purchase.state == PurchaseState.CONFIRMED:
             async with self._store.autocommit() as repo:
-                purchase = await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id)
+                purchase = present(await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id),
+                                   f"purchase {purchase_id!r}")
             crash_point("during_cancel")
         return await self._advance(purchase, deadline)
 
@@ -220,7 +223,8 @@ class Purchases:
         """Gives a cancelling purchase's units back (ReleaseStock is idempotent) and records it."""
         await self._catalog.release_stock(purchase.id, deadline.remaining())
         async with self._store.autocommit() as repo:
-            return await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id)
+            return present(await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id),
+                           f"purchase {purchase.id!r}")
 
     # -- the state machine -------------------------------------------------------------------
 

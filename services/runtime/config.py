@@ -78,7 +78,7 @@ class ServerSettings:
     page_token_secret: bytes | None  # checked here so a wrong one fails the start (pagination reads it too)
 
     @classmethod
-    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> "ServerSettings":
+    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> ServerSettings:
         return cls(
             listen_addr=address("LISTEN_ADDR", default_listen_addr, env),
             database_url=database_url("DATABASE_URL", env),

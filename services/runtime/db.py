@@ -17,6 +17,7 @@ own (see migrations.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -70,6 +71,11 @@ def _refused(error: psycopg2.Error) -> Refused:
     return _REFUSALS.get(error.pgcode or "", Refused)(message, error.pgcode, diag.constraint_name)
 
 
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def _wait(conn) -> None:
     """Drives an asynchronous psycopg2 connection until its current operation completes."""
     loop = asyncio.get_running_loop()
@@ -85,7 +91,7 @@ async def _wait(conn) -> None:
         else:
             raise psycopg2.OperationalError(f"unexpected poll state {state}")
         ready = loop.create_future()
-        watch(fd, lambda: ready.done() or ready.set_result(None))
+        watch(fd, _resolve, ready)
         try:
             await ready
         finally:
@@ -110,10 +116,10 @@ def _builder(model: type[Record], description: Sequence) -> Callable[[tuple], Re
         if missing:
             raise TypeError(f"{model.__name__} needs column(s) {missing} the statement does not return")
         if tuple(fields) == names:
-            build = lambda row: model(*row)  # noqa: E731
+            build = lambda row: model(*row)
         else:
             positions = [names.index(name) for name in fields]
-            build = lambda row: model(*[row[i] for i in positions])  # noqa: E731
+            build = lambda row: model(*[row[i] for i in positions])
         _BUILDERS[key] = build
     return build
 
@@ -215,7 +221,7 @@ class Database:
         self._generation = 0
         self._closed = False
 
-    async def open(self) -> "Database":
+    async def open(self) -> Database:
         """Opens every connection now: a wrong URL fails the start, the first requests pay no connect."""
         opened = await asyncio.gather(*(self._open() for _ in range(self._size)))
         self._idle.extend(opened)
@@ -258,10 +264,9 @@ class Database:
             try:
                 yield transaction
             except BaseException:
-                try:
+                # The first error is the one to report; _fate judges what the connection is fit for.
+                with contextlib.suppress(Exception):
                     await transaction._rollback_unless_committed()
-                except Exception:  # noqa: BLE001 - the first error is the one to report; _fate judges the connection
-                    pass
                 raise
             await transaction._rollback_unless_committed()
 

@@ -46,7 +46,8 @@ _secret: bytes | None = None
 
 def page_size(requested: int) -> int:
     """0 means the default; above the maximum is coerced down; negative is refused."""
-    return rules.integer(requested, "page_size", _PAGE_SIZE)
+    size = rules.integer(requested, "page_size", _PAGE_SIZE)
+    return DEFAULT_PAGE_SIZE if size is None else size  # page_size states its default: never None
 
 
 def _process_secret() -> bytes:
@@ -120,7 +121,7 @@ def decode_token(token: str, filters: dict, key_kinds: Sequence[str], secret: by
 def _checked_key(key, kinds: Sequence[str]) -> list:
     if not isinstance(key, list) or len(key) != len(kinds):
         raise InvalidArgument("page_token", "does not belong to this listing", _REASON)
-    return [_checked_value(value, kind) for value, kind in zip(key, kinds)]
+    return [_checked_value(value, kind) for value, kind in zip(key, kinds, strict=True)]
 
 
 def _checked_value(value, kind: str):

@@ -155,7 +155,8 @@ def checked_handler(handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethod
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(request.error)))
         return await behavior(request, context)
 
-    return handler._replace(request_deserializer=lambda raw: check_request(message_class, raw), unary_unary=rpc)
+    # grpc's handlers are namedtuples (its stubs do not say so): replaced, not mutated.
+    return handler._replace(request_deserializer=lambda raw: check_request(message_class, raw), unary_unary=rpc)  # type: ignore[attr-defined]
 
 
 class _CheckedGenericHandler(grpc.GenericRpcHandler):
@@ -174,7 +175,7 @@ class _CheckedGenericHandler(grpc.GenericRpcHandler):
         return checked
 
 
-def checked_registration(server: grpc.aio.Server) -> "_CheckedRegistration":
+def checked_registration(server: grpc.aio.Server) -> _CheckedRegistration:
     """What to hand the generated add_*_to_server in place of `server`: every method handler they
     add is replaced by its checked form; everything else passes through to `server`."""
     return _CheckedRegistration(server)

@@ -15,6 +15,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -24,13 +25,16 @@ from recordstore.rules.v1 import rules_pb2
 from . import money, timestamps, validation
 from .errors import InvalidArgument
 
-FieldRules = rules_pb2.FieldRules
+if TYPE_CHECKING:
+    FieldRules = Any  # protoc's Python output carries no types (see pyproject.toml, mypy)
+else:
+    FieldRules = rules_pb2.FieldRules
 _MONEY, _TIMESTAMP = "google.type.Money", "google.protobuf.Timestamp"
 
 
 def of(message_type: type[Message] | Descriptor, name: str) -> FieldRules:
     """The rules stated on field `name` of a message (empty rules when none)."""
-    descriptor = getattr(message_type, "DESCRIPTOR", message_type)
+    descriptor: Any = getattr(message_type, "DESCRIPTOR", message_type)  # a Descriptor, in protobuf's C or Python flavour
     return _options(descriptor.fields_by_name[name])
 
 

@@ -14,18 +14,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from . import tls
 from .access_log import ACCESS_LOG
 from .auth import Authenticator, AuthSettings
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
 from .guard import ADMISSION, Admission
 from .migrations import migrate
-from . import tls
 from .reflection import enable as enable_reflection
 from .request_checks import checked_registration
 from .tls import TlsFiles
@@ -91,10 +91,12 @@ class ServiceHost:
             await self.health.set(name, status)
 
     async def _watch_database(self) -> None:
+        database = self._database
+        assert database is not None  # started only with a database (see start)
         current = SERVING
         while True:
             await asyncio.sleep(self._interval)
-            status = SERVING if await self._database.ping() else NOT_SERVING
+            status = SERVING if await database.ping() else NOT_SERVING
             if status != current:
                 log.warning("database %s: health now %s", "reachable" if status == SERVING else "unreachable",
                             health_pb2.HealthCheckResponse.ServingStatus.Name(status))
@@ -105,7 +107,7 @@ class ServiceHost:
 def create_server(
     address: str,
     service_names: Sequence[str],
-    add_servicers: Callable[[grpc.aio.Server], None],
+    add_servicers: Callable[[Any], None],  # given the server, or request_checks' registration standing for it
     database: Database | None,
     health_interval: float = 1.0,
     tls_files: TlsFiles | None = None,
@@ -180,7 +182,7 @@ class CommonSettings:
     tls: TlsFiles
 
     @classmethod
-    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> "CommonSettings":
+    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> CommonSettings:
         return cls(ServerSettings.from_env(default_listen_addr, env), AuthSettings.from_env(env),
                    TlsFiles.from_env(env))
 

@@ -26,6 +26,15 @@ class Repository:
 
 
 R = TypeVar("R", bound=Repository)
+T = TypeVar("T")
+
+
+def present(value: T | None, what: str) -> T:
+    """`value`, which the statement before it guarantees (the row a conflict or a failed condition
+    just pointed at). None would mean the row vanished in between: an error, not a silent None."""
+    if value is None:
+        raise LookupError(f"{what} vanished between two statements")
+    return value
 
 
 class Store(Generic[R]):

@@ -30,7 +30,7 @@ class TlsFiles:
     trust_domain: str = DEFAULT_TRUST_DOMAIN
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "TlsFiles":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> TlsFiles:
         read = {}
         for name in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"):
             path = env.get(name, "")
@@ -44,7 +44,7 @@ class TlsFiles:
                    env.get("TLS_TRUST_DOMAIN", "") or DEFAULT_TRUST_DOMAIN)
 
     @classmethod
-    def of(cls, ca: Path, cert: Path, key: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> "TlsFiles":
+    def of(cls, ca: Path, cert: Path, key: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> TlsFiles:
         return cls(Path(ca).read_bytes(), Path(cert).read_bytes(), Path(key).read_bytes(), trust_domain)
 
     def server_credentials(self) -> grpc.ServerCredentials:

@@ -104,16 +104,17 @@ def text_pattern(required: bool = False) -> str:
 
 
 def _ranges(chars: list[str]) -> str:
-    spans, start, previous = [], None, None
+    spans: list[tuple[int, int]] = []
+    start = previous = -2  # no span yet: no code point follows -2
     for char in chars:
         code = ord(char)
-        if previous is not None and code == previous + 1:
+        if code == previous + 1:
             previous = code
             continue
-        if start is not None:
+        if start >= 0:
             spans.append((start, previous))
         start = previous = code
-    if start is not None:
+    if start >= 0:
         spans.append((start, previous))
     return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in spans)
 
