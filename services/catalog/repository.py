@@ -51,7 +51,9 @@ class CatalogRepository(Repository):
         return await self._disc("get_disc", {"id": disc_id})
 
     async def list_discs(self, where: DiscFilter, after_id: str | None, limit: int) -> list[Disc]:
-        return await self._connection.all_records(Disc, QUERIES["list_discs"], list_discs_params(where, after_id, limit))
+        return await self._connection.all_records(
+            Disc, QUERIES["list_discs"], list_discs_params(where, after_id, limit)
+        )
 
     async def restock_disc(self, disc_id: str, quantity: int, max_stock: int) -> Disc | None:
         """The restocked disc; None when it does not exist or the units would not fit."""
@@ -63,8 +65,9 @@ class CatalogRepository(Repository):
         Raises ReservationIdTaken when the reservation id was used before.
         """
         try:
-            return await self._reservation("reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id,
-                                                             "quantity": quantity})
+            return await self._reservation(
+                "reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id, "quantity": quantity}
+            )
         except UniqueViolation:
             raise ReservationIdTaken(reservation_id) from None
 

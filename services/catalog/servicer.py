@@ -52,9 +52,15 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
     """The disc as the rules in catalog.proto let it in (see runtime/rules.py)."""
     fields = rules.checked(disc, "disc")
     cents, currency = fields["price"]
-    return NewDisc(title=fields["title"], artist=fields["artist"], genre=fields["genre"],
-                   release_year=fields["release_year"], price_cents=cents, currency=currency,
-                   stock=fields["stock"])
+    return NewDisc(
+        title=fields["title"],
+        artist=fields["artist"],
+        genre=fields["genre"],
+        release_year=fields["release_year"],
+        price_cents=cents,
+        currency=currency,
+        stock=fields["stock"],
+    )
 
 
 @guarded(SERVICE_NAME, ACCESS)
@@ -76,8 +82,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         # Text filters are cleaned as the stored values were, so a decomposed "João" finds the
         # stored one; a year outside the stored range would only ever find nothing.
         fields = rules.checked(request)
-        where = DiscFilter(artist=fields["artist"], title=fields["title"], genre=fields["genre"],
-                           release_year=fields["release_year"])
+        where = DiscFilter(
+            artist=fields["artist"], title=fields["title"], genre=fields["genre"], release_year=fields["release_year"]
+        )
         discs, token = await self._catalog.list_discs(where, fields["page_size"], request.page_token)
         return catalog_pb2.ListDiscsResponse(discs=[disc_to_proto(d) for d in discs], next_page_token=token)
 
@@ -87,10 +94,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ReserveStock(self, request, context):
         fields = rules.checked(request)
-        reservation = await self._catalog.reserve_stock(fields["reservation_id"], fields["disc_id"],
-                                                   fields["quantity"])
+        reservation = await self._catalog.reserve_stock(fields["reservation_id"], fields["disc_id"], fields["quantity"])
         return reservation_to_proto(reservation)
 
     async def ReleaseStock(self, request, context):
         return reservation_to_proto(await self._catalog.release_stock(rules.checked(request)["reservation_id"]))
-

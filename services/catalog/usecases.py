@@ -46,8 +46,11 @@ class Catalog:
         if current is None:
             raise NotFound("disc", disc_id)
         room = max(0, MAX_STOCK - current.stock)
-        raise InvalidArgument("quantity", f"would take the stock beyond {MAX_STOCK} units: {current.stock} on hand, "
-                                          f"room for {room} more", "STOCK_LIMIT_EXCEEDED")
+        raise InvalidArgument(
+            "quantity",
+            f"would take the stock beyond {MAX_STOCK} units: {current.stock} on hand, room for {room} more",
+            "STOCK_LIMIT_EXCEEDED",
+        )
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int) -> Reservation:
         """Takes `quantity` units of a disc once per reservation id; REJECTED when stock is short."""

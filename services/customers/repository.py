@@ -20,16 +20,18 @@ class CustomerRepository(Repository):
     async def _one(self, name: str, params: dict) -> Customer | None:
         return await self._connection.one_record(Customer, QUERIES[name], {**STATES, **params})
 
-    async def create_customer(self, customer: NewCustomer, request_id: str | None,
-                              subject: str | None) -> Customer | None:
+    async def create_customer(
+        self, customer: NewCustomer, request_id: str | None, subject: str | None
+    ) -> Customer | None:
         """The new customer, or None when request_id was already used.
 
         Raises EmailTaken when the email belongs to another customer, AlreadySignedUp when the
         subject is bound to one already.
         """
         try:
-            return await self._one("create_customer", {**asdict(customer), "request_id": request_id,
-                                                       "subject": subject})
+            return await self._one(
+                "create_customer", {**asdict(customer), "request_id": request_id, "subject": subject}
+            )
         except UniqueViolation as violation:
             if violation.constraint == "customers_subject_key":
                 raise AlreadySignedUp() from None
@@ -42,9 +44,11 @@ class CustomerRepository(Repository):
         return await self._one("get_customer", {"id": customer_id})
 
     async def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
-        return await self._connection.all_records(Customer, QUERIES["list_customers"],
-                                       {**STATES, "show_deactivated": show_deactivated, "after_id": after_id,
-                                                  "limit": limit})
+        return await self._connection.all_records(
+            Customer,
+            QUERIES["list_customers"],
+            {**STATES, "show_deactivated": show_deactivated, "after_id": after_id, "limit": limit},
+        )
 
     async def deactivate_customer(self, customer_id: str) -> Customer | None:
         """The customer just deactivated; None when it is unknown or was already deactivated."""

@@ -14,8 +14,10 @@ from .usecases import Customers
 
 SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
 # The one mapping of a customer's states to the API's.
-STATES_TO_PROTO = {CustomerState.ACTIVE: customers_pb2.Customer.ACTIVE,
-                   CustomerState.DEACTIVATED: customers_pb2.Customer.DEACTIVATED}
+STATES_TO_PROTO = {
+    CustomerState.ACTIVE: customers_pb2.Customer.ACTIVE,
+    CustomerState.DEACTIVATED: customers_pb2.Customer.DEACTIVATED,
+}
 
 
 def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
@@ -34,8 +36,7 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
 def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
     """The customer as the rules in customers.proto let it in (see runtime/rules.py)."""
     fields = rules.checked(customer, "customer")
-    return NewCustomer(name=fields["name"], email=fields["email"], document=fields["document"],
-                       phone=fields["phone"])
+    return NewCustomer(name=fields["name"], email=fields["email"], document=fields["document"], phone=fields["phone"])
 
 
 @guarded(SERVICE_NAME, ACCESS)
@@ -59,11 +60,12 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
 
     async def ListCustomers(self, request, context):
         customers, token = await self._customers.list_customers(
-            request.show_deactivated, rules.checked(request)["page_size"], request.page_token)
+            request.show_deactivated, rules.checked(request)["page_size"], request.page_token
+        )
         return customers_pb2.ListCustomersResponse(
-            customers=[customer_to_proto(c) for c in customers], next_page_token=token)
+            customers=[customer_to_proto(c) for c in customers], next_page_token=token
+        )
 
     async def DeactivateCustomer(self, request, context):
         customer_id = rules.checked(request)["id"]
         return customer_to_proto(await self._customers.deactivate_customer(customer_id, current_caller()))
-

@@ -21,7 +21,9 @@ class Customers:
         async with self._store.autocommit() as repo:
             created = await repo.create_customer(customer, request_id, subject)
             if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
-                created = present(await repo.get_customer_by_request_id(request_id), f"customer of request {request_id!r}")
+                created = present(
+                    await repo.get_customer_by_request_id(request_id), f"customer of request {request_id!r}"
+                )
                 if not access.may_see(caller, created):
                     raise AlreadyExists(f"request_id {request_id!r} was used by someone else", "REQUEST_ID_REUSED")
             return present(created, "new customer")
@@ -33,8 +35,9 @@ class Customers:
             raise NotFound("customer", customer_id)
         return customer
 
-    async def list_customers(self, show_deactivated: bool, page_size: int,
-                             page_token: str) -> tuple[list[Customer], str]:
+    async def list_customers(
+        self, show_deactivated: bool, page_size: int, page_token: str
+    ) -> tuple[list[Customer], str]:
         filters = {"show_deactivated": show_deactivated}
         after = decode_token(page_token, filters, [UUID])
         async with self._store.autocommit() as repo:

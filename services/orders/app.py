@@ -65,8 +65,9 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
     servicer = OrderServicer(purchases, budget, settings.common.authenticator())
     recovery = None
     if settings.recovery:
-        recovery = RecoveryLoop(purchases, interval=settings.recovery_interval, grace=settings.recovery_grace,
-                                call_timeout=budget)
+        recovery = RecoveryLoop(
+            purchases, interval=settings.recovery_interval, grace=settings.recovery_grace, call_timeout=budget
+        )
         recovery.start()
 
     async def close() -> None:
@@ -80,8 +81,9 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
         await customers.close()
         await catalog.close()
 
-    return OrdersBuilt(lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server),
-                       close, purchases)
+    return OrdersBuilt(
+        lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server), close, purchases
+    )
 
 
 APP = ServiceApp(

@@ -29,26 +29,40 @@ log = logging.getLogger(__name__)
 
 
 def _retrying_channel(address: str, service: str, tls_files: tls.TlsFiles | None) -> grpc.aio.Channel:
-    config = {"methodConfig": [{
-        "name": [{"service": service}],
-        "retryPolicy": {
-            "maxAttempts": 3,
-            "initialBackoff": "0.05s",
-            "maxBackoff": "0.5s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        },
-    }]}
+    config = {
+        "methodConfig": [
+            {
+                "name": [{"service": service}],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
     # Over mutual TLS, as the orders service (its certificate): the catalog reserves stock for it alone.
-    return tls.aio_channel(address, tls_files, options=[
-        ("grpc.enable_retries", 1),
-        ("grpc.service_config", json.dumps(config)),
-    ])
+    return tls.aio_channel(
+        address,
+        tls_files,
+        options=[
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", json.dumps(config)),
+        ],
+    )
 
 
 # Answers that say the request itself is wrong: asking again, now or later, gets the same answer.
-_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS,
-                       grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE})
+_REFUSALS = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
 
 
 _ACTIVITY = {customers_pb2.Customer.ACTIVE: True, customers_pb2.Customer.DEACTIVATED: False}
@@ -68,13 +82,17 @@ def buyer_from_reply(customer_id: str, reply: customers_pb2.Customer) -> Buyer:
     return Buyer(reply.id, active)
 
 
-def reservation_from_reply(reservation_id: str, disc_id: str, quantity: int,
-                           reply: catalog_pb2.Reservation) -> Reservation:
+def reservation_from_reply(
+    reservation_id: str, disc_id: str, quantity: int, reply: catalog_pb2.Reservation
+) -> Reservation:
     """The catalog's reservation, when it is the one asked for; a price in whole cents."""
     if (reply.id, reply.disc_id, reply.quantity) != (reservation_id, disc_id, quantity):
-        raise MalformedAnswer("catalog", f"reservation: asked for {quantity} of disc {disc_id!r} under "
-                                         f"{reservation_id!r}, got {reply.quantity} of {reply.disc_id!r} "
-                                         f"under {reply.id!r}")
+        raise MalformedAnswer(
+            "catalog",
+            f"reservation: asked for {quantity} of disc {disc_id!r} under "
+            f"{reservation_id!r}, got {reply.quantity} of {reply.disc_id!r} "
+            f"under {reply.id!r}",
+        )
     outcome = _OUTCOMES.get(reply.state)
     if outcome is None:
         raise MalformedAnswer("catalog", f"reservation state ({reply.state})")
@@ -94,8 +112,7 @@ def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"the {peer} service did not answer in time", f"{peer.upper()}_TIMEOUT")
     if code in _REFUSALS:
-        return PeerRefused(f"the {peer} service refused it ({code.name}): {error.details()}",
-                           f"{peer.upper()}_REFUSED")
+        return PeerRefused(f"the {peer} service refused it ({code.name}): {error.details()}", f"{peer.upper()}_REFUSED")
     log.error("%s service answered %s: %s", peer, code.name, error.details())
     return ServiceError(f"the {peer} service failed ({code.name})", f"{peer.upper()}_FAILED")
 
@@ -105,15 +122,16 @@ class CustomersClient:
 
     def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
         self._channel = _retrying_channel(
-            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, tls_files)
+            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, tls_files
+        )
         self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
 
-    async def get_customer(self, customer_id: str, timeout: float,
-                           metadata: tuple[tuple[str, str], ...] = ()) -> Buyer:
+    async def get_customer(self, customer_id: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()) -> Buyer:
         """The customer, as the caller whose token `metadata` carries may see it."""
         try:
-            reply = await self._stub.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout,
-                                                 metadata=metadata)
+            reply = await self._stub.GetCustomer(
+                customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout, metadata=metadata
+            )
         except grpc.RpcError as error:
             raise _translate(error, "customers", ("customer", customer_id)) from None
         return buyer_from_reply(customer_id, reply)
@@ -125,7 +143,8 @@ class CustomersClient:
 class CatalogClient:
     def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
         self._channel = _retrying_channel(
-            address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, tls_files)
+            address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, tls_files
+        )
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation:

@@ -18,8 +18,15 @@ STATES = {state.name.lower(): state for state in PurchaseState}
 
 def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int) -> dict:
     after_time, after_id = after if after else (None, None)
-    return {"customer_id": where.customer_id, "customer_subject": where.customer_subject, "start_time": where.start_time, "end_time": where.end_time,
-            "after_time": after_time, "after_id": after_id, "limit": limit}
+    return {
+        "customer_id": where.customer_id,
+        "customer_subject": where.customer_subject,
+        "start_time": where.start_time,
+        "end_time": where.end_time,
+        "after_time": after_time,
+        "after_id": after_id,
+        "limit": limit,
+    }
 
 
 class PurchaseRepository(Repository):
@@ -32,13 +39,20 @@ class PurchaseRepository(Repository):
     async def _all(self, name: str, params: dict) -> list[Purchase]:
         return await self._connection.all_records(Purchase, QUERIES[name], {**STATES, **params})
 
-    async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
-                                      customer_subject: str | None) -> Purchase | None:
+    async def insert_pending_purchase(
+        self, order: PurchaseOrder, request_id: str, customer_subject: str | None
+    ) -> Purchase | None:
         """The new pending purchase; None when request_id was already used."""
-        return await self._one("insert_pending_purchase", {
-            "request_id": request_id, "customer_id": order.customer_id,
-            "disc_id": order.disc_id, "quantity": order.quantity, "customer_subject": customer_subject,
-        })
+        return await self._one(
+            "insert_pending_purchase",
+            {
+                "request_id": request_id,
+                "customer_id": order.customer_id,
+                "disc_id": order.disc_id,
+                "quantity": order.quantity,
+                "customer_subject": customer_subject,
+            },
+        )
 
     async def get_purchase_by_request_id(self, request_id: str) -> Purchase | None:
         return await self._one("get_purchase_by_request_id", {"request_id": request_id})
@@ -46,9 +60,13 @@ class PurchaseRepository(Repository):
     async def get_purchase(self, purchase_id: str) -> Purchase | None:
         return await self._one("get_purchase", {"id": purchase_id})
 
-    async def settle_purchase(self, purchase_id: str, granted: bool, unit_price_cents: int, currency: str) -> Purchase | None:
-        return await self._one("settle_purchase", {"id": purchase_id, "granted": granted,
-                                             "unit_price_cents": unit_price_cents, "currency": currency})
+    async def settle_purchase(
+        self, purchase_id: str, granted: bool, unit_price_cents: int, currency: str
+    ) -> Purchase | None:
+        return await self._one(
+            "settle_purchase",
+            {"id": purchase_id, "granted": granted, "unit_price_cents": unit_price_cents, "currency": currency},
+        )
 
     async def start_failure(self, purchase_id: str, reason: str) -> Purchase | None:
         return await self._one("start_failure", {"id": purchase_id, "reason": reason})
@@ -68,7 +86,9 @@ class PurchaseRepository(Repository):
     async def finish_cancellation(self, purchase_id: str) -> Purchase | None:
         return await self._one("finish_cancellation", {"id": purchase_id})
 
-    async def list_purchases(self, where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int) -> list[Purchase]:
+    async def list_purchases(
+        self, where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Purchase]:
         return await self._all("list_purchases", list_purchases_params(where, after, limit))
 
     async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:

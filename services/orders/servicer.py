@@ -59,8 +59,12 @@ def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
 
 
 def filter_from_proto(fields: dict, owner: str | None) -> PurchaseFilter:
-    return PurchaseFilter(customer_id=fields["customer_id"], customer_subject=owner, start_time=fields["start_time"],
-                          end_time=fields["end_time"])
+    return PurchaseFilter(
+        customer_id=fields["customer_id"],
+        customer_subject=owner,
+        start_time=fields["start_time"],
+        end_time=fields["end_time"],
+    )
 
 
 @guarded(SERVICE_NAME, ACCESS)
@@ -74,8 +78,10 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         order = order_from_proto(request.purchase)
         # The buyer scopes a header key: two customers may pick the same one.
         request_id = idempotency.request_id(
-            context, {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
-            scope=order.customer_id)
+            context,
+            {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
+            scope=order.customer_id,
+        )
         deadline = Deadline.from_context(context, self._budget)
         return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline, current_caller()))
 
@@ -87,8 +93,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         fields = rules.checked(request)
         where = filter_from_proto(fields, current_caller().own_subject)
         found, token = await self._purchases.list_purchases(where, fields["page_size"], request.page_token)
-        return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found],
-                                                next_page_token=token)
+        return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found], next_page_token=token)
 
     async def CancelPurchase(self, request, context):
         purchase_id = rules.checked(request)["id"]

@@ -56,22 +56,23 @@ def _retrieve(task: asyncio.Task) -> None:
 class CustomersPeer(Protocol):
     """What the purchases need of the customers service (clients.CustomersClient; a fake in unit tests)."""
 
-    async def get_customer(self, customer_id: str, timeout: float,
-                           metadata: tuple[tuple[str, str], ...] = ()) -> Buyer: ...
+    async def get_customer(
+        self, customer_id: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
+    ) -> Buyer: ...
 
 
 class CatalogPeer(Protocol):
     """What the purchases need of the catalog (clients.CatalogClient; a fake in unit tests)."""
 
-    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int,
-                            timeout: float) -> Reservation: ...
+    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation: ...
 
     async def release_stock(self, reservation_id: str, timeout: float) -> None: ...
 
 
 class Purchases:
-    def __init__(self, store: Store[PurchaseRepository], customers: CustomersPeer, catalog: CatalogPeer,
-                 budget: float = 5.0):
+    def __init__(
+        self, store: Store[PurchaseRepository], customers: CustomersPeer, catalog: CatalogPeer, budget: float = 5.0
+    ):
         self._store = store
         self._customers = customers
         self._catalog = catalog
@@ -89,12 +90,13 @@ class Purchases:
             raise NotFound("purchase", purchase_id)
         return purchase
 
-    async def list_purchases(self, where: PurchaseFilter, page_size: int, page_token: str) -> tuple[list[Purchase], str]:
+    async def list_purchases(
+        self, where: PurchaseFilter, page_size: int, page_token: str
+    ) -> tuple[list[Purchase], str]:
         filters = vars(where)
         after = decode_token(page_token, filters, [TIMESTAMP, UUID])
         async with self._store.autocommit() as repo:
-            found = await repo.list_purchases(
-                where, tuple(after) if after else None, page_size + 1)
+            found = await repo.list_purchases(where, tuple(after) if after else None, page_size + 1)
         return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
     async def _by_request_id(self, request_id: str) -> Purchase | None:
@@ -103,16 +105,18 @@ class Purchases:
 
     # -- create ------------------------------------------------------------------------------
 
-    async def create_purchase(self, order: PurchaseOrder, request_id: str | None, deadline: Deadline,
-                              caller: Caller) -> Purchase:
+    async def create_purchase(
+        self, order: PurchaseOrder, request_id: str | None, deadline: Deadline, caller: Caller
+    ) -> Purchase:
         request_id = request_id or str(uuid.uuid4())
         # With the buyer's own token: the customers service answers NOT_FOUND for a customer that
         # is not the buyer's own (see access.py).
         buyer = await self._customers.get_customer(order.customer_id, deadline.remaining(), bearer_metadata(caller))
         return await self._to_completion(self._record_and_settle(order, request_id, buyer.active, caller.subject))
 
-    async def _record_and_settle(self, order: PurchaseOrder, request_id: str, active: bool,
-                                 subject: str | None) -> Purchase:
+    async def _record_and_settle(
+        self, order: PurchaseOrder, request_id: str, active: bool, subject: str | None
+    ) -> Purchase:
         deadline = Deadline(self._budget)
         if not active:
             # A retry of a purchase made before the deactivation still gets its first answer.
@@ -121,8 +125,11 @@ class Purchases:
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
         async with self._store.autocommit() as repo:
-            purchase = present(await repo.insert_pending_purchase(order, request_id, subject)
-                               or await repo.get_purchase_by_request_id(request_id), f"purchase of request {request_id!r}")
+            purchase = present(
+                await repo.insert_pending_purchase(order, request_id, subject)
+                or await repo.get_purchase_by_request_id(request_id),
+                f"purchase of request {request_id!r}",
+            )
         if not purchase.is_for(order):
             # Not which purchase: it may be another customer's, whose ids this caller must not learn.
             raise AlreadyExists(f"request_id {request_id!r} was used for another purchase", "REQUEST_ID_REUSED")
@@ -154,8 +161,9 @@ class Purchases:
     async def _settle(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Reserves stock for a pending purchase (once, whoever calls) and records the outcome."""
         try:
-            reservation = await self._catalog.reserve_stock(purchase.id, purchase.disc_id, purchase.quantity,
-                                                            deadline.remaining())
+            reservation = await self._catalog.reserve_stock(
+                purchase.id, purchase.disc_id, purchase.quantity, deadline.remaining()
+            )
         except NotFound:
             async with self._store.autocommit() as repo:
                 await repo.delete_pending_purchase(purchase.id)
@@ -168,9 +176,11 @@ class Purchases:
         granted = reservation.outcome == ReservationOutcome.GRANTED
         try:
             async with self._store.autocommit() as repo:
-                settled = present(await repo.settle_purchase(purchase.id, granted, reservation.unit_price_cents,
-                                                             reservation.currency)
-                                  or await repo.get_purchase(purchase.id), f"purchase {purchase.id!r}")
+                settled = present(
+                    await repo.settle_purchase(purchase.id, granted, reservation.unit_price_cents, reservation.currency)
+                    or await repo.get_purchase(purchase.id),
+                    f"purchase {purchase.id!r}",
+                )
         except RecordRefused as refused:
             return await self._fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
         crash_point("after_settle")
@@ -183,8 +193,10 @@ class Purchases:
         any more), then its reservation released, then failed. Never effective."""
         log.error("purchase %s cannot settle, failing it: %s", purchase.id, reason)
         async with self._store.autocommit() as repo:
-            failing = present(await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id),
-                              f"purchase {purchase.id!r}")
+            failing = present(
+                await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id),
+                f"purchase {purchase.id!r}",
+            )
         return await self._advance(failing, deadline)
 
     async def _finish_failure(self, purchase: Purchase, deadline: Deadline) -> Purchase:
@@ -195,8 +207,10 @@ class Purchases:
         except NotFound:
             pass  # nothing was ever reserved under this id
         async with self._store.autocommit() as repo:
-            return present(await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id),
-                           f"purchase {purchase.id!r}")
+            return present(
+                await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id),
+                f"purchase {purchase.id!r}",
+            )
 
     # -- cancel ------------------------------------------------------------------------------
 
@@ -207,15 +221,19 @@ class Purchases:
         deadline = Deadline(self._budget)
         purchase = await self._advance(await self.get_purchase(purchase_id, caller), deadline)
         if purchase.state in (PurchaseState.REJECTED, PurchaseState.FAILED):
-            why = ("not enough stock" if purchase.state == PurchaseState.REJECTED
-                   else f"failed: {purchase.failure_reason}")
+            why = (
+                "not enough stock" if purchase.state == PurchaseState.REJECTED else f"failed: {purchase.failure_reason}"
+            )
             raise FailedPrecondition(
                 f"purchase {purchase_id!r} was not effective ({why}): there is nothing to cancel",
-                "PURCHASE_NOT_EFFECTIVE")
+                "PURCHASE_NOT_EFFECTIVE",
+            )
         if purchase.state == PurchaseState.CONFIRMED:
             async with self._store.autocommit() as repo:
-                purchase = present(await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id),
-                                   f"purchase {purchase_id!r}")
+                purchase = present(
+                    await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id),
+                    f"purchase {purchase_id!r}",
+                )
             crash_point("during_cancel")
         return await self._advance(purchase, deadline)
 
@@ -223,8 +241,10 @@ class Purchases:
         """Gives a cancelling purchase's units back (ReleaseStock is idempotent) and records it."""
         await self._catalog.release_stock(purchase.id, deadline.remaining())
         async with self._store.autocommit() as repo:
-            return present(await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id),
-                           f"purchase {purchase.id!r}")
+            return present(
+                await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id),
+                f"purchase {purchase.id!r}",
+            )
 
     # -- the state machine -------------------------------------------------------------------
 
@@ -271,13 +291,20 @@ class Purchases:
             async with self._store.autocommit() as repo:
                 counted = await repo.record_failed_attempt(purchase.id)
             attempts = counted.attempts if counted else purchase.attempts + 1
-            log.error("recovery of purchase %s (%s) failed, attempt %d of %d: %s",
-                      purchase.id, purchase.state, attempts, MAX_ATTEMPTS, reason)
+            log.error(
+                "recovery of purchase %s (%s) failed, attempt %d of %d: %s",
+                purchase.id,
+                purchase.state,
+                attempts,
+                MAX_ATTEMPTS,
+                reason,
+            )
             if counted is None or counted.state != PurchaseState.PENDING or attempts < MAX_ATTEMPTS:
                 return 0
             failed = await self._fail(counted, f"gave up after {attempts} attempts: {reason}", Deadline(call_timeout))
             return int(failed.state == PurchaseState.FAILED)
         except Exception as again:  # noqa: BLE001 - logged, and the round goes on
-            log.error("recovery of purchase %s: could not record its failure (%s): %s",
-                      purchase.id, reason, describe(again))
+            log.error(
+                "recovery of purchase %s: could not record its failure (%s): %s", purchase.id, reason, describe(again)
+            )
             return 0

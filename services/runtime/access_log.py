@@ -40,8 +40,9 @@ class AccessLog:
     def rpc(self, method: str, code: str, duration_ms: float) -> None:
         if not self.enabled:
             return
-        self._lines.append(f"{self._timestamp()}{self._prefix}rpc method={method} code={code} "
-                           f"duration_ms={duration_ms:.1f}\n")
+        self._lines.append(
+            f"{self._timestamp()}{self._prefix}rpc method={method} code={code} duration_ms={duration_ms:.1f}\n"
+        )
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:

@@ -62,8 +62,10 @@ def secret(name: str, env: Mapping[str, str] = os.environ) -> bytes | None:
         return None
     value = raw.encode()
     if len(value) < MIN_SECRET_BYTES:
-        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
-                          f"(e.g. the output of `openssl rand -hex 32`)")
+        raise ConfigError(
+            f"{name} must be at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
+            f"(e.g. the output of `openssl rand -hex 32`)"
+        )
     return value
 
 

@@ -290,8 +290,11 @@ class Database:
                             raise ConnectionLost(str(error).strip()) from error
                 raise
             else:
-                if conn.closed or conn.isexecuting() or \
-                        conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                if (
+                    conn.closed
+                    or conn.isexecuting()
+                    or conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE
+                ):
                     conn.close()  # never hand on a connection inside a transaction
                 else:
                     self._give_back(conn, generation)

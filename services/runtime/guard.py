@@ -57,6 +57,7 @@ def guarded(service_name: str, access: dict[str, Rule]):
     `access` names the rule of every method: a method without one is an error at import, so no
     method is ever open by omission. The servicer's `authenticator` attribute verifies tokens.
     """
+
     def decorate(cls):
         for name, method in list(vars(cls).items()):
             if inspect.iscoroutinefunction(method) and name[:1].isupper():
@@ -64,6 +65,7 @@ def guarded(service_name: str, access: dict[str, Rule]):
                     raise TypeError(f"{service_name}/{name} has no access rule")
                 setattr(cls, name, _guard(f"/{service_name}/{name}", method, access[name]))
         return cls
+
     return decorate
 
 

@@ -37,7 +37,7 @@ MAX_TOKEN_LENGTH = 512
 SECRET_VARIABLE = "PAGE_TOKEN_SECRET"
 
 # The kinds of value a sort key is made of (what decode_token checks, and what it returns).
-UUID = "uuid"            # a str: the canonical text of a UUID
+UUID = "uuid"  # a str: the canonical text of a UUID
 TIMESTAMP = "timestamp"  # a timezone-aware datetime, from RFC 3339 text
 
 _REASON = "INVALID_PAGE_TOKEN"
@@ -57,8 +57,11 @@ def _process_secret() -> bytes:
         _secret = config.secret(SECRET_VARIABLE)
         if _secret is None:
             _secret = secrets.token_bytes(32)
-            log.warning("%s is not set: page tokens are signed with a key of this process's own, so they "
-                        "stop working at a restart and are refused by any other replica", SECRET_VARIABLE)
+            log.warning(
+                "%s is not set: page tokens are signed with a key of this process's own, so they "
+                "stop working at a restart and are refused by any other replica",
+                SECRET_VARIABLE,
+            )
     return _secret
 
 

@@ -44,8 +44,11 @@ def check_request(message_class, raw: bytes):
     except DecodeError as error:
         field = _invalid_utf8_field(message_class.DESCRIPTOR, raw)
         if field is None:
-            return Rejected(InvalidArgument("request", f"is not a valid {message_class.DESCRIPTOR.name}: {error}",
-                                            "MALFORMED_REQUEST"))
+            return Rejected(
+                InvalidArgument(
+                    "request", f"is not a valid {message_class.DESCRIPTOR.name}: {error}", "MALFORMED_REQUEST"
+                )
+            )
         return Rejected(InvalidArgument(field, "is not valid UTF-8", "INVALID_UTF8"))
     if b"\x00" in raw:  # a NUL in a string is a 0 byte on the wire; so are many other things
         field = nul_field(message)
@@ -106,7 +109,7 @@ def _invalid_utf8_field(descriptor, raw: bytes, prefix: str = "") -> str | None:
                 position += 4
             elif wire_type == 2:
                 length, position = _varint(raw, position)
-                chunk, position = raw[position:position + length], position + length
+                chunk, position = raw[position : position + length], position + length
                 if position > end:
                     return None
                 field = descriptor.fields_by_number.get(number)
@@ -117,8 +120,9 @@ def _invalid_utf8_field(descriptor, raw: bytes, prefix: str = "") -> str | None:
                         chunk.decode("utf-8")
                     except UnicodeDecodeError:
                         return prefix + field.name
-                elif field.type == _MESSAGE and (found := _invalid_utf8_field(field.message_type, chunk,
-                                                                              f"{prefix}{field.name}.")):
+                elif field.type == _MESSAGE and (
+                    found := _invalid_utf8_field(field.message_type, chunk, f"{prefix}{field.name}.")
+                ):
                     return found
             else:
                 return None  # groups: none in our protos
@@ -190,7 +194,8 @@ class _CheckedRegistration:
 
     def add_registered_method_handlers(self, service_name: str, handlers: dict) -> None:
         self._server.add_registered_method_handlers(
-            service_name, {name: checked_handler(h, f"/{service_name}/{name}") for name, h in handlers.items()})
+            service_name, {name: checked_handler(h, f"/{service_name}/{name}") for name, h in handlers.items()}
+        )
 
     def __getattr__(self, name):
         return getattr(self._server, name)

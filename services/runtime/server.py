@@ -43,8 +43,15 @@ REFUSING_SECONDS = 0.5
 class ServiceHost:
     """A gRPC server with its health state tied to its database."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, health_servicer, service_names: Sequence[str],
-                 database: Database | None, health_interval: float):
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        port: int,
+        health_servicer,
+        service_names: Sequence[str],
+        database: Database | None,
+        health_interval: float,
+    ):
         self.server = server
         self.port = port
         self.health = health_servicer
@@ -98,8 +105,11 @@ class ServiceHost:
             await asyncio.sleep(self._interval)
             status = SERVING if await database.ping() else NOT_SERVING
             if status != current:
-                log.warning("database %s: health now %s", "reachable" if status == SERVING else "unreachable",
-                            health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+                log.warning(
+                    "database %s: health now %s",
+                    "reachable" if status == SERVING else "unreachable",
+                    health_pb2.HealthCheckResponse.ServingStatus.Name(status),
+                )
                 await self._set_health(status)
                 current = status
 
@@ -183,8 +193,9 @@ class CommonSettings:
 
     @classmethod
     def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> CommonSettings:
-        return cls(ServerSettings.from_env(default_listen_addr, env), AuthSettings.from_env(env),
-                   TlsFiles.from_env(env))
+        return cls(
+            ServerSettings.from_env(default_listen_addr, env), AuthSettings.from_env(env), TlsFiles.from_env(env)
+        )
 
     def authenticator(self) -> Authenticator:
         return Authenticator(self.auth, trust_domain=self.tls.trust_domain)
@@ -233,8 +244,14 @@ class Running:
 async def start(app: ServiceApp[S], settings: S, database: Database, health_interval: float = 1.0) -> Running:
     """Builds `app` on an open, migrated database and starts serving it (port 0 picks a free port)."""
     built = await app.build(database, settings)
-    host = create_server(settings.common.server.listen_addr, app.service_names, built.add_to, database,
-                         health_interval, settings.common.tls)
+    host = create_server(
+        settings.common.server.listen_addr,
+        app.service_names,
+        built.add_to,
+        database,
+        health_interval,
+        settings.common.tls,
+    )
     await host.start()
     return Running(host, built)
 
@@ -257,8 +274,10 @@ async def serve_service(app: ServiceApp[S], settings: S) -> None:
 def run_service(app: ServiceApp) -> None:
     """The whole life of a service process: config, migrate, serve, drain on SIGTERM, exit 0."""
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else logging.INFO,
-                        format=f"%(asctime)s {app.name} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else logging.INFO,
+        format=f"%(asctime)s {app.name} %(levelname)s %(name)s: %(message)s",
+    )
     ACCESS_LOG.configure(app.name, enabled=logging.getLogger("rpc").isEnabledFor(logging.INFO))
     try:
         settings = app.read_settings(os.environ)  # every setting, before anything connects

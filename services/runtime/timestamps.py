@@ -32,9 +32,11 @@ def from_timestamp(stamp: timestamp_pb2.Timestamp, field: str) -> datetime:
     so each is checked, not only what an RFC 3339 string could say.
     """
     if not MIN_SECONDS <= stamp.seconds <= MAX_SECONDS:
-        raise InvalidArgument(field, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z",
-                              "TIMESTAMP_OUT_OF_RANGE")
+        raise InvalidArgument(
+            field, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z", "TIMESTAMP_OUT_OF_RANGE"
+        )
     if not 0 <= stamp.nanos <= MAX_NANOS:
-        raise InvalidArgument(field, f"nanos must be between 0 and {MAX_NANOS}, got {stamp.nanos}",
-                              "TIMESTAMP_OUT_OF_RANGE")
+        raise InvalidArgument(
+            field, f"nanos must be between 0 and {MAX_NANOS}, got {stamp.nanos}", "TIMESTAMP_OUT_OF_RANGE"
+        )
     return stamp.ToDatetime(tzinfo=UTC)

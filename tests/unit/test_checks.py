@@ -1,4 +1,4 @@
-"""The checks a Python team expects, on services/: ruff's lint and mypy, with the settings of
+"""The checks a Python team expects, on services/: ruff's lint and format, and mypy, with the settings of
 pyproject.toml and the pinned versions of requirements.txt. A finding fails the suite."""
 
 import subprocess
@@ -17,6 +17,11 @@ def run(*command: str) -> subprocess.CompletedProcess:
 def test_ruff_finds_nothing_in_services():
     result = run("ruff", "check", "--no-cache", "services")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_services_are_formatted_as_ruff_formats_them():
+    result = run("ruff", "format", "--check", "--no-cache", "services")
+    assert result.returncode == 0, f"run `.venv/bin/ruff format services`:\n{result.stdout}{result.stderr}"
 
 
 @pytest.mark.slow
