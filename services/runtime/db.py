@@ -182,7 +182,7 @@ class Transaction(Connection):
 
     async def _execute(self, sql: str, params):
         if self.committed:
-            raise psycopg2.InterfaceError("this transaction has committed: open another")
+            raise RuntimeError("this transaction has committed: open another")  # a bug of ours, not a lost connection
         if not self._begun:
             self._begun = True
             sql = "BEGIN; " + sql

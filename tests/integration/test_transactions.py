@@ -135,3 +135,18 @@ def test_records_are_built_by_column_name(cluster):
     (one, many), _ = with_pool(cluster, scenario)
     assert one == Pair(b=2, a="x")  # order and an unknown column change nothing
     assert many == [Pair(3, "y"), Pair(4, "z")]
+
+
+def test_a_statement_after_commit_is_refused_without_costing_the_pool(cluster, table):
+    async def scenario(db):
+        (pid,) = await first_pid(db)
+        with pytest.raises(RuntimeError, match="has committed"):
+            async with db.transaction() as tx:
+                await tx.run(f"INSERT INTO public.{table} VALUES (1, 10)")
+                await tx.commit()
+                await tx.run(f"INSERT INTO public.{table} VALUES (2, 20)")
+        return pid, (await first_pid(db))[0]
+
+    (before, after), _ = with_pool(cluster, scenario)
+    assert before == after  # the same connection: a mistake of ours is not a lost connection
+    assert rows(cluster, table) == [(1, 10)]
