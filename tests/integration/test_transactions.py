@@ -75,7 +75,7 @@ def test_a_transaction_left_without_commit_rolls_back_and_keeps_its_connection(c
             await tx.commit()
         return pid
 
-    pid, name = with_pool(cluster, scenario)
+    with_pool(cluster, scenario)
     assert rows(cluster, table) == [(4, 40)]  # neither the block without commit nor the failed one left a row
 
 
@@ -109,7 +109,7 @@ def test_refusals_name_their_kind_and_constraint_and_cost_no_connection(cluster,
             refused.append(caught.value)
         return refused
 
-    (unique, check, out_of_range), name = with_pool(cluster, scenario, size=2)
+    (unique, check, out_of_range), _ = with_pool(cluster, scenario, size=2)
     assert (unique.sqlstate, unique.constraint) == ("23505", f"{table}_pkey")
     assert (check.sqlstate, check.constraint) == ("23514", f"{table}_n_check")
     assert out_of_range.sqlstate == "22003" and "out of range" in out_of_range.message
