@@ -13,6 +13,12 @@ import re
 from services.catalog.repository import QUERIES as CATALOG
 from services.customers.repository import QUERIES as CUSTOMERS
 from services.orders.repository import QUERIES as ORDERS
+from services.orders.repository import STATES as PURCHASE_STATES
+from services.catalog.repository import STATES as CATALOG_STATES
+
+# The states the queries take as parameters, quoted as psycopg2 quotes them.
+ORDER_STATES = {name: f"'{state}'" for name, state in PURCHASE_STATES.items()}
+RESERVATION_STATES = {name: f"'{state}'" for name, state in CATALOG_STATES.items()}
 
 
 def substitute(sql: str, values: dict[str, str]) -> str:
@@ -36,13 +42,13 @@ def purchase_script(customer_id: str, disc_id: str, subject: str) -> str:
         one_line(substitute(CUSTOMERS["get_customer"], {"id": cid})) + ";",
         one_line(substitute(ORDERS["insert_pending_purchase"], {
             "request_id": "gen_random_uuid()", "customer_id": cid, "disc_id": did, "quantity": ":qty",
-            "customer_subject": sub})),
+            "customer_subject": sub, **ORDER_STATES})),
         "\\gset p_",
         one_line(substitute(CATALOG["reserve_stock"], {
-            "reservation_id": "':p_id'", "disc_id": did, "quantity": ":qty"})),
+            "reservation_id": "':p_id'", "disc_id": did, "quantity": ":qty", **RESERVATION_STATES})),
         "\\gset r_",
         one_line(substitute(ORDERS["settle_purchase"], {
             "id": "':p_id'", "granted": "(':r_state' = 'granted')", "unit_price_cents": ":r_unit_price_cents",
-            "currency": "':r_currency'"})) + ";",
+            "currency": "':r_currency'", **ORDER_STATES})) + ";",
     ]
     return "\\set qty 1\n" + "\n".join(statements) + "\n"

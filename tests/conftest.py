@@ -25,17 +25,14 @@ from devstack.credentials import DevIssuer  # noqa: E402
 from devstack.pki import DevPki  # noqa: E402
 from devstack.processes import PKI_DIR  # noqa: E402
 from devstack.postgres import SERVICES, Cluster, start_embedded  # noqa: E402
-from services.catalog import servicer as catalog_servicer  # noqa: E402
-from services.customers import servicer as customers_servicer  # noqa: E402
-from services.orders.clients import CatalogClient, CustomersClient  # noqa: E402
-from services.orders.servicer import SERVICE_NAME as ORDERS_SERVICE_NAME  # noqa: E402
-from services.orders.servicer import OrderServicer  # noqa: E402
+from services.catalog import app as catalog_app  # noqa: E402
+from services.customers import app as customers_app  # noqa: E402
 from services.orders.usecases import Purchases  # noqa: E402
-from services.runtime.auth import Authenticator, AuthSettings  # noqa: E402
+from services.runtime.auth import AuthSettings  # noqa: E402
 from services.runtime.db import Database  # noqa: E402
 from services.runtime.migrations import migrate  # noqa: E402
-from services.runtime.server import ServiceHost, create_server  # noqa: E402
-from tests.support import MIGRATIONS, channel, tls_as  # noqa: E402
+from services.runtime.server import Running, ServiceHost, start  # noqa: E402
+from tests.support import MIGRATIONS, channel, common_settings, serve_orders  # noqa: E402
 
 
 class LoopThread:
@@ -73,8 +70,8 @@ def pki(tmp_path_factory) -> DevPki:
     return made
 
 
-def authenticator_of(issuer: DevIssuer) -> Authenticator:
-    return Authenticator(AuthSettings(issuer.issuer, issuer.audience, jwks_file=issuer.jwks_path))
+def auth_settings_of(issuer: DevIssuer) -> AuthSettings:
+    return AuthSettings(issuer.issuer, issuer.audience, jwks_file=issuer.jwks_path)
 
 
 @pytest.fixture(scope="session")
@@ -105,41 +102,21 @@ class Stack:
         return self.loop.run(coroutine, timeout)
 
 
-async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0,
-                       authenticator: Authenticator | None = None):
-    """An orders server on the running loop; returns (host, the Purchases use cases it serves)."""
-    as_orders = tls_as("orders")
-    purchases = Purchases(database, CustomersClient(customers_addr, as_orders), CatalogClient(catalog_addr, as_orders))
-    authenticator = authenticator or Authenticator.from_env()
-    host = create_server(
-        "127.0.0.1:0", [ORDERS_SERVICE_NAME],
-        lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(
-            OrderServicer(purchases, budget, authenticator), server),
-        database, tls_files=as_orders)
-    await host.start()
-    return host, purchases
-
-
-async def start_services(cluster: Cluster, authenticator: Authenticator):
+async def start_services(cluster: Cluster, auth: AuthSettings):
     databases = {name: await Database(cluster.service_url(name), 10, f"test-{name}").open() for name in SERVICES}
-    customers_host = create_server("127.0.0.1:0", [customers_servicer.SERVICE_NAME],
-                                   customers_servicer.add_to_server(databases["customers"], authenticator),
-                                   databases["customers"], tls_files=tls_as("customers"))
-    catalog_host = create_server("127.0.0.1:0", [catalog_servicer.SERVICE_NAME],
-                                 catalog_servicer.add_to_server(databases["catalog"], authenticator),
-                                 databases["catalog"], tls_files=tls_as("catalog"))
-    await customers_host.start()
-    await catalog_host.start()
-    addresses = {"customers": f"127.0.0.1:{customers_host.port}", "catalog": f"127.0.0.1:{catalog_host.port}"}
-    orders_host, purchases = await serve_orders(databases["orders"], addresses["customers"], addresses["catalog"],
-                                                authenticator=authenticator)
-    addresses["orders"] = f"127.0.0.1:{orders_host.port}"
-    return databases, addresses, purchases, [customers_host, catalog_host, orders_host]
+    running = {module.APP.name: await start(module.APP, module.Settings(common_settings(module.APP.name, auth)),
+                                            databases[module.APP.name])
+               for module in (customers_app, catalog_app)}
+    addresses = {name: f"127.0.0.1:{each.port}" for name, each in running.items()}
+    # The session's orders service runs no recovery loop: the tests that need recovery drive it.
+    running["orders"] = await serve_orders(databases["orders"], addresses["customers"], addresses["catalog"], auth=auth)
+    addresses["orders"] = f"127.0.0.1:{running['orders'].port}"
+    return databases, addresses, running
 
 
-async def stop_services(hosts: list[ServiceHost], databases: dict[str, Database]) -> None:
-    for host in reversed(hosts):
-        await host.stop(grace=1)
+async def stop_services(running: dict[str, Running], databases: dict[str, Database]) -> None:
+    for each in reversed(list(running.values())):
+        await each.stop(grace=1)
     for database in databases.values():
         await database.close()
 
@@ -149,7 +126,7 @@ def stack(cluster, issuer, pki) -> Stack:
     for name in SERVICES:
         migrate(cluster.service_url(name), name, MIGRATIONS[name])
     loop = LoopThread()
-    databases, addresses, purchases, hosts = loop.run(start_services(cluster, authenticator_of(issuer)))
+    databases, addresses, running = loop.run(start_services(cluster, auth_settings_of(issuer)))
     # The tests' stubs act as the staff unless a call says otherwise (support.buy acts as the buyer).
     staff_token = issuer.staff_token(ttl=24 * 3600)
     channels = {name: channel(address, staff_token) for name, address in addresses.items()}
@@ -162,8 +139,8 @@ def stack(cluster, issuer, pki) -> Stack:
         catalog_as_orders=catalog_pb2_grpc.CatalogServiceStub(channels["catalog as orders"]),
         addresses=addresses,
         databases=databases,
-        purchases=purchases,
-        hosts=hosts,
+        purchases=running["orders"].built.purchases,
+        hosts=[each.host for each in running.values()],
         loop=loop,
         issuer=issuer,
         staff_token=staff_token,
@@ -171,5 +148,5 @@ def stack(cluster, issuer, pki) -> Stack:
     )
     for each in channels.values():
         each.close()
-    loop.run(stop_services(hosts, databases))
+    loop.run(stop_services(running, databases))
     loop.close()

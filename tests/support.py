@@ -17,12 +17,17 @@ from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
+from services.catalog import repository as catalog_repository
 from services.catalog.servicer import CatalogServicer
+from services.catalog.usecases import Catalog
 from devstack.pki import DevPki
 from devstack.processes import PKI_DIR
 from services.runtime import tls
-from services.runtime.auth import Authenticator
-from services.runtime.server import create_server
+from services.orders import app as orders_app
+from services.runtime.auth import Authenticator, AuthSettings
+from services.runtime.config import ServerSettings
+from services.runtime.db import Database
+from services.runtime.server import CommonSettings, Running, create_server, start
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = {name: REPO_ROOT / "services" / name / "migrations" for name in ("customers", "catalog", "orders")}
@@ -156,11 +161,16 @@ def raises_status(code: grpc.StatusCode, field: str | None = None, reason: str |
         assert reasons == [reason], f"reasons {reasons}, expected [{reason!r}]"
 
 
+def catalog_on(database: Database) -> Catalog:
+    """The catalog's use cases on `database`, for a servicer of the tests' own making."""
+    return Catalog(catalog_repository.store(database))
+
+
 class SlowCatalog(CatalogServicer):
     """The real catalog, answering ReserveStock only after `delay` seconds."""
 
-    def __init__(self, db, delay: float, authenticator):
-        super().__init__(db, authenticator)
+    def __init__(self, catalog: Catalog, delay: float, authenticator):
+        super().__init__(catalog, authenticator)
         self.delay = delay
 
     async def ReserveStock(self, request, context):
@@ -172,7 +182,25 @@ async def start_slow_catalog(stack, delay: float):
     """A catalog server (on the services' loop) whose ReserveStock takes `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                          lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                             SlowCatalog(stack.databases["catalog"], delay, Authenticator.from_env()), s), None,
+                             SlowCatalog(catalog_on(stack.databases["catalog"]), delay, Authenticator.from_env()), s), None,
                          tls_files=tls_as("catalog"))
     await host.start()
     return host
+
+
+def common_settings(name: str, auth: AuthSettings | None = None, url: str = "postgresql://unused") -> CommonSettings:
+    """What a service of the tests runs with: a free loopback port, its own certificate of the
+    tests' CA, the tests' token issuer (the environment's, unless `auth`). The database is the
+    one the tests hand to runtime.server.start, already open; `url` is only recorded."""
+    server = ServerSettings(listen_addr="127.0.0.1:0", database_url=url, pool_size=10, grace_seconds=1.0,
+                            page_token_secret=None)
+    return CommonSettings(server, auth or AuthSettings.from_env(), tls_as(name))
+
+
+async def serve_orders(database: Database, customers_addr: str, catalog_addr: str, budget: float = 5.0,
+                       auth: AuthSettings | None = None, recovery: bool = False) -> Running:
+    """An orders service on the running loop, wired as its process is (services/orders/app.py),
+    without the recovery loop unless asked: its purchase use cases are `.built.purchases`."""
+    settings = orders_app.Settings(common_settings("orders", auth), customers_addr, catalog_addr,
+                                   request_budget=budget, recovery=recovery)
+    return await start(orders_app.APP, settings, database)

@@ -1,13 +1,14 @@
-"""The catalog's records, as the repository returns them.
+"""The catalog's records, as the repository returns them, and the states of a reservation.
 
-A record's fields are its table's columns, in the table's order: the repository builds it from
-a row as it comes (Model(*row)), and a test keeps the two in step.
+A record's fields are columns of its table, taken by name (runtime.db builds it from the
+statement's columns); a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from recordstore.catalog.v1 import catalog_pb2
 
@@ -58,13 +59,26 @@ class DiscFilter:
     release_year: int | None = None
 
 
+class ReservationState(StrEnum):
+    """A reservation's outcome, as stored (the CHECK of catalog.reservations.state lists the same):
+    granted (units taken) or rejected (not enough stock); a granted one is released once."""
+
+    GRANTED = "granted"
+    REJECTED = "rejected"
+    RELEASED = "released"
+
+
 @dataclass(frozen=True)
 class Reservation:
     id: str
     disc_id: str
     quantity: int
-    state: str  # 'granted' | 'rejected' | 'released'
+    state: ReservationState
     unit_price_cents: int
     currency: str
     create_time: datetime
     release_time: datetime | None
+
+    def __post_init__(self) -> None:
+        if type(self.state) is not ReservationState:  # as read from the database: text
+            object.__setattr__(self, "state", ReservationState(self.state))

@@ -1,4 +1,5 @@
 -- Named queries of the catalog service; each name is a method of CatalogRepository.
+-- A reservation's states are parameters named after them (%(granted)s is ReservationState.GRANTED).
 
 -- name: create_disc
 INSERT INTO catalog.discs
@@ -54,7 +55,7 @@ WITH taken AS (
 )
 INSERT INTO catalog.reservations (id, disc_id, quantity, state, unit_price_cents, currency)
 SELECT %(reservation_id)s, d.id, %(quantity)s,
-       CASE WHEN EXISTS (SELECT 1 FROM taken) THEN 'granted' ELSE 'rejected' END,
+       CASE WHEN EXISTS (SELECT 1 FROM taken) THEN %(granted)s ELSE %(rejected)s END,
        d.price_cents, d.currency
   FROM catalog.discs d
  WHERE d.id = %(disc_id)s
@@ -71,10 +72,10 @@ SELECT * FROM catalog.reservations WHERE id = %(reservation_id)s;
 -- and restocks wait until then).
 WITH released AS (
     UPDATE catalog.reservations
-       SET state = 'released',
+       SET state = %(released)s,
            release_time = now()
      WHERE id = %(reservation_id)s
-       AND state = 'granted'
+       AND state = %(granted)s
     RETURNING disc_id, quantity
 )
 UPDATE catalog.discs d

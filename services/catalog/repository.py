@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..runtime.db import Session
+from ..runtime.db import Database, UniqueViolation
 from ..runtime.queries import load_queries
-from .model import Disc, DiscFilter, NewDisc, Reservation
+from ..runtime.store import Repository, Store
+from .errors import ReservationIdTaken
+from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# The queries on reservations may name any state: %(granted)s is ReservationState.GRANTED.
+STATES = {state.name.lower(): state for state in ReservationState}
 
 
 def like_pattern(text: str) -> str:
@@ -29,46 +33,50 @@ def list_discs_params(where: DiscFilter, after_id: str | None, limit: int) -> di
     }
 
 
-class CatalogRepository:
-    def __init__(self, session: Session):
-        self._session = session
+class CatalogRepository(Repository):
+    async def _disc(self, name: str, params: dict) -> Disc | None:
+        return await self._connection.one_record(Disc, QUERIES[name], params)
 
-    async def _one(self, name: str, params: dict):
-        return await self._session.one(QUERIES[name], params)
+    async def _reservation(self, name: str, params: dict) -> Reservation | None:
+        return await self._connection.one_record(Reservation, QUERIES[name], {**STATES, **params})
 
     async def create_disc(self, disc: NewDisc, request_id: str | None) -> Disc | None:
         """The new disc, or None when request_id was already used."""
-        row = await self._one("create_disc", {**asdict(disc), "request_id": request_id})
-        return Disc(*row) if row else None
+        return await self._disc("create_disc", {**asdict(disc), "request_id": request_id})
 
     async def get_disc_by_request_id(self, request_id: str) -> Disc | None:
-        row = await self._one("get_disc_by_request_id", {"request_id": request_id})
-        return Disc(*row) if row else None
+        return await self._disc("get_disc_by_request_id", {"request_id": request_id})
 
     async def get_disc(self, disc_id: str) -> Disc | None:
-        row = await self._one("get_disc", {"id": disc_id})
-        return Disc(*row) if row else None
+        return await self._disc("get_disc", {"id": disc_id})
 
     async def list_discs(self, where: DiscFilter, after_id: str | None, limit: int) -> list[Disc]:
-        rows = await self._session.all(QUERIES["list_discs"], list_discs_params(where, after_id, limit))
-        return [Disc(*row) for row in rows]
+        return await self._connection.all_records(
+            Disc, QUERIES["list_discs"], list_discs_params(where, after_id, limit)
+        )
 
     async def restock_disc(self, disc_id: str, quantity: int, max_stock: int) -> Disc | None:
         """The restocked disc; None when it does not exist or the units would not fit."""
-        row = await self._one("restock_disc", {"id": disc_id, "quantity": quantity, "max_stock": max_stock})
-        return Disc(*row) if row else None
+        return await self._disc("restock_disc", {"id": disc_id, "quantity": quantity, "max_stock": max_stock})
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int) -> Reservation | None:
         """The new reservation; None when the disc does not exist.
 
-        Raises psycopg2.errors.UniqueViolation when the reservation id was used before.
+        Raises ReservationIdTaken when the reservation id was used before.
         """
-        row = await self._one("reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id, "quantity": quantity})
-        return Reservation(*row) if row else None
+        try:
+            return await self._reservation(
+                "reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id, "quantity": quantity}
+            )
+        except UniqueViolation:
+            raise ReservationIdTaken(reservation_id) from None
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None:
-        row = await self._one("get_reservation", {"reservation_id": reservation_id})
-        return Reservation(*row) if row else None
+        return await self._reservation("get_reservation", {"reservation_id": reservation_id})
 
     async def release_reservation(self, reservation_id: str) -> None:
-        await self._session.run(QUERIES["release_reservation"], {"reservation_id": reservation_id})
+        await self._connection.run(QUERIES["release_reservation"], {**STATES, "reservation_id": reservation_id})
+
+
+def store(database: Database) -> Store[CatalogRepository]:
+    return Store(database, CatalogRepository)

@@ -7,19 +7,18 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator
 from ..runtime.guard import guarded
-from ..runtime.db import Database
 from ..runtime.money import from_cents
-from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
-from . import usecases
 from .access import ACCESS
-from .model import Disc, DiscFilter, NewDisc, Reservation
+from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
+from .usecases import Catalog
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
-_RESERVATION_STATES = {
-    "granted": catalog_pb2.Reservation.GRANTED,
-    "rejected": catalog_pb2.Reservation.REJECTED,
-    "released": catalog_pb2.Reservation.RELEASED,
+# The one mapping of a reservation's states to the API's.
+RESERVATION_STATES_TO_PROTO = {
+    ReservationState.GRANTED: catalog_pb2.Reservation.GRANTED,
+    ReservationState.REJECTED: catalog_pb2.Reservation.REJECTED,
+    ReservationState.RELEASED: catalog_pb2.Reservation.RELEASED,
 }
 
 
@@ -42,7 +41,7 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
         id=reservation.id,
         disc_id=reservation.disc_id,
         quantity=reservation.quantity,
-        state=_RESERVATION_STATES[reservation.state],
+        state=RESERVATION_STATES_TO_PROTO[reservation.state],
         unit_price=from_cents(reservation.unit_price_cents, reservation.currency),
         create_time=to_timestamp(reservation.create_time),
         release_time=to_timestamp(reservation.release_time),
@@ -53,55 +52,50 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
     """The disc as the rules in catalog.proto let it in (see runtime/rules.py)."""
     fields = rules.checked(disc, "disc")
     cents, currency = fields["price"]
-    return NewDisc(title=fields["title"], artist=fields["artist"], genre=fields["genre"],
-                   release_year=fields["release_year"], price_cents=cents, currency=currency,
-                   stock=fields["stock"])
+    return NewDisc(
+        title=fields["title"],
+        artist=fields["artist"],
+        genre=fields["genre"],
+        release_year=fields["release_year"],
+        price_cents=cents,
+        currency=currency,
+        stock=fields["stock"],
+    )
 
 
 @guarded(SERVICE_NAME, ACCESS)
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, db: Database, authenticator: Authenticator):
-        self._db = db
+    def __init__(self, catalog: Catalog, authenticator: Authenticator):
+        self._catalog = catalog
         self.authenticator = authenticator
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
         request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope="disc")
-        created = await usecases.create_disc(self._db, disc, request_id)
+        created = await self._catalog.create_disc(disc, request_id)
         return disc_to_proto(created)
 
     async def GetDisc(self, request, context):
-        return disc_to_proto(await usecases.get_disc(self._db, rules.checked(request)["id"]))
+        return disc_to_proto(await self._catalog.get_disc(rules.checked(request)["id"]))
 
     async def ListDiscs(self, request, context):
         # Text filters are cleaned as the stored values were, so a decomposed "João" finds the
         # stored one; a year outside the stored range would only ever find nothing.
         fields = rules.checked(request)
-        where = DiscFilter(artist=fields["artist"], title=fields["title"], genre=fields["genre"],
-                           release_year=fields["release_year"])
-        discs, token = await usecases.list_discs(self._db, where, fields["page_size"], request.page_token)
+        where = DiscFilter(
+            artist=fields["artist"], title=fields["title"], genre=fields["genre"], release_year=fields["release_year"]
+        )
+        discs, token = await self._catalog.list_discs(where, fields["page_size"], request.page_token)
         return catalog_pb2.ListDiscsResponse(discs=[disc_to_proto(d) for d in discs], next_page_token=token)
 
     async def RestockDisc(self, request, context):
         fields = rules.checked(request)
-        return disc_to_proto(await usecases.restock_disc(self._db, fields["id"], fields["quantity"]))
+        return disc_to_proto(await self._catalog.restock_disc(fields["id"], fields["quantity"]))
 
     async def ReserveStock(self, request, context):
         fields = rules.checked(request)
-        reservation = await usecases.reserve_stock(self._db, fields["reservation_id"], fields["disc_id"],
-                                                   fields["quantity"])
+        reservation = await self._catalog.reserve_stock(fields["reservation_id"], fields["disc_id"], fields["quantity"])
         return reservation_to_proto(reservation)
 
     async def ReleaseStock(self, request, context):
-        return reservation_to_proto(await usecases.release_stock(self._db, rules.checked(request)["reservation_id"]))
-
-
-def add_to_server(db: Database, authenticator: Authenticator):
-    def add(server) -> None:
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(db, authenticator), server)
-    return add
-
-
-async def build(db: Database) -> Built:
-    """The servicers of a catalog process (see runtime.server.run_service); nothing else to close."""
-    return Built(add_to_server(db, Authenticator.from_env()))
+        return reservation_to_proto(await self._catalog.release_stock(rules.checked(request)["reservation_id"]))

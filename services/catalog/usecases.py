@@ -1,84 +1,82 @@
-"""What the catalog does, independent of gRPC: each function takes the database it works on."""
+"""What the catalog does, independent of gRPC: the Catalog's methods, on the store it is given."""
 
 from __future__ import annotations
 
-from psycopg2 import errors as pg_errors
-
-from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from ..runtime.pagination import UUID, cut_page, decode_token
+from ..runtime.store import Store, present
+from .errors import ReservationIdTaken
 from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
 from .repository import CatalogRepository
 
 
-async def create_disc(db: Database, disc: NewDisc, request_id: str | None) -> Disc:
-    async with db.session() as session:
-        repo = CatalogRepository(session)
-        created = await repo.create_disc(disc, request_id)
-        if created is None:  # request_id seen before: AIP-155 says answer with the first result
-            created = await repo.get_disc_by_request_id(request_id)
-        return created
+class Catalog:
+    def __init__(self, store: Store[CatalogRepository]):
+        self._store = store
 
+    async def create_disc(self, disc: NewDisc, request_id: str | None) -> Disc:
+        async with self._store.autocommit() as repo:
+            created = await repo.create_disc(disc, request_id)
+            if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
+                created = await repo.get_disc_by_request_id(request_id)
+            return present(created, f"disc of request {request_id!r}")
 
-async def get_disc(db: Database, disc_id: str) -> Disc:
-    async with db.session() as session:
-        disc = await CatalogRepository(session).get_disc(disc_id)
-    if disc is None:
-        raise NotFound("disc", disc_id)
-    return disc
-
-
-async def list_discs(db: Database, where: DiscFilter, page_size: int, page_token: str) -> tuple[list[Disc], str]:
-    filters = vars(where)
-    after = decode_token(page_token, filters, [UUID])
-    async with db.session() as session:
-        discs = await CatalogRepository(session).list_discs(where, after[0] if after else None, page_size + 1)
-    return cut_page(discs, page_size, filters, lambda disc: [disc.id])
-
-
-async def restock_disc(db: Database, disc_id: str, quantity: int) -> Disc:
-    """Adds units, as long as the stock stays within MAX_STOCK (checked by the UPDATE itself)."""
-    async with db.session() as session:
-        repo = CatalogRepository(session)
-        disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK)
-        if disc is not None:
-            return disc
-        # Read only to explain the refusal: the decision was the UPDATE's, made atomically.
-        current = await repo.get_disc(disc_id)
-    if current is None:
-        raise NotFound("disc", disc_id)
-    room = max(0, MAX_STOCK - current.stock)
-    raise InvalidArgument("quantity", f"would take the stock beyond {MAX_STOCK} units: {current.stock} on hand, "
-                                      f"room for {room} more", "STOCK_LIMIT_EXCEEDED")
-
-
-async def reserve_stock(db: Database, reservation_id: str, disc_id: str, quantity: int) -> Reservation:
-    """Takes `quantity` units of a disc once per reservation id; REJECTED when stock is short."""
-    try:
-        async with db.session() as session:
-            reservation = await CatalogRepository(session).reserve_stock(reservation_id, disc_id, quantity)
-        if reservation is None:
+    async def get_disc(self, disc_id: str) -> Disc:
+        async with self._store.autocommit() as repo:
+            disc = await repo.get_disc(disc_id)
+        if disc is None:
             raise NotFound("disc", disc_id)
-        return reservation
-    except pg_errors.UniqueViolation:
-        pass  # the id was used before, or concurrently: the first outcome stands
-    async with db.session() as session:
-        first = await CatalogRepository(session).get_reservation(reservation_id)
-    if first.disc_id != disc_id or first.quantity != quantity:
-        raise AlreadyExists(
-            f"reservation {reservation_id!r} was made for {first.quantity} unit(s) of disc {first.disc_id!r}",
-            "RESERVATION_ID_REUSED",
+        return disc
+
+    async def list_discs(self, where: DiscFilter, page_size: int, page_token: str) -> tuple[list[Disc], str]:
+        filters = vars(where)
+        after = decode_token(page_token, filters, [UUID])
+        async with self._store.autocommit() as repo:
+            discs = await repo.list_discs(where, after[0] if after else None, page_size + 1)
+        return cut_page(discs, page_size, filters, lambda disc: [disc.id])
+
+    async def restock_disc(self, disc_id: str, quantity: int) -> Disc:
+        """Adds units, as long as the stock stays within MAX_STOCK (checked by the UPDATE itself)."""
+        async with self._store.autocommit() as repo:
+            disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK)
+            if disc is not None:
+                return disc
+            # Read only to explain the refusal: the decision was the UPDATE's, made atomically.
+            current = await repo.get_disc(disc_id)
+        if current is None:
+            raise NotFound("disc", disc_id)
+        room = max(0, MAX_STOCK - current.stock)
+        raise InvalidArgument(
+            "quantity",
+            f"would take the stock beyond {MAX_STOCK} units: {current.stock} on hand, room for {room} more",
+            "STOCK_LIMIT_EXCEEDED",
         )
-    return first
 
+    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int) -> Reservation:
+        """Takes `quantity` units of a disc once per reservation id; REJECTED when stock is short."""
+        try:
+            async with self._store.autocommit() as repo:
+                reservation = await repo.reserve_stock(reservation_id, disc_id, quantity)
+            if reservation is None:
+                raise NotFound("disc", disc_id)
+            return reservation
+        except ReservationIdTaken:
+            pass  # the id was used before, or concurrently: the first outcome stands
+        async with self._store.autocommit() as repo:
+            first = present(await repo.get_reservation(reservation_id), f"reservation {reservation_id!r}")
+        if first.disc_id != disc_id or first.quantity != quantity:
+            raise AlreadyExists(
+                f"reservation {reservation_id!r} was made for {first.quantity} unit(s) of disc {first.disc_id!r}",
+                "RESERVATION_ID_REUSED",
+            )
+        return first
 
-async def release_stock(db: Database, reservation_id: str) -> Reservation:
-    """Gives a granted reservation's units back, once; any other state is returned unchanged."""
-    async with db.session() as session:
-        repo = CatalogRepository(session)
-        await repo.release_reservation(reservation_id)
-        # Read committed: this statement's fresh snapshot shows a concurrent release's outcome too.
-        reservation = await repo.get_reservation(reservation_id)
-    if reservation is None:
-        raise NotFound("reservation", reservation_id)
-    return reservation
+    async def release_stock(self, reservation_id: str) -> Reservation:
+        """Gives a granted reservation's units back, once; any other state is returned unchanged."""
+        async with self._store.autocommit() as repo:
+            await repo.release_reservation(reservation_id)
+            # Read committed: this statement's fresh snapshot shows a concurrent release's outcome too.
+            reservation = await repo.get_reservation(reservation_id)
+        if reservation is None:
+            raise NotFound("reservation", reservation_id)
+        return reservation

@@ -17,10 +17,5 @@ ACCESS = {
 }
 
 
-def subject_to_bind(caller: Caller) -> str | None:
-    """The subject a new customer is bound to: the caller's, unless the staff registers it."""
-    return None if caller.is_staff else caller.subject
-
-
 def may_see(caller: Caller, customer: Customer) -> bool:
     return caller.is_staff or (customer.subject is not None and customer.subject == caller.subject)

@@ -1,13 +1,21 @@
-"""The customers service's records, as the repository returns them.
+"""The customers service's records, as the repository returns them, and a customer's states.
 
-A record's fields are its table's columns, in the table's order: the repository builds it from
-a row as it comes (Model(*row)), and a test keeps the two in step.
+A record's fields are columns of its table, taken by name (runtime.db builds it from the
+statement's columns); a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+
+
+class CustomerState(StrEnum):
+    """As stored (the CHECK of customers.customers.state lists the same); deactivated keeps the row."""
+
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,11 @@ class Customer:
     email: str
     document: str | None
     phone: str | None
-    state: str  # 'active' | 'deactivated'
+    state: CustomerState
     create_time: datetime
     deactivate_time: datetime | None
     subject: str | None  # the identity provider's subject it is bound to; None when the staff registered it
+
+    def __post_init__(self) -> None:
+        if type(self.state) is not CustomerState:  # as read from the database: text
+            object.__setattr__(self, "state", CustomerState(self.state))

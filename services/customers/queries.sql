@@ -1,4 +1,5 @@
 -- Named queries of the customers service; each name is a method of CustomerRepository.
+-- A customer's states are parameters named after them (%(active)s is CustomerState.ACTIVE).
 
 -- name: create_customer
 INSERT INTO customers.customers (request_id, name, email, document, phone, subject)
@@ -15,7 +16,7 @@ SELECT * FROM customers.customers WHERE id = %(id)s;
 -- name: list_customers
 SELECT *
   FROM customers.customers
- WHERE (%(show_deactivated)s OR state = 'active')
+ WHERE (%(show_deactivated)s OR state = %(active)s)
    AND (%(after_id)s::uuid IS NULL OR id > %(after_id)s)
  ORDER BY id
  LIMIT %(limit)s;
@@ -23,8 +24,8 @@ SELECT *
 -- name: deactivate_customer
 -- Only an active customer changes, so the first deactivation time is kept.
 UPDATE customers.customers
-   SET state = 'deactivated',
+   SET state = %(deactivated)s,
        deactivate_time = now()
  WHERE id = %(id)s
-   AND state = 'active'
+   AND state = %(active)s
 RETURNING *;

@@ -5,29 +5,37 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..runtime.db import Session
+from ..runtime.db import Database, UniqueViolation
 from ..runtime.queries import load_queries
-from .model import Customer, NewCustomer
+from ..runtime.store import Repository, Store
+from .errors import AlreadySignedUp, EmailTaken
+from .model import Customer, CustomerState, NewCustomer
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# Every query may name any state: %(active)s is CustomerState.ACTIVE.
+STATES = {state.name.lower(): state for state in CustomerState}
 
 
-class CustomerRepository:
-    def __init__(self, session: Session):
-        self._session = session
-
+class CustomerRepository(Repository):
     async def _one(self, name: str, params: dict) -> Customer | None:
-        row = await self._session.one(QUERIES[name], params)
-        return Customer(*row) if row else None
+        return await self._connection.one_record(Customer, QUERIES[name], {**STATES, **params})
 
-    async def create_customer(self, customer: NewCustomer, request_id: str | None,
-                              subject: str | None) -> Customer | None:
+    async def create_customer(
+        self, customer: NewCustomer, request_id: str | None, subject: str | None
+    ) -> Customer | None:
         """The new customer, or None when request_id was already used.
 
-        Raises psycopg2.errors.UniqueViolation when the email belongs to another customer, or
-        the subject is bound to one already.
+        Raises EmailTaken when the email belongs to another customer, AlreadySignedUp when the
+        subject is bound to one already.
         """
-        return await self._one("create_customer", {**asdict(customer), "request_id": request_id, "subject": subject})
+        try:
+            return await self._one(
+                "create_customer", {**asdict(customer), "request_id": request_id, "subject": subject}
+            )
+        except UniqueViolation as violation:
+            if violation.constraint == "customers_subject_key":
+                raise AlreadySignedUp() from None
+            raise EmailTaken(customer.email) from None
 
     async def get_customer_by_request_id(self, request_id: str) -> Customer | None:
         return await self._one("get_customer_by_request_id", {"request_id": request_id})
@@ -36,10 +44,16 @@ class CustomerRepository:
         return await self._one("get_customer", {"id": customer_id})
 
     async def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
-        rows = await self._session.all(QUERIES["list_customers"],
-                                       {"show_deactivated": show_deactivated, "after_id": after_id, "limit": limit})
-        return [Customer(*row) for row in rows]
+        return await self._connection.all_records(
+            Customer,
+            QUERIES["list_customers"],
+            {**STATES, "show_deactivated": show_deactivated, "after_id": after_id, "limit": limit},
+        )
 
     async def deactivate_customer(self, customer_id: str) -> Customer | None:
         """The customer just deactivated; None when it is unknown or was already deactivated."""
         return await self._one("deactivate_customer", {"id": customer_id})
+
+
+def store(database: Database) -> Store[CustomerRepository]:
+    return Store(database, CustomerRepository)

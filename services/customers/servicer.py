@@ -7,15 +7,17 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, current_caller
 from ..runtime.guard import guarded
-from ..runtime.db import Database
-from ..runtime.server import Built
 from ..runtime.timestamps import to_timestamp
-from . import usecases
 from .access import ACCESS
-from .model import Customer, NewCustomer
+from .model import Customer, CustomerState, NewCustomer
+from .usecases import Customers
 
 SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
-_STATES = {"active": customers_pb2.Customer.ACTIVE, "deactivated": customers_pb2.Customer.DEACTIVATED}
+# The one mapping of a customer's states to the API's.
+STATES_TO_PROTO = {
+    CustomerState.ACTIVE: customers_pb2.Customer.ACTIVE,
+    CustomerState.DEACTIVATED: customers_pb2.Customer.DEACTIVATED,
+}
 
 
 def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
@@ -25,7 +27,7 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
         email=customer.email,
         document=customer.document or "",
         phone=customer.phone or "",
-        state=_STATES[customer.state],
+        state=STATES_TO_PROTO[customer.state],
         create_time=to_timestamp(customer.create_time),
         deactivate_time=to_timestamp(customer.deactivate_time),
     )
@@ -34,14 +36,13 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
 def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
     """The customer as the rules in customers.proto let it in (see runtime/rules.py)."""
     fields = rules.checked(customer, "customer")
-    return NewCustomer(name=fields["name"], email=fields["email"], document=fields["document"],
-                       phone=fields["phone"])
+    return NewCustomer(name=fields["name"], email=fields["email"], document=fields["document"], phone=fields["phone"])
 
 
 @guarded(SERVICE_NAME, ACCESS)
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, db: Database, authenticator: Authenticator):
-        self._db = db
+    def __init__(self, customers: Customers, authenticator: Authenticator):
+        self._customers = customers
         self.authenticator = authenticator
 
     async def CreateCustomer(self, request, context):
@@ -50,30 +51,21 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         # A header key names a request of its sender: two accounts may pick the same key.
         scope = "customer" if caller.is_staff else f"customer\x1f{caller.subject}"
         request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope=scope)
-        created = await usecases.create_customer(self._db, customer, request_id, caller)
+        created = await self._customers.create_customer(customer, request_id, caller)
         return customer_to_proto(created)
 
     async def GetCustomer(self, request, context):
         customer_id = rules.checked(request)["id"]
-        return customer_to_proto(await usecases.get_customer(self._db, customer_id, current_caller()))
+        return customer_to_proto(await self._customers.get_customer(customer_id, current_caller()))
 
     async def ListCustomers(self, request, context):
-        customers, token = await usecases.list_customers(
-            self._db, request.show_deactivated, rules.checked(request)["page_size"], request.page_token)
+        customers, token = await self._customers.list_customers(
+            request.show_deactivated, rules.checked(request)["page_size"], request.page_token
+        )
         return customers_pb2.ListCustomersResponse(
-            customers=[customer_to_proto(c) for c in customers], next_page_token=token)
+            customers=[customer_to_proto(c) for c in customers], next_page_token=token
+        )
 
     async def DeactivateCustomer(self, request, context):
         customer_id = rules.checked(request)["id"]
-        return customer_to_proto(await usecases.deactivate_customer(self._db, customer_id, current_caller()))
-
-
-def add_to_server(db: Database, authenticator: Authenticator):
-    def add(server) -> None:
-        customers_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(db, authenticator), server)
-    return add
-
-
-async def build(db: Database) -> Built:
-    """The servicers of a customers process (see runtime.server.run_service); nothing else to close."""
-    return Built(add_to_server(db, Authenticator.from_env()))
+        return customer_to_proto(await self._customers.deactivate_customer(customer_id, current_caller()))

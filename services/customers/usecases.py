@@ -1,59 +1,54 @@
-"""What the customers service does, independent of gRPC."""
+"""What the customers service does, independent of gRPC: the Customers' methods, on the store it
+is given."""
 
 from __future__ import annotations
 
-from psycopg2 import errors as pg_errors
-
 from ..runtime.auth import Caller
-from ..runtime.db import Database
 from ..runtime.errors import AlreadyExists, NotFound
 from ..runtime.pagination import UUID, cut_page, decode_token
+from ..runtime.store import Store, present
 from . import access
 from .model import Customer, NewCustomer
 from .repository import CustomerRepository
 
 
-async def create_customer(db: Database, customer: NewCustomer, request_id: str | None, caller: Caller) -> Customer:
-    subject = access.subject_to_bind(caller)
-    try:
-        async with db.session() as session:
-            repo = CustomerRepository(session)
+class Customers:
+    def __init__(self, store: Store[CustomerRepository]):
+        self._store = store
+
+    async def create_customer(self, customer: NewCustomer, request_id: str | None, caller: Caller) -> Customer:
+        subject = caller.own_subject  # a shopper signs up as itself; the staff registers a customer bound to no one
+        async with self._store.autocommit() as repo:
             created = await repo.create_customer(customer, request_id, subject)
-            if created is None:  # request_id seen before: AIP-155 says answer with the first result
-                created = await repo.get_customer_by_request_id(request_id)
+            if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
+                created = present(
+                    await repo.get_customer_by_request_id(request_id), f"customer of request {request_id!r}"
+                )
                 if not access.may_see(caller, created):
                     raise AlreadyExists(f"request_id {request_id!r} was used by someone else", "REQUEST_ID_REUSED")
-            return created
-    except pg_errors.UniqueViolation as error:
-        if error.diag.constraint_name == "customers_subject_key":
-            raise AlreadyExists("this account has signed up already", "ALREADY_SIGNED_UP") from None
-        raise AlreadyExists(f"a customer with email {customer.email!r} already exists", "EMAIL_TAKEN") from None
+            return present(created, "new customer")
 
+    async def get_customer(self, customer_id: str, caller: Caller) -> Customer:
+        async with self._store.autocommit() as repo:
+            customer = await repo.get_customer(customer_id)
+        if customer is None or not access.may_see(caller, customer):
+            raise NotFound("customer", customer_id)
+        return customer
 
-async def get_customer(db: Database, customer_id: str, caller: Caller) -> Customer:
-    async with db.session() as session:
-        customer = await CustomerRepository(session).get_customer(customer_id)
-    if customer is None or not access.may_see(caller, customer):
-        raise NotFound("customer", customer_id)
-    return customer
+    async def list_customers(
+        self, show_deactivated: bool, page_size: int, page_token: str
+    ) -> tuple[list[Customer], str]:
+        filters = {"show_deactivated": show_deactivated}
+        after = decode_token(page_token, filters, [UUID])
+        async with self._store.autocommit() as repo:
+            customers = await repo.list_customers(show_deactivated, after[0] if after else None, page_size + 1)
+        return cut_page(customers, page_size, filters, lambda customer: [customer.id])
 
-
-async def list_customers(db: Database, show_deactivated: bool, page_size: int,
-                         page_token: str) -> tuple[list[Customer], str]:
-    filters = {"show_deactivated": show_deactivated}
-    after = decode_token(page_token, filters, [UUID])
-    async with db.session() as session:
-        customers = await CustomerRepository(session).list_customers(show_deactivated, after[0] if after else None,
-                                                              page_size + 1)
-    return cut_page(customers, page_size, filters, lambda customer: [customer.id])
-
-
-async def deactivate_customer(db: Database, customer_id: str, caller: Caller) -> Customer:
-    """Deactivates once; a repeated call returns the customer as the first call left it."""
-    await get_customer(db, customer_id, caller)  # another's record is NOT_FOUND, and stays untouched
-    async with db.session() as session:
-        repo = CustomerRepository(session)
-        customer = await repo.deactivate_customer(customer_id) or await repo.get_customer(customer_id)
-    if customer is None:
-        raise NotFound("customer", customer_id)
-    return customer
+    async def deactivate_customer(self, customer_id: str, caller: Caller) -> Customer:
+        """Deactivates once; a repeated call returns the customer as the first call left it."""
+        await self.get_customer(customer_id, caller)  # another's record is NOT_FOUND, and stays untouched
+        async with self._store.autocommit() as repo:
+            customer = await repo.deactivate_customer(customer_id) or await repo.get_customer(customer_id)
+        if customer is None:
+            raise NotFound("customer", customer_id)
+        return customer

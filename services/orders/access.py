@@ -23,11 +23,6 @@ ACCESS = {
 }
 
 
-def owner_filter(caller: Caller) -> str | None:
-    """The subject whose purchases the caller may see; None: every purchase (the staff)."""
-    return None if caller.is_staff else caller.subject
-
-
 def may_see(caller: Caller, purchase: Purchase) -> bool:
-    owner = owner_filter(caller)
+    owner = caller.own_subject
     return owner is None or purchase.customer_subject == owner

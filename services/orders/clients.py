@@ -1,9 +1,13 @@
-"""The orders service's clients of the customers and catalog services.
+"""The orders service's clients of the customers and catalog services: protos stop here.
 
 Every call has a deadline (the caller's remaining time, capped), and failures become the
 matching ServiceError: an unreachable peer is UNAVAILABLE, a slow one DEADLINE_EXCEEDED, a refusal
 that no repetition will change PeerRefused, never a blanket INTERNAL. All three RPCs used here are
 idempotent, so the channel retries UNAVAILABLE.
+
+Answers come back as the orders service's own small values (model.Buyer, model.Reservation),
+checked against the contract here: an answer outside it is MalformedAnswer, the peer's failure
+with its own reason, never an error about a field the buyer sent.
 """
 
 from __future__ import annotations
@@ -16,37 +20,87 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import tls
-from ..runtime.errors import DeadlineExceeded, NotFound, ServiceError, Unavailable
+from ..runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, ServiceError, Unavailable
+from ..runtime.money import to_cents
+from .errors import MalformedAnswer, PeerRefused
+from .model import Buyer, Reservation, ReservationOutcome
 
 log = logging.getLogger(__name__)
 
 
 def _retrying_channel(address: str, service: str, tls_files: tls.TlsFiles | None) -> grpc.aio.Channel:
-    config = {"methodConfig": [{
-        "name": [{"service": service}],
-        "retryPolicy": {
-            "maxAttempts": 3,
-            "initialBackoff": "0.05s",
-            "maxBackoff": "0.5s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        },
-    }]}
+    config = {
+        "methodConfig": [
+            {
+                "name": [{"service": service}],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
     # Over mutual TLS, as the orders service (its certificate): the catalog reserves stock for it alone.
-    return tls.aio_channel(address, tls_files, options=[
-        ("grpc.enable_retries", 1),
-        ("grpc.service_config", json.dumps(config)),
-    ])
+    return tls.aio_channel(
+        address,
+        tls_files,
+        options=[
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", json.dumps(config)),
+        ],
+    )
 
 
 # Answers that say the request itself is wrong: asking again, now or later, gets the same answer.
-_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS,
-                       grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE})
+_REFUSALS = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
 
 
-class PeerRefused(ServiceError):
-    """A peer refused a request for good (see _REFUSALS). The purchase that sent it cannot go on;
-    it is INTERNAL only if it ever reaches a client, since the request was ours, not theirs."""
+_ACTIVITY = {customers_pb2.Customer.ACTIVE: True, customers_pb2.Customer.DEACTIVATED: False}
+_OUTCOMES = {
+    catalog_pb2.Reservation.GRANTED: ReservationOutcome.GRANTED,
+    catalog_pb2.Reservation.REJECTED: ReservationOutcome.REJECTED,
+    catalog_pb2.Reservation.RELEASED: ReservationOutcome.RELEASED,
+}
+
+
+def buyer_from_reply(customer_id: str, reply: customers_pb2.Customer) -> Buyer:
+    if reply.id != customer_id:
+        raise MalformedAnswer("customers", f"customer: asked for {customer_id!r}, got {reply.id!r}")
+    active = _ACTIVITY.get(reply.state)
+    if active is None:
+        raise MalformedAnswer("customers", f"customer state ({reply.state})")
+    return Buyer(reply.id, active)
+
+
+def reservation_from_reply(
+    reservation_id: str, disc_id: str, quantity: int, reply: catalog_pb2.Reservation
+) -> Reservation:
+    """The catalog's reservation, when it is the one asked for; a price in whole cents."""
+    if (reply.id, reply.disc_id, reply.quantity) != (reservation_id, disc_id, quantity):
+        raise MalformedAnswer(
+            "catalog",
+            f"reservation: asked for {quantity} of disc {disc_id!r} under "
+            f"{reservation_id!r}, got {reply.quantity} of {reply.disc_id!r} "
+            f"under {reply.id!r}",
+        )
+    outcome = _OUTCOMES.get(reply.state)
+    if outcome is None:
+        raise MalformedAnswer("catalog", f"reservation state ({reply.state})")
+    try:
+        unit_price_cents, currency = to_cents("unit_price", reply.unit_price)
+    except InvalidArgument as wrong:
+        raise MalformedAnswer("catalog", f"price ({wrong.description})") from None
+    return Reservation(outcome, unit_price_cents, currency)
 
 
 def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None = None) -> ServiceError:
@@ -58,8 +112,7 @@ def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"the {peer} service did not answer in time", f"{peer.upper()}_TIMEOUT")
     if code in _REFUSALS:
-        return PeerRefused(f"the {peer} service refused it ({code.name}): {error.details()}",
-                           f"{peer.upper()}_REFUSED")
+        return PeerRefused(f"the {peer} service refused it ({code.name}): {error.details()}", f"{peer.upper()}_REFUSED")
     log.error("%s service answered %s: %s", peer, code.name, error.details())
     return ServiceError(f"the {peer} service failed ({code.name})", f"{peer.upper()}_FAILED")
 
@@ -69,17 +122,19 @@ class CustomersClient:
 
     def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
         self._channel = _retrying_channel(
-            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, tls_files)
+            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, tls_files
+        )
         self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
 
-    async def get_customer(self, customer_id: str, timeout: float,
-                           metadata: tuple[tuple[str, str], ...] = ()) -> customers_pb2.Customer:
+    async def get_customer(self, customer_id: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()) -> Buyer:
         """The customer, as the caller whose token `metadata` carries may see it."""
         try:
-            return await self._stub.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout,
-                                                metadata=metadata)
+            reply = await self._stub.GetCustomer(
+                customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout, metadata=metadata
+            )
         except grpc.RpcError as error:
             raise _translate(error, "customers", ("customer", customer_id)) from None
+        return buyer_from_reply(customer_id, reply)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -88,21 +143,23 @@ class CustomersClient:
 class CatalogClient:
     def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
         self._channel = _retrying_channel(
-            address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, tls_files)
+            address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, tls_files
+        )
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
 
-    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int,
-                            timeout: float) -> catalog_pb2.Reservation:
+    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation:
         request = catalog_pb2.ReserveStockRequest(reservation_id=reservation_id, disc_id=disc_id, quantity=quantity)
         try:
-            return await self._stub.ReserveStock(request, timeout=timeout)
+            reply = await self._stub.ReserveStock(request, timeout=timeout)
         except grpc.RpcError as error:
             raise _translate(error, "catalog", ("disc", disc_id)) from None
+        return reservation_from_reply(reservation_id, disc_id, quantity, reply)
 
-    async def release_stock(self, reservation_id: str, timeout: float) -> catalog_pb2.Reservation:
+    async def release_stock(self, reservation_id: str, timeout: float) -> None:
+        """Gives a granted reservation's units back (once, however often it is called)."""
         request = catalog_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
-            return await self._stub.ReleaseStock(request, timeout=timeout)
+            await self._stub.ReleaseStock(request, timeout=timeout)
         except grpc.RpcError as error:
             raise _translate(error, "catalog", ("reservation", reservation_id)) from None
 

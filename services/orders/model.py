@@ -1,13 +1,38 @@
-"""The orders service's records, as the repository returns them.
+"""The orders service's records, as the repository returns them, and the states of a purchase.
 
-A record's fields are its table's columns, in the table's order: the repository builds it from
-a row as it comes (Model(*row)), and a test keeps the two in step.
+A record's fields are columns of its table, taken by name (runtime.db builds it from the
+statement's columns); a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+
+
+class PurchaseState(StrEnum):
+    """The states of a purchase, as stored (the CHECK of orders.purchases.state lists the same).
+
+    pending -> confirmed | rejected;  confirmed -> cancelling -> cancelled;
+    pending -> failing -> failed  (it can never settle: see usecases).
+    """
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    FAILING = "failing"
+    FAILED = "failed"
+
+    @property
+    def unfinished(self) -> bool:
+        """A step is left to do (a retry or the recovery loop does it)."""
+        return self in UNFINISHED
+
+
+UNFINISHED = frozenset({PurchaseState.PENDING, PurchaseState.CANCELLING, PurchaseState.FAILING})
 
 
 @dataclass(frozen=True)
@@ -26,7 +51,7 @@ class Purchase:
     customer_id: str
     disc_id: str
     quantity: int
-    state: str  # 'pending' | 'confirmed' | 'rejected' | 'cancelling' | 'cancelled' | 'failing' | 'failed'
+    state: PurchaseState
     effective: bool
     unit_price_cents: int | None
     total_cents: int | None
@@ -38,8 +63,37 @@ class Purchase:
     attempts: int
     customer_subject: str | None  # the buyer's token subject (see access.py)
 
+    def __post_init__(self) -> None:
+        if type(self.state) is not PurchaseState:  # as read from the database: text
+            object.__setattr__(self, "state", PurchaseState(self.state))
+
     def is_for(self, order: PurchaseOrder) -> bool:
         return (self.customer_id, self.disc_id, self.quantity) == (order.customer_id, order.disc_id, order.quantity)
+
+
+class ReservationOutcome(StrEnum):
+    """What the catalog answered for a purchase's reservation (clients.py reads it off the reply)."""
+
+    GRANTED = "granted"  # the units are taken
+    REJECTED = "rejected"  # not enough stock: nothing taken
+    RELEASED = "released"  # granted once, and given back since
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The catalog's answer to ReserveStock, as the orders service needs it."""
+
+    outcome: ReservationOutcome
+    unit_price_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """The customers service's answer to GetCustomer, as the orders service needs it."""
+
+    id: str
+    active: bool
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
 -- Named queries of the orders service; each name is a method of PurchaseRepository.
+-- A purchase's states are parameters named after them (%(pending)s is PurchaseState.PENDING):
+-- the repository passes model.PurchaseState, so the SQL cannot name a state the code lacks.
 
 -- name: insert_pending_purchase
 INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
@@ -15,33 +17,33 @@ SELECT * FROM orders.purchases WHERE id = %(id)s;
 -- name: settle_purchase
 -- Records the reservation's outcome on a pending purchase; a concurrent settler matches nothing.
 UPDATE orders.purchases
-   SET state = CASE WHEN %(granted)s THEN 'confirmed' ELSE 'rejected' END,
+   SET state = CASE WHEN %(granted)s THEN %(confirmed)s ELSE %(rejected)s END,
        effective = %(granted)s,
        unit_price_cents = %(unit_price_cents)s,
        total_cents = %(unit_price_cents)s * quantity,
        currency = %(currency)s,
        update_time = now()
  WHERE id = %(id)s
-   AND state = 'pending'
+   AND state = %(pending)s
 RETURNING *;
 
 -- name: start_failure
 -- Decides that a pending purchase can never settle: from here no settlement can confirm it, and
 -- what is left is to give back its reservation (if any) and finish the failure.
 UPDATE orders.purchases
-   SET state = 'failing',
+   SET state = %(failing)s,
        failure_reason = %(reason)s,
        update_time = now()
  WHERE id = %(id)s
-   AND state = 'pending'
+   AND state = %(pending)s
 RETURNING *;
 
 -- name: finish_failure
 UPDATE orders.purchases
-   SET state = 'failed',
+   SET state = %(failed)s,
        update_time = now()
  WHERE id = %(id)s
-   AND state = 'failing'
+   AND state = %(failing)s
 RETURNING *;
 
 -- name: record_failed_attempt
@@ -51,28 +53,28 @@ UPDATE orders.purchases
    SET attempts = attempts + 1,
        update_time = now()
  WHERE id = %(id)s
-   AND state IN ('pending', 'cancelling', 'failing')
+   AND state IN (%(pending)s, %(cancelling)s, %(failing)s)
 RETURNING *;
 
 -- name: delete_pending_purchase
 -- The disc does not exist: nothing was reserved, so the pending purchase leaves no trace.
-DELETE FROM orders.purchases WHERE id = %(id)s AND state = 'pending';
+DELETE FROM orders.purchases WHERE id = %(id)s AND state = %(pending)s;
 
 -- name: start_cancellation
 UPDATE orders.purchases
-   SET state = 'cancelling',
+   SET state = %(cancelling)s,
        update_time = now()
  WHERE id = %(id)s
-   AND state = 'confirmed'
+   AND state = %(confirmed)s
 RETURNING *;
 
 -- name: finish_cancellation
 UPDATE orders.purchases
-   SET state = 'cancelled',
+   SET state = %(cancelled)s,
        cancel_time = now(),
        update_time = now()
  WHERE id = %(id)s
-   AND state = 'cancelling'
+   AND state = %(cancelling)s
 RETURNING *;
 
 -- name: list_purchases
@@ -89,7 +91,7 @@ SELECT *
 -- name: list_unfinished_purchases
 SELECT *
   FROM orders.purchases
- WHERE state IN ('pending', 'cancelling', 'failing')
+ WHERE state IN (%(pending)s, %(cancelling)s, %(failing)s)
    AND update_time < now() - make_interval(secs => %(older_than_seconds)s)
  ORDER BY update_time
  LIMIT %(limit)s;

@@ -5,37 +5,54 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..runtime.db import Session
+from ..runtime.db import Database, Refused
 from ..runtime.queries import load_queries
-from .model import Purchase, PurchaseFilter, PurchaseOrder
+from ..runtime.store import Repository, Store
+from .errors import RecordRefused
+from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# Every query may name any state: %(pending)s is PurchaseState.PENDING (see queries.sql).
+STATES = {state.name.lower(): state for state in PurchaseState}
 
 
 def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int) -> dict:
     after_time, after_id = after if after else (None, None)
-    return {"customer_id": where.customer_id, "customer_subject": where.customer_subject, "start_time": where.start_time, "end_time": where.end_time,
-            "after_time": after_time, "after_id": after_id, "limit": limit}
+    return {
+        "customer_id": where.customer_id,
+        "customer_subject": where.customer_subject,
+        "start_time": where.start_time,
+        "end_time": where.end_time,
+        "after_time": after_time,
+        "after_id": after_id,
+        "limit": limit,
+    }
 
 
-class PurchaseRepository:
-    def __init__(self, session: Session):
-        self._session = session
-
+class PurchaseRepository(Repository):
     async def _one(self, name: str, params: dict) -> Purchase | None:
-        row = await self._session.one(QUERIES[name], params)
-        return Purchase(*row) if row else None
+        try:
+            return await self._connection.one_record(Purchase, QUERIES[name], {**STATES, **params})
+        except Refused as refused:
+            raise RecordRefused(refused.message) from None
 
     async def _all(self, name: str, params: dict) -> list[Purchase]:
-        return [Purchase(*row) for row in await self._session.all(QUERIES[name], params)]
+        return await self._connection.all_records(Purchase, QUERIES[name], {**STATES, **params})
 
-    async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
-                                      customer_subject: str | None) -> Purchase | None:
+    async def insert_pending_purchase(
+        self, order: PurchaseOrder, request_id: str, customer_subject: str | None
+    ) -> Purchase | None:
         """The new pending purchase; None when request_id was already used."""
-        return await self._one("insert_pending_purchase", {
-            "request_id": request_id, "customer_id": order.customer_id,
-            "disc_id": order.disc_id, "quantity": order.quantity, "customer_subject": customer_subject,
-        })
+        return await self._one(
+            "insert_pending_purchase",
+            {
+                "request_id": request_id,
+                "customer_id": order.customer_id,
+                "disc_id": order.disc_id,
+                "quantity": order.quantity,
+                "customer_subject": customer_subject,
+            },
+        )
 
     async def get_purchase_by_request_id(self, request_id: str) -> Purchase | None:
         return await self._one("get_purchase_by_request_id", {"request_id": request_id})
@@ -43,9 +60,13 @@ class PurchaseRepository:
     async def get_purchase(self, purchase_id: str) -> Purchase | None:
         return await self._one("get_purchase", {"id": purchase_id})
 
-    async def settle_purchase(self, purchase_id: str, granted: bool, unit_price_cents: int, currency: str) -> Purchase | None:
-        return await self._one("settle_purchase", {"id": purchase_id, "granted": granted,
-                                             "unit_price_cents": unit_price_cents, "currency": currency})
+    async def settle_purchase(
+        self, purchase_id: str, granted: bool, unit_price_cents: int, currency: str
+    ) -> Purchase | None:
+        return await self._one(
+            "settle_purchase",
+            {"id": purchase_id, "granted": granted, "unit_price_cents": unit_price_cents, "currency": currency},
+        )
 
     async def start_failure(self, purchase_id: str, reason: str) -> Purchase | None:
         return await self._one("start_failure", {"id": purchase_id, "reason": reason})
@@ -57,7 +78,7 @@ class PurchaseRepository:
         return await self._one("record_failed_attempt", {"id": purchase_id})
 
     async def delete_pending_purchase(self, purchase_id: str) -> None:
-        await self._session.run(QUERIES["delete_pending_purchase"], {"id": purchase_id})
+        await self._connection.run(QUERIES["delete_pending_purchase"], {**STATES, "id": purchase_id})
 
     async def start_cancellation(self, purchase_id: str) -> Purchase | None:
         return await self._one("start_cancellation", {"id": purchase_id})
@@ -65,8 +86,14 @@ class PurchaseRepository:
     async def finish_cancellation(self, purchase_id: str) -> Purchase | None:
         return await self._one("finish_cancellation", {"id": purchase_id})
 
-    async def list_purchases(self, where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int) -> list[Purchase]:
+    async def list_purchases(
+        self, where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Purchase]:
         return await self._all("list_purchases", list_purchases_params(where, after, limit))
 
     async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:
         return await self._all("list_unfinished_purchases", {"older_than_seconds": older_than_seconds, "limit": limit})
+
+
+def store(database: Database) -> Store[PurchaseRepository]:
+    return Store(database, PurchaseRepository)

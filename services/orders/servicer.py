@@ -6,27 +6,28 @@ from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, current_caller
-from ..runtime.guard import guarded
 from ..runtime.deadlines import Deadline
+from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
-from .access import ACCESS, owner_filter
-from .model import Purchase, PurchaseFilter, PurchaseOrder
+from .access import ACCESS
+from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
 from .usecases import Purchases
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
 # Stated in orders.proto, with the rest of a purchase's rules.
 MAX_QUANTITY = rules.of(orders_pb2.Purchase, "quantity").maximum
-_STATES = {
-    "pending": orders_pb2.Purchase.PENDING,
-    "confirmed": orders_pb2.Purchase.CONFIRMED,
-    "rejected": orders_pb2.Purchase.REJECTED,
-    "cancelling": orders_pb2.Purchase.CANCELLING,
-    "cancelled": orders_pb2.Purchase.CANCELLED,
+# The one mapping of a purchase's states to the API's.
+STATES_TO_PROTO = {
+    PurchaseState.PENDING: orders_pb2.Purchase.PENDING,
+    PurchaseState.CONFIRMED: orders_pb2.Purchase.CONFIRMED,
+    PurchaseState.REJECTED: orders_pb2.Purchase.REJECTED,
+    PurchaseState.CANCELLING: orders_pb2.Purchase.CANCELLING,
+    PurchaseState.CANCELLED: orders_pb2.Purchase.CANCELLED,
     # Failing: the failure is decided but its reservation is still being released; like a pending
     # purchase, a retry (or the recovery loop) finishes it.
-    "failing": orders_pb2.Purchase.PENDING,
-    "failed": orders_pb2.Purchase.FAILED,
+    PurchaseState.FAILING: orders_pb2.Purchase.PENDING,
+    PurchaseState.FAILED: orders_pb2.Purchase.FAILED,
 }
 
 
@@ -37,14 +38,15 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
         disc_id=purchase.disc_id,
         quantity=purchase.quantity,
         effective=purchase.effective,
-        state=_STATES[purchase.state],
+        state=STATES_TO_PROTO[purchase.state],
         request_id=purchase.request_id,
         create_time=to_timestamp(purchase.create_time),
         update_time=to_timestamp(purchase.update_time),
         cancel_time=to_timestamp(purchase.cancel_time),
         failure_reason=purchase.failure_reason or "",
     )
-    if purchase.unit_price_cents is not None:
+    # Priced together when settled (the table's CHECKs), and only then.
+    if purchase.unit_price_cents is not None and purchase.total_cents is not None and purchase.currency is not None:
         message.unit_price.CopyFrom(from_cents(purchase.unit_price_cents, purchase.currency))
         message.total_price.CopyFrom(from_cents(purchase.total_cents, purchase.currency))
     return message
@@ -57,8 +59,12 @@ def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
 
 
 def filter_from_proto(fields: dict, owner: str | None) -> PurchaseFilter:
-    return PurchaseFilter(customer_id=fields["customer_id"], customer_subject=owner, start_time=fields["start_time"],
-                          end_time=fields["end_time"])
+    return PurchaseFilter(
+        customer_id=fields["customer_id"],
+        customer_subject=owner,
+        start_time=fields["start_time"],
+        end_time=fields["end_time"],
+    )
 
 
 @guarded(SERVICE_NAME, ACCESS)
@@ -72,8 +78,10 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         order = order_from_proto(request.purchase)
         # The buyer scopes a header key: two customers may pick the same one.
         request_id = idempotency.request_id(
-            context, {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
-            scope=order.customer_id)
+            context,
+            {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
+            scope=order.customer_id,
+        )
         deadline = Deadline.from_context(context, self._budget)
         return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline, current_caller()))
 
@@ -83,10 +91,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     async def ListPurchases(self, request, context):
         fields = rules.checked(request)
-        where = filter_from_proto(fields, owner_filter(current_caller()))
+        where = filter_from_proto(fields, current_caller().own_subject)
         found, token = await self._purchases.list_purchases(where, fields["page_size"], request.page_token)
-        return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found],
-                                                next_page_token=token)
+        return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found], next_page_token=token)
 
     async def CancelPurchase(self, request, context):
         purchase_id = rules.checked(request)["id"]

@@ -17,31 +17,24 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Coroutine
-
-import psycopg2
-from recordstore.catalog.v1 import catalog_pb2
-from recordstore.customers.v1 import customers_pb2
+from typing import Protocol
 
 from ..runtime.auth import Caller, bearer_metadata
-from ..runtime.db import CONNECTION_ERRORS, Database
+from ..runtime.db import CONNECTION_ERRORS
 from ..runtime.deadlines import Deadline
-from ..runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
-                              ServiceError, Unavailable)
-from ..runtime.money import to_cents
+from ..runtime.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, NotFound, ServiceError, Unavailable
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
+from ..runtime.store import Store, present
 from . import access
-from .clients import CatalogClient, CustomersClient, PeerRefused
+from .errors import MalformedAnswer, PeerRefused, RecordRefused
 from .faults import crash_point
-from .model import Purchase, PurchaseFilter, PurchaseOrder
+from .model import Buyer, Purchase, PurchaseFilter, PurchaseOrder, PurchaseState, Reservation, ReservationOutcome
 from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
 
 # Failures that pass: the next round (or a client retry) tries again, as often as it takes.
 TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERRORS)
-# The database refusing the values themselves (a total beyond bigint: SQLSTATE 22003, a CHECK):
-# the same statement fails the same way every time.
-_PERMANENT_DB_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError)
 # Recovery rounds that fail on a purchase for a reason it cannot classify, before it fails it.
 MAX_ATTEMPTS = 5
 
@@ -60,9 +53,27 @@ def _retrieve(task: asyncio.Task) -> None:
         task.exception()
 
 
+class CustomersPeer(Protocol):
+    """What the purchases need of the customers service (clients.CustomersClient; a fake in unit tests)."""
+
+    async def get_customer(
+        self, customer_id: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
+    ) -> Buyer: ...
+
+
+class CatalogPeer(Protocol):
+    """What the purchases need of the catalog (clients.CatalogClient; a fake in unit tests)."""
+
+    async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation: ...
+
+    async def release_stock(self, reservation_id: str, timeout: float) -> None: ...
+
+
 class Purchases:
-    def __init__(self, db: Database, customers: CustomersClient, catalog: CatalogClient, budget: float = 5.0):
-        self._db = db
+    def __init__(
+        self, store: Store[PurchaseRepository], customers: CustomersPeer, catalog: CatalogPeer, budget: float = 5.0
+    ):
+        self._store = store
         self._customers = customers
         self._catalog = catalog
         self._budget = budget  # REQUEST_BUDGET_SECONDS: the deadline of work whose caller left
@@ -73,38 +84,39 @@ class Purchases:
     async def get_purchase(self, purchase_id: str, caller: Caller) -> Purchase:
         """The purchase, when the caller may see it; NOT_FOUND alike when it does not exist and
         when it is another customer's."""
-        async with self._db.session() as session:
-            purchase = await PurchaseRepository(session).get_purchase(purchase_id)
+        async with self._store.autocommit() as repo:
+            purchase = await repo.get_purchase(purchase_id)
         if purchase is None or not access.may_see(caller, purchase):
             raise NotFound("purchase", purchase_id)
         return purchase
 
-    async def list_purchases(self, where: PurchaseFilter, page_size: int, page_token: str) -> tuple[list[Purchase], str]:
+    async def list_purchases(
+        self, where: PurchaseFilter, page_size: int, page_token: str
+    ) -> tuple[list[Purchase], str]:
         filters = vars(where)
         after = decode_token(page_token, filters, [TIMESTAMP, UUID])
-        async with self._db.session() as session:
-            found = await PurchaseRepository(session).list_purchases(
-                where, tuple(after) if after else None, page_size + 1)
+        async with self._store.autocommit() as repo:
+            found = await repo.list_purchases(where, tuple(after) if after else None, page_size + 1)
         return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
     async def _by_request_id(self, request_id: str) -> Purchase | None:
-        async with self._db.session() as session:
-            return await PurchaseRepository(session).get_purchase_by_request_id(request_id)
+        async with self._store.autocommit() as repo:
+            return await repo.get_purchase_by_request_id(request_id)
 
     # -- create ------------------------------------------------------------------------------
 
-    async def create_purchase(self, order: PurchaseOrder, request_id: str | None, deadline: Deadline,
-                              caller: Caller) -> Purchase:
+    async def create_purchase(
+        self, order: PurchaseOrder, request_id: str | None, deadline: Deadline, caller: Caller
+    ) -> Purchase:
         request_id = request_id or str(uuid.uuid4())
         # With the buyer's own token: the customers service answers NOT_FOUND for a customer that
         # is not the buyer's own (see access.py).
-        customer = await self._customers.get_customer(order.customer_id, deadline.remaining(),
-                                                      bearer_metadata(caller))
-        active = customer.state == customers_pb2.Customer.ACTIVE
-        return await self._to_completion(self._record_and_settle(order, request_id, active, caller.subject))
+        buyer = await self._customers.get_customer(order.customer_id, deadline.remaining(), bearer_metadata(caller))
+        return await self._to_completion(self._record_and_settle(order, request_id, buyer.active, caller.subject))
 
-    async def _record_and_settle(self, order: PurchaseOrder, request_id: str, active: bool,
-                                 subject: str | None) -> Purchase:
+    async def _record_and_settle(
+        self, order: PurchaseOrder, request_id: str, active: bool, subject: str | None
+    ) -> Purchase:
         deadline = Deadline(self._budget)
         if not active:
             # A retry of a purchase made before the deactivation still gets its first answer.
@@ -112,10 +124,12 @@ class Purchases:
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
-            purchase = (await repo.insert_pending_purchase(order, request_id, subject)
-                        or await repo.get_purchase_by_request_id(request_id))
+        async with self._store.autocommit() as repo:
+            purchase = present(
+                await repo.insert_pending_purchase(order, request_id, subject)
+                or await repo.get_purchase_by_request_id(request_id),
+                f"purchase of request {request_id!r}",
+            )
         if not purchase.is_for(order):
             # Not which purchase: it may be another customer's, whose ids this caller must not learn.
             raise AlreadyExists(f"request_id {request_id!r} was used for another purchase", "REQUEST_ID_REUSED")
@@ -147,30 +161,28 @@ class Purchases:
     async def _settle(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Reserves stock for a pending purchase (once, whoever calls) and records the outcome."""
         try:
-            reservation = await self._catalog.reserve_stock(purchase.id, purchase.disc_id, purchase.quantity,
-                                                            deadline.remaining())
+            reservation = await self._catalog.reserve_stock(
+                purchase.id, purchase.disc_id, purchase.quantity, deadline.remaining()
+            )
         except NotFound:
-            async with self._db.session() as session:
-                await PurchaseRepository(session).delete_pending_purchase(purchase.id)
+            async with self._store.autocommit() as repo:
+                await repo.delete_pending_purchase(purchase.id)
             raise
-        except PeerRefused as refusal:
+        except (PeerRefused, MalformedAnswer) as refusal:
             return await self._fail(purchase, refusal.message, deadline)
         crash_point("after_reserve")
-        if reservation.state not in (catalog_pb2.Reservation.GRANTED, catalog_pb2.Reservation.REJECTED):
-            return await self._fail(purchase, f"its reservation is already "
-                                              f"{catalog_pb2.Reservation.State.Name(reservation.state)}", deadline)
-        granted = reservation.state == catalog_pb2.Reservation.GRANTED
+        if reservation.outcome == ReservationOutcome.RELEASED:
+            return await self._fail(purchase, "its reservation is already RELEASED", deadline)
+        granted = reservation.outcome == ReservationOutcome.GRANTED
         try:
-            unit_price_cents, currency = to_cents("unit_price", reservation.unit_price)
-        except InvalidArgument as malformed:
-            return await self._fail(purchase, f"the catalog answered a malformed price: {malformed.message}", deadline)
-        try:
-            async with self._db.session() as session:
-                repo = PurchaseRepository(session)
-                settled = (await repo.settle_purchase(purchase.id, granted, unit_price_cents, currency)
-                           or await repo.get_purchase(purchase.id))
-        except _PERMANENT_DB_ERRORS as refused:
-            return await self._fail(purchase, f"its outcome cannot be recorded: {describe(refused)}", deadline)
+            async with self._store.autocommit() as repo:
+                settled = present(
+                    await repo.settle_purchase(purchase.id, granted, reservation.unit_price_cents, reservation.currency)
+                    or await repo.get_purchase(purchase.id),
+                    f"purchase {purchase.id!r}",
+                )
+        except RecordRefused as refused:
+            return await self._fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
         crash_point("after_settle")
         return settled
 
@@ -180,9 +192,11 @@ class Purchases:
         """Ends a pending purchase that can never settle: failing (no settlement can confirm it
         any more), then its reservation released, then failed. Never effective."""
         log.error("purchase %s cannot settle, failing it: %s", purchase.id, reason)
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
-            failing = await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id)
+        async with self._store.autocommit() as repo:
+            failing = present(
+                await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id),
+                f"purchase {purchase.id!r}",
+            )
         return await self._advance(failing, deadline)
 
     async def _finish_failure(self, purchase: Purchase, deadline: Deadline) -> Purchase:
@@ -192,9 +206,11 @@ class Purchases:
             await self._catalog.release_stock(purchase.id, deadline.remaining())
         except NotFound:
             pass  # nothing was ever reserved under this id
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
-            return await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id)
+        async with self._store.autocommit() as repo:
+            return present(
+                await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id),
+                f"purchase {purchase.id!r}",
+            )
 
     # -- cancel ------------------------------------------------------------------------------
 
@@ -204,34 +220,41 @@ class Purchases:
     async def _cancel(self, purchase_id: str, caller: Caller) -> Purchase:
         deadline = Deadline(self._budget)
         purchase = await self._advance(await self.get_purchase(purchase_id, caller), deadline)
-        if purchase.state in ("rejected", "failed"):
-            why = "not enough stock" if purchase.state == "rejected" else f"failed: {purchase.failure_reason}"
+        if purchase.state in (PurchaseState.REJECTED, PurchaseState.FAILED):
+            why = (
+                "not enough stock" if purchase.state == PurchaseState.REJECTED else f"failed: {purchase.failure_reason}"
+            )
             raise FailedPrecondition(
                 f"purchase {purchase_id!r} was not effective ({why}): there is nothing to cancel",
-                "PURCHASE_NOT_EFFECTIVE")
-        if purchase.state == "confirmed":
-            async with self._db.session() as session:
-                repo = PurchaseRepository(session)
-                purchase = await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id)
+                "PURCHASE_NOT_EFFECTIVE",
+            )
+        if purchase.state == PurchaseState.CONFIRMED:
+            async with self._store.autocommit() as repo:
+                purchase = present(
+                    await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id),
+                    f"purchase {purchase_id!r}",
+                )
             crash_point("during_cancel")
         return await self._advance(purchase, deadline)
 
     async def _finish_cancellation(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Gives a cancelling purchase's units back (ReleaseStock is idempotent) and records it."""
         await self._catalog.release_stock(purchase.id, deadline.remaining())
-        async with self._db.session() as session:
-            repo = PurchaseRepository(session)
-            return await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id)
+        async with self._store.autocommit() as repo:
+            return present(
+                await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id),
+                f"purchase {purchase.id!r}",
+            )
 
     # -- the state machine -------------------------------------------------------------------
 
     async def _advance(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Finishes whatever step the purchase is in the middle of; a settled purchase is returned."""
-        if purchase.state == "pending":
+        if purchase.state == PurchaseState.PENDING:
             return await self._settle(purchase, deadline)
-        if purchase.state == "cancelling":
+        if purchase.state == PurchaseState.CANCELLING:
             return await self._finish_cancellation(purchase, deadline)
-        if purchase.state == "failing":
+        if purchase.state == PurchaseState.FAILING:
             return await self._finish_failure(purchase, deadline)
         return purchase
 
@@ -243,8 +266,8 @@ class Purchases:
         leaves it for the next round; any other counts as a failed attempt, and a pending purchase
         at MAX_ATTEMPTS fails for good. Returns how many it finished.
         """
-        async with self._db.session() as session:
-            unfinished = await PurchaseRepository(session).list_unfinished_purchases(older_than_seconds, limit)
+        async with self._store.autocommit() as repo:
+            unfinished = await repo.list_unfinished_purchases(older_than_seconds, limit)
         finished = 0
         for purchase in unfinished:
             try:
@@ -265,16 +288,23 @@ class Purchases:
         Returns 1 when that finished the purchase."""
         reason = describe(error)
         try:
-            async with self._db.session() as session:
-                counted = await PurchaseRepository(session).record_failed_attempt(purchase.id)
+            async with self._store.autocommit() as repo:
+                counted = await repo.record_failed_attempt(purchase.id)
             attempts = counted.attempts if counted else purchase.attempts + 1
-            log.error("recovery of purchase %s (%s) failed, attempt %d of %d: %s",
-                      purchase.id, purchase.state, attempts, MAX_ATTEMPTS, reason)
-            if counted is None or counted.state != "pending" or attempts < MAX_ATTEMPTS:
+            log.error(
+                "recovery of purchase %s (%s) failed, attempt %d of %d: %s",
+                purchase.id,
+                purchase.state,
+                attempts,
+                MAX_ATTEMPTS,
+                reason,
+            )
+            if counted is None or counted.state != PurchaseState.PENDING or attempts < MAX_ATTEMPTS:
                 return 0
             failed = await self._fail(counted, f"gave up after {attempts} attempts: {reason}", Deadline(call_timeout))
-            return int(failed.state == "failed")
+            return int(failed.state == PurchaseState.FAILED)
         except Exception as again:  # noqa: BLE001 - logged, and the round goes on
-            log.error("recovery of purchase %s: could not record its failure (%s): %s",
-                      purchase.id, reason, describe(again))
+            log.error(
+                "recovery of purchase %s: could not record its failure (%s): %s", purchase.id, reason, describe(again)
+            )
             return 0

@@ -1,9 +1,9 @@
 """The per-RPC log line ("rpc method=... code=... duration_ms=..."), written in batches.
 
-Through the logging module every line cost a LogRecord, a strftime and a write(2): 11% of a
-simple RPC's throughput, measured. Here a line is one f-string into a buffer, and the buffer goes
-out in one write every 200 ms (and at shutdown). Warnings and errors still go through logging,
-at once. What a hard crash loses is the last 200 ms of access lines.
+A line through the logging module costs a LogRecord, a strftime and a write(2) per RPC, a
+measurable share of a simple RPC (figures: docs/benchmarks.md). Here a line is one f-string into
+a buffer, written out every FLUSH_SECONDS (and at shutdown); warnings and errors still go through
+logging, at once. What a hard crash loses is the last FLUSH_SECONDS of access lines.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class AccessLog:
     def rpc(self, method: str, code: str, duration_ms: float) -> None:
         if not self.enabled:
             return
-        self._lines.append(f"{self._timestamp()}{self._prefix}rpc method={method} code={code} "
-                           f"duration_ms={duration_ms:.1f}\n")
+        self._lines.append(
+            f"{self._timestamp()}{self._prefix}rpc method={method} code={code} duration_ms={duration_ms:.1f}\n"
+        )
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:

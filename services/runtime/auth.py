@@ -84,6 +84,12 @@ class Caller:
     def is_customer(self) -> bool:
         return CUSTOMER in self.roles
 
+    @property
+    def own_subject(self) -> str | None:
+        """The subject whose records this caller is limited to: None for the staff (everyone's),
+        else its own. A customer signs up bound to it and sees the purchases made under it."""
+        return None if self.is_staff else self.subject
+
 
 ANONYMOUS = Caller()
 # The caller of the RPC being served, set by the guard for the method's task.

@@ -62,8 +62,10 @@ def secret(name: str, env: Mapping[str, str] = os.environ) -> bytes | None:
         return None
     value = raw.encode()
     if len(value) < MIN_SECRET_BYTES:
-        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
-                          f"(e.g. the output of `openssl rand -hex 32`)")
+        raise ConfigError(
+            f"{name} must be at least {MIN_SECRET_BYTES} bytes, got {len(value)} "
+            f"(e.g. the output of `openssl rand -hex 32`)"
+        )
     return value
 
 
@@ -78,7 +80,7 @@ class ServerSettings:
     page_token_secret: bytes | None  # checked here so a wrong one fails the start (pagination reads it too)
 
     @classmethod
-    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> "ServerSettings":
+    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> ServerSettings:
         return cls(
             listen_addr=address("LISTEN_ADDR", default_listen_addr, env),
             database_url=database_url("DATABASE_URL", env),

@@ -1,16 +1,27 @@
-"""An asyncio pool of PostgreSQL connections (psycopg2's asynchronous mode) and its sessions.
+"""An asyncio pool of PostgreSQL connections (psycopg2's asynchronous mode), and the two ways a
+use case works on one: an autocommit connection, or a transaction.
 
-Every statement commits on its own (psycopg2's async connections are in autocommit mode): each
-use case here is one statement, at most followed by a read, so a unit of work is one round trip,
-where BEGIN ... COMMIT would cost three. Migrations, the one multi-statement transaction, run
-through a plain connection at start (see migrations.py).
+- `Database.autocommit()`: every statement commits on its own (psycopg2's asynchronous
+  connections are in autocommit mode). A step that is one statement (each step of a purchase
+  is: the decisions are conditional statements, see the services' queries.sql) costs one round
+  trip, where BEGIN ... COMMIT would add the COMMIT's.
+- `Database.transaction()`: a unit of work. BEGIN travels with its first statement (no round trip
+  of its own), `commit()` commits, and leaving the block without it rolls everything back.
+
+The driver's refusals of a statement's values (a unique or check constraint, a number out of
+range) come out as `Refused` and its subclasses, so that repositories translate them into their
+service's errors without importing the driver. Migrations, at start, use a connection of their
+own (see migrations.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
@@ -28,6 +39,43 @@ CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, Connect
 _KEEP, _DISCARD, _LOST = "keep", "discard", "lost"
 
 
+class Refused(Exception):
+    """The database refused a statement for its values (a constraint, a value out of range): the
+    same statement fails the same way every time, unlike a lost connection."""
+
+    def __init__(self, message: str, sqlstate: str | None, constraint: str | None):
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+        self.constraint = constraint  # the constraint's name, when the server says which
+
+
+class UniqueViolation(Refused):
+    """SQLSTATE 23505: a unique index or primary key already holds the value."""
+
+
+class CheckViolation(Refused):
+    """SQLSTATE 23514: a CHECK constraint refused the row."""
+
+
+class OutOfRange(Refused):
+    """SQLSTATE 22003: a number beyond its type (a bigint product, say)."""
+
+
+_REFUSALS: dict[str, type[Refused]] = {"23505": UniqueViolation, "23514": CheckViolation, "22003": OutOfRange}
+
+
+def _refused(error: psycopg2.Error) -> Refused:
+    diag = error.diag
+    message = (diag.message_primary or str(error)).strip().splitlines()[0]
+    return _REFUSALS.get(error.pgcode or "", Refused)(message, error.pgcode, diag.constraint_name)
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def _wait(conn) -> None:
     """Drives an asynchronous psycopg2 connection until its current operation completes."""
     loop = asyncio.get_running_loop()
@@ -43,35 +91,116 @@ async def _wait(conn) -> None:
         else:
             raise psycopg2.OperationalError(f"unexpected poll state {state}")
         ready = loop.create_future()
-        watch(fd, lambda: ready.done() or ready.set_result(None))
+        watch(fd, _resolve, ready)
         try:
             await ready
         finally:
             unwatch(fd)
 
 
-class Session:
-    """One pooled connection, for the statements of one unit of work."""
+Record = TypeVar("Record")
+# How to build a record type from a statement's columns, by their names: see _builder.
+_BUILDERS: dict[tuple[type, tuple[str, ...]], Callable[[tuple], Any]] = {}
+
+
+def _builder(model: type[Record], description: Sequence) -> Callable[[tuple], Record]:
+    """Builds `model` (a dataclass) from rows by column name: the order of a table's columns, or a
+    column the model does not know (one a newer migration added), changes nothing. Worked out once
+    per statement shape, so a row costs one tuple, not a dict."""
+    names = tuple(column.name for column in description)
+    key = (model, names)
+    build = _BUILDERS.get(key)
+    if build is None:
+        fields = [field.name for field in dataclasses.fields(model)]  # type: ignore[arg-type]
+        missing = [name for name in fields if name not in names]
+        if missing:
+            raise TypeError(f"{model.__name__} needs column(s) {missing} the statement does not return")
+        if tuple(fields) == names:
+            build = lambda row: model(*row)
+        else:
+            positions = [names.index(name) for name in fields]
+            build = lambda row: model(*[row[i] for i in positions])
+        _BUILDERS[key] = build
+    return build
+
+
+class Connection:
+    """One pooled connection in autocommit mode: every statement commits on its own."""
 
     def __init__(self, conn):
         self._conn = conn
 
-    async def _execute(self, sql, params):
+    async def _execute(self, sql: str, params):
         cursor = self._conn.cursor()
-        cursor.execute(sql, params)
-        await _wait(self._conn)
+        try:
+            cursor.execute(sql, params)
+            await _wait(self._conn)
+        except (psycopg2.IntegrityError, psycopg2.DataError) as error:
+            raise _refused(error) from error
         return cursor
 
-    async def one(self, sql, params=None) -> tuple | None:
-        """The first row, as a tuple in the statement's column order (models take it as is)."""
+    async def one(self, sql: str, params=None) -> tuple | None:
+        """The first row, as a tuple in the statement's column order."""
         return (await self._execute(sql, params)).fetchone()
 
-    async def all(self, sql, params=None) -> list[tuple]:
+    async def all(self, sql: str, params=None) -> list[tuple]:
         return (await self._execute(sql, params)).fetchall()
 
-    async def run(self, sql, params=None) -> int:
+    async def run(self, sql: str, params=None) -> int:
         """Runs a statement whose rows are not wanted; returns how many rows it touched."""
         return (await self._execute(sql, params)).rowcount
+
+    async def one_record(self, model: type[Record], sql: str, params=None) -> Record | None:
+        """The first row as a `model` record, its fields taken from the columns of the same names."""
+        cursor = await self._execute(sql, params)
+        row = cursor.fetchone()
+        return None if row is None else _builder(model, cursor.description)(row)
+
+    async def all_records(self, model: type[Record], sql: str, params=None) -> list[Record]:
+        cursor = await self._execute(sql, params)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        build = _builder(model, cursor.description)
+        return [build(row) for row in rows]
+
+    async def commit(self) -> None:
+        """Nothing to do: each statement committed as it ran. (Repositories call it alike.)"""
+
+
+class Transaction(Connection):
+    """One pooled connection inside BEGIN ... COMMIT: all of its statements, or none of them.
+
+    BEGIN is sent in front of the first statement, in the same round trip. Leaving the
+    `Database.transaction()` block without `commit()` (an error, or on purpose) rolls back.
+    """
+
+    def __init__(self, conn):
+        super().__init__(conn)
+        self._begun = False
+        self.committed = False
+
+    async def _execute(self, sql: str, params):
+        if self.committed:
+            raise RuntimeError("this transaction has committed: open another")  # a bug of ours, not a lost connection
+        if not self._begun:
+            self._begun = True
+            sql = "BEGIN; " + sql
+        return await super()._execute(sql, params)
+
+    async def commit(self) -> None:
+        if self._begun and not self.committed:
+            await super()._execute("COMMIT", None)
+        self.committed = True
+
+    async def _rollback_unless_committed(self) -> None:
+        conn = self._conn
+        if not self._begun or self.committed or conn.closed or conn.isexecuting():
+            return  # nothing began; or the pool decides (a statement still running: closed alone)
+        if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            cursor = conn.cursor()
+            cursor.execute("ROLLBACK")
+            await _wait(conn)
 
 
 class Database:
@@ -92,7 +221,7 @@ class Database:
         self._generation = 0
         self._closed = False
 
-    async def open(self) -> "Database":
+    async def open(self) -> Database:
         """Opens every connection now: a wrong URL fails the start, the first requests pay no connect."""
         opened = await asyncio.gather(*(self._open() for _ in range(self._size)))
         self._idle.extend(opened)
@@ -122,11 +251,31 @@ class Database:
             raise psycopg2.OperationalError(f"no connection within {self._connect_timeout}s") from None
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
+    async def autocommit(self) -> AsyncIterator[Connection]:
+        """A connection whose every statement commits on its own."""
+        async with self._connection() as conn:
+            yield Connection(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A unit of work: `await tx.commit()` keeps it; leaving the block without that rolls back."""
+        async with self._connection() as conn:
+            transaction = Transaction(conn)
+            try:
+                yield transaction
+            except BaseException:
+                # The first error is the one to report; _fate judges what the connection is fit for.
+                with contextlib.suppress(Exception):
+                    await transaction._rollback_unless_committed()
+                raise
+            await transaction._rollback_unless_committed()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
         async with self._slots:
             conn, generation = await self._checkout()
             try:
-                yield Session(conn)
+                yield conn
             except BaseException as error:
                 fate = await self._fate(conn, error)
                 if fate == _KEEP:
@@ -141,7 +290,14 @@ class Database:
                             raise ConnectionLost(str(error).strip()) from error
                 raise
             else:
-                self._give_back(conn, generation)
+                if (
+                    conn.closed
+                    or conn.isexecuting()
+                    or conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE
+                ):
+                    conn.close()  # never hand on a connection inside a transaction
+                else:
+                    self._give_back(conn, generation)
 
     def _give_back(self, conn, generation: int) -> None:
         if self._closed:  # a unit of work that outlived close(): its connection is not kept
@@ -185,8 +341,8 @@ class Database:
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
-            async with self.session() as session:
-                await session.one("SELECT 1")
+            async with self.autocommit() as connection:
+                await connection.one("SELECT 1")
             return True
         except CONNECTION_ERRORS:
             return False

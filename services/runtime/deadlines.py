@@ -16,7 +16,7 @@ class Deadline:
         self._end = time.monotonic() + seconds
 
     @classmethod
-    def from_context(cls, context: grpc.ServicerContext, cap: float) -> "Deadline":
+    def from_context(cls, context: grpc.ServicerContext, cap: float) -> Deadline:
         """The caller's deadline, at most `cap` seconds away: no outbound call waits forever."""
         remaining = context.time_remaining()
         return cls(cap if remaining is None else min(remaining, cap))

@@ -4,10 +4,8 @@ It also decides who may call the method (the service's access rules, see auth.py
 method runs, and hands the method its Caller (auth.current_caller()).
 
 Applied to a servicer class (`@guarded(SERVICE_NAME, ACCESS)`) rather than as a grpc.aio server
-interceptor: an interceptor is awaited around every call on top of the handler, and measured
-here it cost 5-13% of a simple RPC's throughput; wrapping the methods once costs nothing per call
-beyond the wrapper itself. Servicers raise ServiceError and never abort; a client never sees a
-traceback.
+interceptor, which is awaited around every call on top of the handler (its cost: docs/benchmarks.md).
+Servicers raise ServiceError and never abort; a client never sees a traceback.
 """
 
 from __future__ import annotations
@@ -59,6 +57,7 @@ def guarded(service_name: str, access: dict[str, Rule]):
     `access` names the rule of every method: a method without one is an error at import, so no
     method is ever open by omission. The servicer's `authenticator` attribute verifies tokens.
     """
+
     def decorate(cls):
         for name, method in list(vars(cls).items()):
             if inspect.iscoroutinefunction(method) and name[:1].isupper():
@@ -66,6 +65,7 @@ def guarded(service_name: str, access: dict[str, Rule]):
                     raise TypeError(f"{service_name}/{name} has no access rule")
                 setattr(cls, name, _guard(f"/{service_name}/{name}", method, access[name]))
         return cls
+
     return decorate
 
 
@@ -90,6 +90,8 @@ def _guard(path: str, method, rule: Rule):
             return await method(self, request, context)
         except ServiceError as error:
             code = error.code
+            if code == grpc.StatusCode.INTERNAL:  # ours, not the caller's (a peer's or the database's refusal)
+                log.error("%s failed: %s (%s)", path, error.message, error.reason)
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
         except CONNECTION_ERRORS as error:
             code = grpc.StatusCode.UNAVAILABLE

@@ -25,8 +25,11 @@ _KEY_NAMESPACE = uuid.UUID("6f1c2b5e-3d0a-4c8e-9b7a-2e5d4f6a8c10")
 
 def header_key(context) -> str | None:
     """The Idempotency-Key header (gRPC metadata) of a call, if any; sent twice, it must agree."""
-    keys = {value if isinstance(value, str) else value.decode("ascii", "replace")
-            for key, value in context.invocation_metadata() or () if key == HEADER}
+    keys = {
+        value if isinstance(value, str) else value.decode("ascii", "replace")
+        for key, value in context.invocation_metadata() or ()
+        if key == HEADER
+    }
     if len(keys) > 1:
         raise InvalidArgument("Idempotency-Key", "is sent more than once, with different keys")
     return keys.pop() if keys else None

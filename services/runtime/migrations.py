@@ -39,9 +39,7 @@ def migrate(url: str, schema: str, directory: Path) -> list[str]:
         " applied_at timestamptz NOT NULL DEFAULT now())"
     ).format(sql.Identifier(schema))
     select_applied = sql.SQL("SELECT version FROM {}.schema_migrations").format(sql.Identifier(schema))
-    record = sql.SQL("INSERT INTO {}.schema_migrations (version, name) VALUES (%s, %s)").format(
-        sql.Identifier(schema)
-    )
+    record = sql.SQL("INSERT INTO {}.schema_migrations (version, name) VALUES (%s, %s)").format(sql.Identifier(schema))
     applied_now = []
     conn = psycopg2.connect(url, application_name=f"{schema}-migrations")
     try:

@@ -57,8 +57,7 @@ def to_cents(field: str, money: money_pb2.Money) -> tuple[int, str]:
     return money.units * 100 + money.nanos // NANOS_PER_CENT, money.currency_code
 
 
-def price_to_cents(field: str, money: money_pb2.Money,
-                   rules: rules_pb2.MoneyRules = PRICE_RULES) -> tuple[int, str]:
+def price_to_cents(field: str, money: money_pb2.Money, rules: rules_pb2.MoneyRules = PRICE_RULES) -> tuple[int, str]:
     """(cents, currency) of a price someone sets: to_cents, in a currency that is money, bounded.
 
     Only for prices coming in; amounts the services already hold (a reservation's unit price)
@@ -67,14 +66,19 @@ def price_to_cents(field: str, money: money_pb2.Money,
     cents, currency = to_cents(field, money)
     minor_units = CURRENCIES.get(currency)
     if minor_units is None:
-        raise InvalidArgument(f"{field}.currency_code",
-                              f"{currency!r} is not an ISO 4217 currency a price can be set in (such as BRL)",
-                              "UNSUPPORTED_CURRENCY")
+        raise InvalidArgument(
+            f"{field}.currency_code",
+            f"{currency!r} is not an ISO 4217 currency a price can be set in (such as BRL)",
+            "UNSUPPORTED_CURRENCY",
+        )
     if minor_units == 0 and money.nanos:
         raise InvalidArgument(f"{field}.nanos", f"must be 0: {currency} has no minor unit")
     if rules.max_units and cents > rules.max_units * 100:
-        raise InvalidArgument(field, f"must be at most {rules.max_units} {currency}, got {money.units}",
-                              rules.max_units_reason or "INVALID_FIELD")
+        raise InvalidArgument(
+            field,
+            f"must be at most {rules.max_units} {currency}, got {money.units}",
+            rules.max_units_reason or "INVALID_FIELD",
+        )
     return cents, currency
 
 

@@ -37,7 +37,7 @@ MAX_TOKEN_LENGTH = 512
 SECRET_VARIABLE = "PAGE_TOKEN_SECRET"
 
 # The kinds of value a sort key is made of (what decode_token checks, and what it returns).
-UUID = "uuid"            # a str: the canonical text of a UUID
+UUID = "uuid"  # a str: the canonical text of a UUID
 TIMESTAMP = "timestamp"  # a timezone-aware datetime, from RFC 3339 text
 
 _REASON = "INVALID_PAGE_TOKEN"
@@ -46,7 +46,8 @@ _secret: bytes | None = None
 
 def page_size(requested: int) -> int:
     """0 means the default; above the maximum is coerced down; negative is refused."""
-    return rules.integer(requested, "page_size", _PAGE_SIZE)
+    size = rules.integer(requested, "page_size", _PAGE_SIZE)
+    return DEFAULT_PAGE_SIZE if size is None else size  # page_size states its default: never None
 
 
 def _process_secret() -> bytes:
@@ -56,8 +57,11 @@ def _process_secret() -> bytes:
         _secret = config.secret(SECRET_VARIABLE)
         if _secret is None:
             _secret = secrets.token_bytes(32)
-            log.warning("%s is not set: page tokens are signed with a key of this process's own, so they "
-                        "stop working at a restart and are refused by any other replica", SECRET_VARIABLE)
+            log.warning(
+                "%s is not set: page tokens are signed with a key of this process's own, so they "
+                "stop working at a restart and are refused by any other replica",
+                SECRET_VARIABLE,
+            )
     return _secret
 
 
@@ -120,7 +124,7 @@ def decode_token(token: str, filters: dict, key_kinds: Sequence[str], secret: by
 def _checked_key(key, kinds: Sequence[str]) -> list:
     if not isinstance(key, list) or len(key) != len(kinds):
         raise InvalidArgument("page_token", "does not belong to this listing", _REASON)
-    return [_checked_value(value, kind) for value, kind in zip(key, kinds)]
+    return [_checked_value(value, kind) for value, kind in zip(key, kinds, strict=True)]
 
 
 def _checked_value(value, kind: str):

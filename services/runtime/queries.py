@@ -17,7 +17,7 @@ def load_queries(path: Path) -> dict[str, str]:
     parts = _HEADER.split(text)
     # parts = [preamble, name1, body1, name2, body2, ...]
     queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2]):
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"{path}: query {name!r} is defined twice")
         sql = "\n".join(line for line in body.strip().splitlines() if not line.lstrip().startswith("--"))

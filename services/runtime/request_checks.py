@@ -7,9 +7,8 @@ field (reasons INVALID_UTF8, NUL_CHARACTER), before any servicer code runs.
 
 The handlers are replaced once, when the servicers register (`checked_registration`), not by a
 server interceptor, which is awaited around every call (see guard.py). A request without a single
-0 byte cannot hold a NUL, so most are never walked. Measured on a GetDisc or CreatePurchase
-request: +0.7-1.0 us over FromString alone (0.5-0.9 us), the walk 2-5 us when there is a 0 byte,
-the wrapper coroutine 0.2 us; a GetDisc round trip is about 1,000 us.
+0 byte cannot hold a NUL, so most are never walked: a small fraction of a round trip (figures:
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -45,8 +44,11 @@ def check_request(message_class, raw: bytes):
     except DecodeError as error:
         field = _invalid_utf8_field(message_class.DESCRIPTOR, raw)
         if field is None:
-            return Rejected(InvalidArgument("request", f"is not a valid {message_class.DESCRIPTOR.name}: {error}",
-                                            "MALFORMED_REQUEST"))
+            return Rejected(
+                InvalidArgument(
+                    "request", f"is not a valid {message_class.DESCRIPTOR.name}: {error}", "MALFORMED_REQUEST"
+                )
+            )
         return Rejected(InvalidArgument(field, "is not valid UTF-8", "INVALID_UTF8"))
     if b"\x00" in raw:  # a NUL in a string is a 0 byte on the wire; so are many other things
         field = nul_field(message)
@@ -107,7 +109,7 @@ def _invalid_utf8_field(descriptor, raw: bytes, prefix: str = "") -> str | None:
                 position += 4
             elif wire_type == 2:
                 length, position = _varint(raw, position)
-                chunk, position = raw[position:position + length], position + length
+                chunk, position = raw[position : position + length], position + length
                 if position > end:
                     return None
                 field = descriptor.fields_by_number.get(number)
@@ -118,8 +120,9 @@ def _invalid_utf8_field(descriptor, raw: bytes, prefix: str = "") -> str | None:
                         chunk.decode("utf-8")
                     except UnicodeDecodeError:
                         return prefix + field.name
-                elif field.type == _MESSAGE and (found := _invalid_utf8_field(field.message_type, chunk,
-                                                                              f"{prefix}{field.name}.")):
+                elif field.type == _MESSAGE and (
+                    found := _invalid_utf8_field(field.message_type, chunk, f"{prefix}{field.name}.")
+                ):
                     return found
             else:
                 return None  # groups: none in our protos
@@ -156,7 +159,8 @@ def checked_handler(handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethod
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(request.error)))
         return await behavior(request, context)
 
-    return handler._replace(request_deserializer=lambda raw: check_request(message_class, raw), unary_unary=rpc)
+    # grpc's handlers are namedtuples (its stubs do not say so): replaced, not mutated.
+    return handler._replace(request_deserializer=lambda raw: check_request(message_class, raw), unary_unary=rpc)  # type: ignore[attr-defined]
 
 
 class _CheckedGenericHandler(grpc.GenericRpcHandler):
@@ -175,7 +179,7 @@ class _CheckedGenericHandler(grpc.GenericRpcHandler):
         return checked
 
 
-def checked_registration(server: grpc.aio.Server) -> "_CheckedRegistration":
+def checked_registration(server: grpc.aio.Server) -> _CheckedRegistration:
     """What to hand the generated add_*_to_server in place of `server`: every method handler they
     add is replaced by its checked form; everything else passes through to `server`."""
     return _CheckedRegistration(server)
@@ -190,7 +194,8 @@ class _CheckedRegistration:
 
     def add_registered_method_handlers(self, service_name: str, handlers: dict) -> None:
         self._server.add_registered_method_handlers(
-            service_name, {name: checked_handler(h, f"/{service_name}/{name}") for name, h in handlers.items()})
+            service_name, {name: checked_handler(h, f"/{service_name}/{name}") for name, h in handlers.items()}
+        )
 
     def __getattr__(self, name):
         return getattr(self._server, name)

@@ -15,6 +15,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -24,13 +25,18 @@ from recordstore.rules.v1 import rules_pb2
 from . import money, timestamps, validation
 from .errors import InvalidArgument
 
-FieldRules = rules_pb2.FieldRules
+if TYPE_CHECKING:
+    FieldRules = Any  # protoc's Python output carries no types (see pyproject.toml, mypy)
+else:
+    FieldRules = rules_pb2.FieldRules
 _MONEY, _TIMESTAMP = "google.type.Money", "google.protobuf.Timestamp"
 
 
 def of(message_type: type[Message] | Descriptor, name: str) -> FieldRules:
     """The rules stated on field `name` of a message (empty rules when none)."""
-    descriptor = getattr(message_type, "DESCRIPTOR", message_type)
+    descriptor: Any = getattr(
+        message_type, "DESCRIPTOR", message_type
+    )  # a Descriptor, in protobuf's C or Python flavour
     return _options(descriptor.fields_by_name[name])
 
 
@@ -66,8 +72,11 @@ def _checks(descriptor: Descriptor) -> tuple[_Check, ...]:
     for field in descriptor.fields:
         rules, required = _options(field), _required(field)
         # A timestamp a client sets always has a range to keep (Timestamp's own).
-        settable_time = (field.message_type is not None and field.message_type.full_name == _TIMESTAMP
-                         and field_behavior_pb2.OUTPUT_ONLY not in _behaviors(field))
+        settable_time = (
+            field.message_type is not None
+            and field.message_type.full_name == _TIMESTAMP
+            and field_behavior_pb2.OUTPUT_ONLY not in _behaviors(field)
+        )
         if rules.ByteSize() == 0 and not required and not settable_time:
             continue
         found.append(_Check(field.name, _check_for(field, rules, required)))
@@ -81,10 +90,12 @@ def _check_for(field: FieldDescriptor, rules: FieldRules, required: bool) -> Cal
     if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
         return lambda message, path: _timestamp(message, name, path, rules, required)
     if field.message_type is not None:
+
         def present(message, path):
             if required and not message.HasField(name):
                 raise InvalidArgument(path, "is required")
             return getattr(message, name) if message.HasField(name) else None
+
         return present
     if field.type == FieldDescriptor.TYPE_STRING:
         return lambda message, path: string(getattr(message, name), path, rules, required)
@@ -103,8 +114,9 @@ def string(value: str, path: str, rules: FieldRules, required: bool = False) -> 
     if rules.uuid:
         text = validation.require_id(path, text)
     if rules.pattern and not re.search(rules.pattern, text):
-        raise InvalidArgument(path, f"is not {rules.pattern_meaning or 'in the expected form'}: "
-                                    f"{validation.shown(text)}")
+        raise InvalidArgument(
+            path, f"is not {rules.pattern_meaning or 'in the expected form'}: {validation.shown(text)}"
+        )
     return text
 
 
@@ -121,10 +133,14 @@ def integer(value: int, path: str, rules: FieldRules) -> int | None:
         if rules.clamp_to_maximum:
             return rules.maximum
         if rules.HasField("minimum"):
-            raise InvalidArgument(path, f"must be between {rules.minimum} and {rules.maximum}, got {value}",
-                                  rules.maximum_reason or "INVALID_FIELD")
-        raise InvalidArgument(path, f"must be at most {rules.maximum}, got {value}",
-                              rules.maximum_reason or "INVALID_FIELD")
+            raise InvalidArgument(
+                path,
+                f"must be between {rules.minimum} and {rules.maximum}, got {value}",
+                rules.maximum_reason or "INVALID_FIELD",
+            )
+        raise InvalidArgument(
+            path, f"must be at most {rules.maximum}, got {value}", rules.maximum_reason or "INVALID_FIELD"
+        )
     return value
 
 

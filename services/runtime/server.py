@@ -11,19 +11,21 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from . import tls
 from .access_log import ACCESS_LOG
+from .auth import Authenticator, AuthSettings
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
 from .guard import ADMISSION, Admission
 from .migrations import migrate
-from . import tls
 from .reflection import enable as enable_reflection
 from .request_checks import checked_registration
 from .tls import TlsFiles
@@ -41,8 +43,15 @@ REFUSING_SECONDS = 0.5
 class ServiceHost:
     """A gRPC server with its health state tied to its database."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, health_servicer, service_names: Sequence[str],
-                 database: Database | None, health_interval: float):
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        port: int,
+        health_servicer,
+        service_names: Sequence[str],
+        database: Database | None,
+        health_interval: float,
+    ):
         self.server = server
         self.port = port
         self.health = health_servicer
@@ -89,13 +98,18 @@ class ServiceHost:
             await self.health.set(name, status)
 
     async def _watch_database(self) -> None:
+        database = self._database
+        assert database is not None  # started only with a database (see start)
         current = SERVING
         while True:
             await asyncio.sleep(self._interval)
-            status = SERVING if await self._database.ping() else NOT_SERVING
+            status = SERVING if await database.ping() else NOT_SERVING
             if status != current:
-                log.warning("database %s: health now %s", "reachable" if status == SERVING else "unreachable",
-                            health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+                log.warning(
+                    "database %s: health now %s",
+                    "reachable" if status == SERVING else "unreachable",
+                    health_pb2.HealthCheckResponse.ServingStatus.Name(status),
+                )
                 await self._set_health(status)
                 current = status
 
@@ -103,7 +117,7 @@ class ServiceHost:
 def create_server(
     address: str,
     service_names: Sequence[str],
-    add_servicers: Callable[[grpc.aio.Server], None],
+    add_servicers: Callable[[Any], None],  # given the server, or request_checks' registration standing for it
     database: Database | None,
     health_interval: float = 1.0,
     tls_files: TlsFiles | None = None,
@@ -167,38 +181,107 @@ class Built:
     close: Callable[[], Awaitable[None]] = _nothing
 
 
-Build = Callable[[Database], Awaitable[Built]]
+@dataclass(frozen=True)
+class CommonSettings:
+    """The settings every service reads the same way: where it serves, its database, who may call
+    (tokens) and its own certificate. Read whole before anything connects, so a wrong one fails
+    the start naming its variable (exit 2), not half way through."""
+
+    server: ServerSettings
+    auth: AuthSettings
+    tls: TlsFiles
+
+    @classmethod
+    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> CommonSettings:
+        return cls(
+            ServerSettings.from_env(default_listen_addr, env), AuthSettings.from_env(env), TlsFiles.from_env(env)
+        )
+
+    def authenticator(self) -> Authenticator:
+        return Authenticator(self.auth, trust_domain=self.tls.trust_domain)
 
 
-async def serve_service(name: str, default_listen_addr: str, schema: str, migrations_dir: Path,
-                        service_names: Sequence[str], build: Build) -> None:
-    settings = ServerSettings.from_env(default_listen_addr)
-    tls.from_env()  # a missing certificate fails the start before anything else
-    database = await connect(settings.database_url, settings.pool_size, name)
-    await asyncio.to_thread(migrate, settings.database_url, schema, migrations_dir)
-    built = await build(database)
-    host = create_server(settings.listen_addr, service_names, built.add_to, database)
+class HasCommonSettings(Protocol):
+    @property
+    def common(self) -> CommonSettings: ...
+
+
+S = TypeVar("S", bound=HasCommonSettings)
+
+
+@dataclass(frozen=True)
+class ServiceApp(Generic[S]):
+    """One service, as its app.py declares it: its name and schema, its migrations, its settings
+    and how to build it from a database and those settings. The process (`run_service`) and the
+    tests start it the same way (`start`)."""
+
+    name: str  # also its schema and its database role
+    default_listen_addr: str
+    migrations_dir: Path
+    service_names: Sequence[str]
+    read_settings: Callable[[Mapping[str, str]], S]
+    build: Callable[[Database, S], Awaitable[Built]]
+
+
+@dataclass
+class Running:
+    """A started service: its server and what its build() made."""
+
+    host: ServiceHost
+    built: Built
+
+    @property
+    def port(self) -> int:
+        return self.host.port
+
+    async def stop(self, grace: float) -> None:
+        """The listener and the RPCs in flight, then what they left running (the database stays:
+        whoever opened it closes it)."""
+        await self.host.stop(grace)
+        await self.built.close()
+
+
+async def start(app: ServiceApp[S], settings: S, database: Database, health_interval: float = 1.0) -> Running:
+    """Builds `app` on an open, migrated database and starts serving it (port 0 picks a free port)."""
+    built = await app.build(database, settings)
+    host = create_server(
+        settings.common.server.listen_addr,
+        app.service_names,
+        built.add_to,
+        database,
+        health_interval,
+        settings.common.tls,
+    )
     await host.start()
-    log.info("%s listening on %s", name, settings.listen_addr)
+    return Running(host, built)
+
+
+async def serve_service(app: ServiceApp[S], settings: S) -> None:
+    server = settings.common.server
+    database = await connect(server.database_url, server.pool_size, app.name)
+    await asyncio.to_thread(migrate, server.database_url, app.name, app.migrations_dir)
+    running = await start(app, settings, database)
+    log.info("%s listening on %s", app.name, server.listen_addr)
     await wait_for_shutdown_signal()
-    log.info("%s draining (grace %.0fs)", name, settings.grace_seconds)
+    log.info("%s draining (grace %.0fs)", app.name, server.grace_seconds)
     # The order matters: nothing may still need what is closed after it.
-    await host.stop(settings.grace_seconds)  # the listener, then the RPCs in flight
-    await built.close()  # what those RPCs left running, background tasks, peer channels
+    await running.stop(server.grace_seconds)  # the listener, the RPCs in flight, then what they left running
     await database.close()  # the pool: it opens nothing after this
     ACCESS_LOG.flush()
-    log.info("%s stopped", name)
+    log.info("%s stopped", app.name)
 
 
-def run_service(name: str, default_listen_addr: str, schema: str, migrations_dir: Path,
-                service_names: Sequence[str], build: Build) -> None:
+def run_service(app: ServiceApp) -> None:
     """The whole life of a service process: config, migrate, serve, drain on SIGTERM, exit 0."""
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else logging.INFO,
-                        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
-    ACCESS_LOG.configure(name, enabled=logging.getLogger("rpc").isEnabledFor(logging.INFO))
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else logging.INFO,
+        format=f"%(asctime)s {app.name} %(levelname)s %(name)s: %(message)s",
+    )
+    ACCESS_LOG.configure(app.name, enabled=logging.getLogger("rpc").isEnabledFor(logging.INFO))
     try:
-        asyncio.run(serve_service(name, default_listen_addr, schema, migrations_dir, service_names, build))
+        settings = app.read_settings(os.environ)  # every setting, before anything connects
+        asyncio.run(serve_service(app, settings))
     except ConfigError as error:
         log.error("%s", error)
         sys.exit(2)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
 from .errors import InvalidArgument
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The range google.protobuf.Timestamp allows (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z),
 # which is also datetime's: a value outside it is the client's mistake, never a ValueError.
@@ -32,9 +32,11 @@ def from_timestamp(stamp: timestamp_pb2.Timestamp, field: str) -> datetime:
     so each is checked, not only what an RFC 3339 string could say.
     """
     if not MIN_SECONDS <= stamp.seconds <= MAX_SECONDS:
-        raise InvalidArgument(field, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z",
-                              "TIMESTAMP_OUT_OF_RANGE")
+        raise InvalidArgument(
+            field, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z", "TIMESTAMP_OUT_OF_RANGE"
+        )
     if not 0 <= stamp.nanos <= MAX_NANOS:
-        raise InvalidArgument(field, f"nanos must be between 0 and {MAX_NANOS}, got {stamp.nanos}",
-                              "TIMESTAMP_OUT_OF_RANGE")
-    return stamp.ToDatetime(tzinfo=timezone.utc)
+        raise InvalidArgument(
+            field, f"nanos must be between 0 and {MAX_NANOS}, got {stamp.nanos}", "TIMESTAMP_OUT_OF_RANGE"
+        )
+    return stamp.ToDatetime(tzinfo=UTC)

@@ -30,7 +30,7 @@ class TlsFiles:
     trust_domain: str = DEFAULT_TRUST_DOMAIN
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "TlsFiles":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> TlsFiles:
         read = {}
         for name in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"):
             path = env.get(name, "")
@@ -40,20 +40,24 @@ class TlsFiles:
                 read[name] = Path(path).read_bytes()
             except OSError as error:
                 raise ConfigError(f"{name}={path!r}: {error.strerror}") from None
-        return cls(read["TLS_CA_FILE"], read["TLS_CERT_FILE"], read["TLS_KEY_FILE"],
-                   env.get("TLS_TRUST_DOMAIN", "") or DEFAULT_TRUST_DOMAIN)
+        return cls(
+            read["TLS_CA_FILE"],
+            read["TLS_CERT_FILE"],
+            read["TLS_KEY_FILE"],
+            env.get("TLS_TRUST_DOMAIN", "") or DEFAULT_TRUST_DOMAIN,
+        )
 
     @classmethod
-    def of(cls, ca: Path, cert: Path, key: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> "TlsFiles":
+    def of(cls, ca: Path, cert: Path, key: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> TlsFiles:
         return cls(Path(ca).read_bytes(), Path(cert).read_bytes(), Path(key).read_bytes(), trust_domain)
 
     def server_credentials(self) -> grpc.ServerCredentials:
-        return grpc.ssl_server_credentials([(self.key, self.cert)], root_certificates=self.ca,
-                                           require_client_auth=True)
+        return grpc.ssl_server_credentials([(self.key, self.cert)], root_certificates=self.ca, require_client_auth=True)
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(root_certificates=self.ca, private_key=self.key,
-                                            certificate_chain=self.cert)
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca, private_key=self.key, certificate_chain=self.cert
+        )
 
 
 @functools.cache
@@ -77,6 +81,6 @@ def peer_service(context, trust_domain: str) -> str | None:
     for value in context.auth_context().get("peer_spiffe_id", ()):
         spiffe = value.decode("ascii", "replace") if isinstance(value, bytes) else value
         prefix = f"spiffe://{trust_domain}/"
-        if spiffe.startswith(prefix) and "/" not in spiffe[len(prefix):]:
-            return spiffe[len(prefix):]
+        if spiffe.startswith(prefix) and "/" not in spiffe[len(prefix) :]:
+            return spiffe[len(prefix) :]
     return None

@@ -77,8 +77,10 @@ def clean_text(field: str, value: str, max_length: int = 200) -> str:
         elif unicodedata.category(char) not in _REFUSED_CATEGORIES:
             continue
         raise InvalidArgument(
-            field, f"must not contain the invisible or control character {_describe(char)} "
-                   f"(at position {position})", "INVALID_CHARACTERS")
+            field,
+            f"must not contain the invisible or control character {_describe(char)} (at position {position})",
+            "INVALID_CHARACTERS",
+        )
     return text
 
 
@@ -104,16 +106,17 @@ def text_pattern(required: bool = False) -> str:
 
 
 def _ranges(chars: list[str]) -> str:
-    spans, start, previous = [], None, None
+    spans: list[tuple[int, int]] = []
+    start = previous = -2  # no span yet: no code point follows -2
     for char in chars:
         code = ord(char)
-        if previous is not None and code == previous + 1:
+        if code == previous + 1:
             previous = code
             continue
-        if start is not None:
+        if start >= 0:
             spans.append((start, previous))
         start = previous = code
-    if start is not None:
+    if start >= 0:
         spans.append((start, previous))
     return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in spans)
 
@@ -125,9 +128,12 @@ def _escape(code: int) -> str:
 def _joins_visible(text: str, position: int) -> bool:
     if position == 0 or position == len(text) - 1:
         return False
-    return all(not neighbour.isspace() and neighbour not in _JOINERS
-               and unicodedata.category(neighbour) not in _REFUSED_CATEGORIES
-               for neighbour in (text[position - 1], text[position + 1]))
+    return all(
+        not neighbour.isspace()
+        and neighbour not in _JOINERS
+        and unicodedata.category(neighbour) not in _REFUSED_CATEGORIES
+        for neighbour in (text[position - 1], text[position + 1])
+    )
 
 
 def _describe(char: str) -> str:
@@ -139,5 +145,3 @@ def limit_length(field: str, value: str, max_length: int = 200) -> str:
     if len(value) > max_length:
         raise InvalidArgument(field, f"must be at most {max_length} characters")
     return value
-
-

@@ -11,8 +11,7 @@ from recordstore.orders.v1 import orders_pb2 as pb
 from recordstore.orders.v1 import orders_pb2_grpc
 
 from devstack.invariant import check
-from tests.conftest import serve_orders
-from tests.support import channel, create_customer, create_disc, every_page, stock_of
+from tests.support import channel, create_customer, create_disc, every_page, serve_orders, stock_of
 
 CLIENTS, PURCHASES_PER_CLIENT = 8, 30
 
@@ -20,8 +19,8 @@ CLIENTS, PURCHASES_PER_CLIENT = 8, 30
 def test_clients_cancelling_at_random_points_leave_no_purchase_pending(stack, cluster):
     # An orders server of its own, with no recovery loop: whatever ends settled was finished by
     # the server after its callers left, not by recovery.
-    host, purchases = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"],
-                                             stack.addresses["catalog"]))
+    host = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"], stack.addresses["catalog"]))
+    purchases = host.built.purchases
     customer, disc = create_customer(stack), create_disc(stack, stock=100)
     codes: dict[str, int] = {}
     departed: set[str] = set()  # request ids of the calls whose client left before the answer

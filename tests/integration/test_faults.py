@@ -16,8 +16,7 @@ from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import start_service, stop, wait_serving
 from devstack.stack import ServiceStack
 from devstack.stress import Settings, run
-from tests.conftest import serve_orders
-from tests.support import channel, create_customer, create_disc, start_slow_catalog, stock_of
+from tests.support import channel, create_customer, create_disc, serve_orders, start_slow_catalog, stock_of
 
 pytestmark = pytest.mark.slow
 FAST_RECOVERY = {"RECOVERY_INTERVAL_SECONDS": "0.2", "RECOVERY_GRACE_SECONDS": "0.5"}
@@ -132,8 +131,8 @@ def test_a_catalog_killed_mid_reservation_loses_and_duplicates_nothing(cluster, 
     catalog_address = free_address()
     catalog = start_service("catalog", catalog_address, cluster.service_url("catalog"))
     wait_serving(catalog_address, timeout=30, process=catalog.process)
-    orders_host, purchases = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"],
-                                                    catalog_address))
+    orders_host = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"], catalog_address))
+    purchases = orders_host.built.purchases
     customer, disc = create_customer(stack), create_disc(stack, stock=40)
     request_ids = [str(uuid.uuid4()) for _ in range(60)]
     answers, all_codes = {}, []
@@ -173,8 +172,8 @@ def test_a_catalog_killed_mid_reservation_loses_and_duplicates_nothing(cluster, 
 
 def test_a_slow_catalog_ends_in_deadline_exceeded_and_the_invariant_holds(stack, cluster):
     slow = stack.run(start_slow_catalog(stack, 1.0))
-    orders_host, _ = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"],
-                                                    f"127.0.0.1:{slow.port}"))
+    orders_host = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"],
+                                         f"127.0.0.1:{slow.port}"))
     try:
         customer, disc = create_customer(stack), create_disc(stack, stock=2)
         with channel(f"127.0.0.1:{orders_host.port}", stack.tokens[customer.id]) as buyer:

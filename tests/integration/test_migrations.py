@@ -1,9 +1,12 @@
 import threading
 
 import psycopg2
+import pytest
 from psycopg2 import sql
 
+from devstack.postgres import SERVICES
 from services.runtime.migrations import migrate
+from tests.schema import dump, normalize, schema_file
 from tests.support import MIGRATIONS, unique
 
 
@@ -49,3 +52,18 @@ def test_replicas_starting_at_once_apply_each_migration_once(cluster, tmp_path):
         assert cursor.fetchone()[0] == 2
         cursor.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
     admin.close()
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_committed_schema_is_what_the_migrations_build(cluster, stack, name):
+    """services/<name>/schema.sql, read by people, against the schema the migrations made this session."""
+    built = dump(cluster.admin_url, name)
+    assert built == schema_file(name).read_text(), (
+        f"services/{name}/schema.sql is not what the migrations build: run `.venv/bin/python -m tests.schema`")
+
+
+def test_normalising_a_dump_drops_what_changes_with_the_run_not_the_schema():
+    raw = ("--\n-- PostgreSQL database dump\n--\n\\restrict AbC123\nSET statement_timeout = 0;\n"
+           "SELECT pg_catalog.set_config('search_path', '', false);\n\n\n\nCREATE SCHEMA s;   \n\n\n"
+           "CREATE TABLE s.t (\n    id integer\n);\n\\unrestrict AbC123\n")
+    assert normalize(raw) == "CREATE SCHEMA s;\n\nCREATE TABLE s.t (\n    id integer\n);\n"

@@ -14,6 +14,7 @@ from recordstore.orders.v1 import orders_pb2 as pb
 from devstack.loopback import free_address
 from services.orders.clients import CatalogClient, CustomersClient
 from services.orders.model import PurchaseOrder
+from services.orders import repository as orders_repository
 from services.orders.usecases import Purchases
 from services.runtime.deadlines import Deadline
 from services.runtime.errors import Unavailable
@@ -235,7 +236,7 @@ def test_concurrent_cancels_restock_once(stack):
 def purchases_with(stack, customers_addr: str, catalog_addr: str) -> Purchases:
     """The purchase use cases against other peers (a dead one, say), on the services' loop."""
     async def make():
-        return Purchases(stack.databases["orders"], CustomersClient(customers_addr, tls_as("orders")),
+        return Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(customers_addr, tls_as("orders")),
                          CatalogClient(catalog_addr, tls_as("orders")))
     return stack.run(make())
 

@@ -59,6 +59,21 @@ def test_orders_refuses_a_malformed_peer_address(cluster):
     assert result.returncode == 2 and "CATALOG_ADDR" in result.stderr
 
 
+@pytest.mark.parametrize("service, setting", [("orders", "RECOVERY_GRACE_SECONDS"), ("orders", "CATALOG_ADDR"),
+                                              ("catalog", "AUTH_AUDIENCE"), ("customers", "TLS_KEY_FILE")])
+def test_every_setting_is_read_before_the_database_is_tried(service, setting, pki):
+    """A wrong setting fails the start at once, naming it: not after the pool has waited for a
+    database (here one nobody listens for, which it would wait 30 s for) and the migrations ran."""
+    unreachable = f"postgresql://{service}:pw@{free_address()}/recordstore"
+    wrong = {"RECOVERY_GRACE_SECONDS": "soon", "CATALOG_ADDR": "catalog-without-port"}.get(setting, "")
+    started = time.monotonic()
+    result = run_module(f"services.{service}", {"LISTEN_ADDR": "127.0.0.1:0", "DATABASE_URL": unreachable,
+                                                 **pki.env(service), setting: wrong}, timeout=20)
+    assert result.returncode == 2 and setting in result.stderr, result.stderr[-500:]
+    assert "database" not in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 10
+
+
 def test_sigterm_lets_in_flight_purchases_finish_then_exits_zero(cluster, stack):
     slow = stack.run(start_slow_catalog(stack, 1.5))
     address = free_address()

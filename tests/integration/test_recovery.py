@@ -14,13 +14,14 @@ from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
 from services.orders.clients import CatalogClient, CustomersClient
 from services.orders.recovery import RecoveryLoop
+from services.orders import repository as orders_repository
 from services.orders.usecases import MAX_ATTEMPTS, Purchases
 from services.runtime.errors import ServiceError
 from services.catalog.access import ACCESS
 from services.runtime.auth import Authenticator
 from services.runtime.guard import guarded
 from services.runtime.server import create_server
-from tests.support import buy, create_customer, create_disc, raises_status, stock_of, tls_as
+from tests.support import catalog_on, buy, create_customer, create_disc, raises_status, stock_of, tls_as
 
 Purchase = pb.Purchase
 INTERVAL, GRACE = 0.2, 0.5  # the README's bound for recovery is their sum
@@ -137,10 +138,10 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
     async def against_a_broken_catalog():
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                              lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                                 BrokenCatalog(stack.databases["catalog"], Authenticator.from_env()), s), None,
+                                 BrokenCatalog(catalog_on(stack.databases["catalog"]), Authenticator.from_env()), s), None,
                              tls_files=tls_as("catalog"))
         await host.start()
-        purchases = Purchases(stack.databases["orders"], CustomersClient(stack.addresses["customers"], tls_as("orders")),
+        purchases = Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(stack.addresses["customers"], tls_as("orders")),
                               CatalogClient(f"127.0.0.1:{host.port}", tls_as("orders")))
         return host, purchases
 

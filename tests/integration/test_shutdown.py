@@ -107,7 +107,7 @@ def test_a_closed_pool_opens_nothing_and_fails_fast(stack, cluster):
         await database.close()
         started = time.monotonic()
         with pytest.raises(psycopg2.InterfaceError, match="pool is closed"):
-            async with database.session() as session:
+            async with database.autocommit() as session:
                 await session.one("SELECT 1")
         return time.monotonic() - started
 

@@ -52,3 +52,9 @@ def test_a_rule_lets_in_the_roles_it_names_only():
             assert error.code.name == code
         else:
             raise AssertionError(f"{caller} was let in")
+
+
+def test_a_callers_own_subject_is_its_own_and_the_staffs_is_everyones():
+    assert Caller(subject="ana", roles=frozenset({CUSTOMER})).own_subject == "ana"
+    assert Caller(subject="admin", roles=frozenset({"staff"})).own_subject is None
+    assert Caller(subject="both", roles=frozenset({"staff", CUSTOMER})).own_subject is None

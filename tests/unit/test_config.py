@@ -27,3 +27,30 @@ def test_a_wrong_value_names_its_variable(check, env):
 def test_addresses_accept_hostnames_and_ipv6():
     assert address("X", None, {"X": "catalog:50052"}) == "catalog:50052"
     assert address("X", None, {"X": "[::1]:50052"}) == "[::1]:50052"
+
+
+def service_env(pki, issuer, name: str, **extra: str) -> dict:
+    return {"DATABASE_URL": "postgresql://u@/db", **pki.env(name), **issuer.env(), **extra}
+
+
+def test_orders_reads_its_own_settings_with_the_common_ones(pki, issuer):
+    from services.orders.app import Settings
+
+    settings = Settings.from_env(service_env(pki, issuer, "orders", CATALOG_ADDR="catalog:50052",
+                                             RECOVERY_INTERVAL_SECONDS="0.2"))
+    assert settings.common.server.listen_addr == "127.0.0.1:50053"
+    assert (settings.customers_addr, settings.catalog_addr) == ("127.0.0.1:50051", "catalog:50052")
+    assert (settings.request_budget, settings.recovery_interval, settings.recovery_grace) == (5.0, 0.2, 5.0)
+    assert settings.recovery  # on unless a test turns it off (no variable does)
+    assert settings.common.auth.issuer == issuer.issuer
+
+
+@pytest.mark.parametrize("app", ["customers", "catalog", "orders"])
+def test_every_service_reads_the_common_settings_and_names_a_wrong_one(app, pki, issuer):
+    import importlib
+
+    module = importlib.import_module(f"services.{app}.app")
+    assert module.APP.read_settings(service_env(pki, issuer, app)).common.tls.trust_domain == "recordstore.local"
+    for wrong in ({"DB_POOL_SIZE": "many"}, {"AUTH_ISSUER": ""}, {"TLS_CA_FILE": "/nonexistent/ca.pem"}):
+        with pytest.raises(ConfigError, match=next(iter(wrong))):
+            module.APP.read_settings(service_env(pki, issuer, app, **wrong))

@@ -1,0 +1,46 @@
+"""The catalog service, wired: its settings, and its servicer built from a database and them.
+
+Used by `python -m services.catalog` (runtime.server.run_service) and by the tests (runtime.server.start).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from recordstore.catalog.v1 import catalog_pb2_grpc
+
+from ..runtime.db import Database
+from ..runtime.server import Built, CommonSettings, ServiceApp
+from . import repository
+from .servicer import SERVICE_NAME, CatalogServicer
+from .usecases import Catalog
+
+DEFAULT_LISTEN_ADDR = "127.0.0.1:50052"
+
+
+@dataclass(frozen=True)
+class Settings:
+    common: CommonSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        return cls(CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env))
+
+
+async def build(database: Database, settings: Settings) -> Built:
+    """Nothing to close beyond the server: the catalog calls no peer and runs no background task."""
+    servicer = CatalogServicer(Catalog(repository.store(database)), settings.common.authenticator())
+    return Built(lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server))
+
+
+APP = ServiceApp(
+    name="catalog",
+    default_listen_addr=DEFAULT_LISTEN_ADDR,
+    migrations_dir=Path(__file__).with_name("migrations"),
+    service_names=[SERVICE_NAME],
+    read_settings=Settings.from_env,
+    build=build,
+)

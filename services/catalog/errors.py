@@ -1,0 +1,9 @@
+"""The catalog's own errors, beyond the shared ones of runtime/errors.py."""
+
+from __future__ import annotations
+
+
+class ReservationIdTaken(Exception):
+    """A reservation under this id exists already (made before, or at this very moment by a
+    concurrent duplicate): the first outcome stands, and the use case reads it. Never reaches a
+    client as such."""

@@ -1,0 +1,46 @@
+"""The customers service, wired: its settings, and its servicer built from a database and them.
+
+Used by `python -m services.customers` (runtime.server.run_service) and by the tests (runtime.server.start).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from recordstore.customers.v1 import customers_pb2_grpc
+
+from ..runtime.db import Database
+from ..runtime.server import Built, CommonSettings, ServiceApp
+from . import repository
+from .servicer import SERVICE_NAME, CustomerServicer
+from .usecases import Customers
+
+DEFAULT_LISTEN_ADDR = "127.0.0.1:50051"
+
+
+@dataclass(frozen=True)
+class Settings:
+    common: CommonSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        return cls(CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env))
+
+
+async def build(database: Database, settings: Settings) -> Built:
+    """Nothing to close beyond the server: the customers service calls no peer and runs no background task."""
+    servicer = CustomerServicer(Customers(repository.store(database)), settings.common.authenticator())
+    return Built(lambda server: customers_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server))
+
+
+APP = ServiceApp(
+    name="customers",
+    default_listen_addr=DEFAULT_LISTEN_ADDR,
+    migrations_dir=Path(__file__).with_name("migrations"),
+    service_names=[SERVICE_NAME],
+    read_settings=Settings.from_env,
+    build=build,
+)

@@ -1,0 +1,55 @@
+-- The orders schema as its migrations build it (pg_dump --schema-only, normalised by
+-- tests/schema.py). Generated: change a migration, then run `.venv/bin/python -m tests.schema`.
+
+CREATE SCHEMA orders;
+
+CREATE TABLE orders.purchases (
+    id uuid DEFAULT uuidv7() NOT NULL,
+    request_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    disc_id uuid NOT NULL,
+    quantity integer NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    effective boolean DEFAULT false NOT NULL,
+    unit_price_cents bigint,
+    total_cents bigint,
+    currency character(3),
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    update_time timestamp with time zone DEFAULT now() NOT NULL,
+    cancel_time timestamp with time zone,
+    failure_reason text,
+    attempts integer DEFAULT 0 NOT NULL,
+    customer_subject text,
+    CONSTRAINT purchases_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT purchases_check CHECK ((effective = (state = ANY (ARRAY['confirmed'::text, 'cancelling'::text, 'cancelled'::text])))),
+    CONSTRAINT purchases_check2 CHECK (((state = 'cancelled'::text) = (cancel_time IS NOT NULL))),
+    CONSTRAINT purchases_failure_has_reason CHECK (((state = ANY (ARRAY['failing'::text, 'failed'::text])) = (failure_reason IS NOT NULL))),
+    CONSTRAINT purchases_priced_when_settled CHECK (((state = ANY (ARRAY['pending'::text, 'failing'::text, 'failed'::text])) = (unit_price_cents IS NULL))),
+    CONSTRAINT purchases_quantity_check CHECK ((quantity > 0)),
+    CONSTRAINT purchases_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'confirmed'::text, 'rejected'::text, 'cancelling'::text, 'cancelled'::text, 'failing'::text, 'failed'::text]))),
+    CONSTRAINT purchases_total_cents_check CHECK ((total_cents >= 0)),
+    CONSTRAINT purchases_unit_price_cents_check CHECK ((unit_price_cents >= 0))
+);
+
+CREATE TABLE orders.schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY orders.purchases
+    ADD CONSTRAINT purchases_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY orders.purchases
+    ADD CONSTRAINT purchases_request_id_key UNIQUE (request_id);
+
+ALTER TABLE ONLY orders.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+CREATE INDEX purchases_create_time ON orders.purchases USING btree (create_time, id);
+
+CREATE INDEX purchases_customer_create_time ON orders.purchases USING btree (customer_id, create_time, id);
+
+CREATE INDEX purchases_subject_create_time ON orders.purchases USING btree (customer_subject, create_time, id) WHERE (customer_subject IS NOT NULL);
+
+CREATE INDEX purchases_unfinished ON orders.purchases USING btree (update_time) WHERE (state = ANY (ARRAY['pending'::text, 'cancelling'::text, 'failing'::text]));
