@@ -5,11 +5,11 @@
 -- name: insert_pending_purchase
 INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
 VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s, %(customer_subject)s)
-ON CONFLICT (request_id) DO NOTHING
+ON CONFLICT (customer_id, request_id) DO NOTHING
 RETURNING *;
 
 -- name: get_purchase_by_request_id
-SELECT * FROM orders.purchases WHERE request_id = %(request_id)s;
+SELECT * FROM orders.purchases WHERE customer_id = %(customer_id)s AND request_id = %(request_id)s;
 
 -- name: get_purchase
 SELECT * FROM orders.purchases WHERE id = %(id)s;

@@ -54,8 +54,9 @@ class PurchaseRepository(Repository):
             },
         )
 
-    async def get_purchase_by_request_id(self, request_id: str) -> Purchase | None:
-        return await self._one("get_purchase_by_request_id", {"request_id": request_id})
+    async def get_purchase_by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
+        """The buyer's purchase of that request id: request ids are each buyer's own."""
+        return await self._one("get_purchase_by_request_id", {"customer_id": customer_id, "request_id": request_id})
 
     async def get_purchase(self, purchase_id: str) -> Purchase | None:
         return await self._one("get_purchase", {"id": purchase_id})

@@ -38,10 +38,10 @@ CREATE TABLE orders.schema_migrations (
 );
 
 ALTER TABLE ONLY orders.purchases
-    ADD CONSTRAINT purchases_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT purchases_customer_request_key UNIQUE (customer_id, request_id);
 
 ALTER TABLE ONLY orders.purchases
-    ADD CONSTRAINT purchases_request_id_key UNIQUE (request_id);
+    ADD CONSTRAINT purchases_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY orders.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);

@@ -99,9 +99,9 @@ class Purchases:
             found = await repo.list_purchases(where, tuple(after) if after else None, page_size + 1)
         return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
-    async def _by_request_id(self, request_id: str) -> Purchase | None:
+    async def _by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
         async with self._store.autocommit() as repo:
-            return await repo.get_purchase_by_request_id(request_id)
+            return await repo.get_purchase_by_request_id(customer_id, request_id)
 
     # -- create ------------------------------------------------------------------------------
 
@@ -120,18 +120,18 @@ class Purchases:
         deadline = Deadline(self._budget)
         if not active:
             # A retry of a purchase made before the deactivation still gets its first answer.
-            earlier = await self._by_request_id(request_id)
+            earlier = await self._by_request_id(order.customer_id, request_id)
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
         async with self._store.autocommit() as repo:
             purchase = present(
                 await repo.insert_pending_purchase(order, request_id, subject)
-                or await repo.get_purchase_by_request_id(request_id),
+                or await repo.get_purchase_by_request_id(order.customer_id, request_id),
                 f"purchase of request {request_id!r}",
             )
         if not purchase.is_for(order):
-            # Not which purchase: it may be another customer's, whose ids this caller must not learn.
+            # Not which purchase: the message says only that this buyer used the id before.
             raise AlreadyExists(f"request_id {request_id!r} was used for another purchase", "REQUEST_ID_REUSED")
         return await self._advance(purchase, deadline)
 

@@ -10,6 +10,7 @@ from recordstore.orders.v1 import orders_pb2
 
 from tests.e2e.test_json_api import new_customer, new_disc, purchase
 from tests.e2e.test_json_errors import assert_error
+from services.runtime.idempotency import key_to_request_id
 from tests.support import as_customer, raises_status
 
 
@@ -107,3 +108,29 @@ def test_two_different_keys_in_one_call_are_refused(stack, api):
     same = stack.orders.CreatePurchase(request, metadata=(("idempotency-key", "k1"), ("idempotency-key", "k1"), *buyer),
                                        timeout=10)
     assert same.state == orders_pb2.Purchase.CONFIRMED
+
+
+def test_a_customer_cannot_take_or_probe_another_customers_request_id(api):
+    """Request ids are each buyer's own. A key maps to a UUID v5 anyone can compute from the
+    customer id and the key: were ids shared by all buyers, Bob could use Ana's first (her
+    purchase then refused as REQUEST_ID_REUSED) and learn from a refusal which keys she used."""
+    disc = new_disc(api, stock=10)
+    ana, bob = new_customer(api), new_customer(api)
+    taken, used = (key_to_request_id(key, ana["id"]) for key in ("cart-1", "cart-2"))
+
+    bobs = purchase(api, bob["id"], disc["id"], 1, request_id=taken)
+    assert bobs.status == 200, bobs.text
+    anas = api.request("POST", "/v1/purchases", headers={"Idempotency-Key": "cart-1"},
+                       body={"customer_id": ana["id"], "disc_id": disc["id"], "quantity": 2})
+    assert anas.status == 200, anas.text
+    assert anas.json["id"] != bobs.json["id"] and anas.json["quantity"] == 2
+
+    assert api.request("POST", "/v1/purchases", headers={"Idempotency-Key": "cart-2"},
+                       body={"customer_id": ana["id"], "disc_id": disc["id"], "quantity": 1}).status == 200
+    probe = purchase(api, bob["id"], disc["id"], 3, request_id=used)  # another order under Ana's used id
+    assert probe.status == 200, probe.text
+    assert sorted(p["quantity"] for p in purchases_of(api, bob["id"])) == [1, 3]
+    # Within one buyer the id still names one request.
+    again = purchase(api, bob["id"], disc["id"], 2, request_id=used)
+    reasons = [d.get("reason") for d in assert_error(again, 409, 6)["details"]]  # 6: ALREADY_EXISTS
+    assert "REQUEST_ID_REUSED" in reasons

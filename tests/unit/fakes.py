@@ -58,8 +58,8 @@ class FakePurchaseRepository:
     async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
                                       customer_subject: str | None) -> Purchase | None:
         self._failures.check("insert_pending_purchase")
-        if any(p.request_id == request_id for p in self._rows.values()):
-            return None
+        if any((p.customer_id, p.request_id) == (order.customer_id, request_id) for p in self._rows.values()):
+            return None  # the unique (customer_id, request_id) of migration 0004
         now = datetime.now(UTC)
         purchase = Purchase(id=str(uuid.uuid4()), request_id=request_id, customer_id=order.customer_id,
                             disc_id=order.disc_id, quantity=order.quantity, state=PurchaseState.PENDING,
@@ -69,8 +69,9 @@ class FakePurchaseRepository:
         self._rows[purchase.id] = purchase
         return purchase
 
-    async def get_purchase_by_request_id(self, request_id: str) -> Purchase | None:
-        return next((p for p in self._rows.values() if p.request_id == request_id), None)
+    async def get_purchase_by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
+        return next((p for p in self._rows.values() if (p.customer_id, p.request_id) == (customer_id, request_id)),
+                    None)
 
     async def get_purchase(self, purchase_id: str) -> Purchase | None:
         return self._rows.get(purchase_id)
