@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extras
 
+from services.catalog.model import ReservationState
+from services.orders.model import UNFINISHED, PurchaseState
 from services.runtime.queries import load_queries
 
 QUERIES = load_queries(Path(__file__).with_name("invariant.sql"))
@@ -55,11 +57,11 @@ def check(admin_url: str, disc_ids: list[str] | None = None) -> Report:
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         cursor.execute(QUERIES["disc_stock"], {"disc_ids": disc_ids})
         discs = cursor.fetchall()
-        cursor.execute(QUERIES["units_held_by_reservations"])
+        cursor.execute(QUERIES["units_held_by_reservations"], {"granted": ReservationState.GRANTED.value})
         reserved = {row["disc_id"]: int(row["units"]) for row in cursor.fetchall()}
-        cursor.execute(QUERIES["units_sold"])
+        cursor.execute(QUERIES["units_sold"], {"cancelled": PurchaseState.CANCELLED.value})
         sold = {row["disc_id"]: int(row["units"]) for row in cursor.fetchall()}
-        cursor.execute(QUERIES["unfinished_purchases"])
+        cursor.execute(QUERIES["unfinished_purchases"], {"unfinished": sorted(s.value for s in UNFINISHED)})
         unfinished = {row["state"]: row["purchases"] for row in cursor.fetchall()}
     conn.close()
     violations = []
