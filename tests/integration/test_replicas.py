@@ -12,6 +12,7 @@ import random
 import signal
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
@@ -271,3 +272,34 @@ def test_a_catalog_and_an_orders_replica_killed_under_load_lose_nothing(replicat
     # Not bought twice: nothing stored but what was sent, one purchase per request id.
     assert set(stored) <= ledger.sent
     assert len({purchase_id for purchase_id, _ in stored.values()}) == len(stored)
+
+
+def envoy_hosts(replicated) -> dict[str, dict[str, dict]]:
+    """Envoy's view of its upstreams: cluster -> host address -> health status."""
+    with urllib.request.urlopen(f"{replicated.gateway.admin_url}/clusters?format=json", timeout=5) as reply:
+        clusters = json.load(reply)["cluster_statuses"]
+    return {cluster["name"]: {f"{h['address']['socket_address']['address']}:{h['address']['socket_address']['port_value']}":
+                              h["health_status"] for h in cluster.get("host_statuses", [])}
+            for cluster in clusters}
+
+
+def envoy_stat(replicated, name: str) -> int:
+    with urllib.request.urlopen(f"{replicated.gateway.admin_url}/stats?filter=^{name}$", timeout=5) as reply:
+        line = reply.read().decode().strip()
+    return int(line.rpartition(": ")[2]) if line else 0
+
+
+def test_envoy_lists_every_replica_and_health_checks_each_over_mutual_tls(replicated):
+    hosts = envoy_hosts(replicated)
+    for service in ("customers", "catalog", "orders"):
+        assert set(hosts[service]) == set(replicated.services.replicas(service))
+
+        def all_pass():
+            statuses = envoy_hosts(replicated)[service].values()
+            return envoy_stat(replicated, f"cluster.{service}.health_check.success") >= 2 and \
+                not any(status.get("failed_active_health_check") for status in statuses)
+
+        deadline = time.monotonic() + 15
+        while not all_pass():
+            assert time.monotonic() < deadline, envoy_hosts(replicated)[service]
+            time.sleep(0.1)
