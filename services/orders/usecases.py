@@ -39,9 +39,9 @@ from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
 
-# Failures that pass: the next round (or a client retry) tries again, as often as it takes.
 # Whose recovery loop holds a lease (recover): this process, by host and pid.
 LOCAL_REPLICA = f"{socket.gethostname()}:{os.getpid()}"
+# Failures that pass: the next round (or a client retry) tries again, as often as it takes.
 TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERRORS)
 # The database refusing the values themselves (a total beyond bigint: SQLSTATE 22003, a CHECK):
 # the same statement fails the same way every time.
