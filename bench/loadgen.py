@@ -24,6 +24,7 @@ from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from devstack.latency import summary
 from services.runtime import tls
 from devstack.loopback import require_loopback
+from devstack.stack import grpc_target
 
 
 def make_call(args, channel):
@@ -58,8 +59,13 @@ def make_call(args, channel):
 
 
 async def run(args) -> dict:
-    require_loopback(args.target)
-    channels = [tls.aio_channel(args.target) for _ in range(args.channels)]  # mutual TLS, as the bench's client
+    addresses = [require_loopback(address) for address in args.target.split(",")]
+    options = []
+    if len(addresses) > 1:  # every replica, round robin; each must be the service it is called as
+        options = [("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+                   ("grpc.ssl_target_name_override", "orders" if args.mode == "purchase" else "catalog")]
+    target = grpc_target(addresses)
+    channels = [tls.aio_channel(target, options=options) for _ in range(args.channels)]  # mutual TLS, as the bench's client
     calls = [make_call(args, channel) for channel in channels]
     samples: list[float] = []
     statuses: Counter = Counter()
@@ -100,7 +106,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["purchase", "get-disc", "list-discs", "health"])
-    parser.add_argument("--target", required=True, help="host:port (loopback)")
+    parser.add_argument("--target", required=True, help="host:port (loopback), or several, comma-separated: replicas")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--duration", type=float, default=10)

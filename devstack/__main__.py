@@ -6,6 +6,9 @@
 With no --database-url (nor DATABASE_URL) it starts the embedded PostgreSQL with its data in
 .data/postgres, which survives restarts. With one (a superuser URL), it uses that server.
 
+`--replicas N` runs N processes of each service, each on its own port; Envoy balances over them
+(active gRPC health checks, outlier detection) and so does the orders service (round_robin).
+
 A process that dies is restarted after a backoff (0.5 s doubling to 10 s); five failures in a
 row, each before it was ready or within 10 s of its start, stop the stack with exit code 1. The
 services and Envoy die with this process, even killed with SIGKILL; the embedded PostgreSQL (a
@@ -33,7 +36,7 @@ from .pki import pki_in
 from .processes import PKI_DIR, REPO_ROOT, serving, stop
 from .runfile import AlreadyRunning, RunFile, end_survivors, run_file_of, survivors
 from .secrets import shared_env
-from .stack import ServiceStack
+from .stack import ServiceStack, instance_names
 from .supervisor import CrashLoop, Supervisor, Unit
 
 log = logging.getLogger("devstack")
@@ -48,7 +51,11 @@ def parse_args(argv):
                         help="data directory of the embedded PostgreSQL (default: .data/postgres)")
     parser.add_argument("--host", default="127.0.0.1", help="address the services listen on")
     parser.add_argument("--base-port", type=int, default=50051,
-                        help="customers listen on it, catalog on +1, orders on +2 (default 50051)")
+                        help="customers listen on it, catalog on +1, orders on +2 (default 50051); "
+                             "with replicas, the second of each on +3, +4, +5, and so on")
+    parser.add_argument("--replicas", type=int, default=1, metavar="N",
+                        help="processes of each service, each on its own port and supervised; Envoy and "
+                             "the orders service balance over them (default 1)")
     parser.add_argument("--gateway-port", type=int, default=8080, help="JSON gateway port (default 8080)")
     parser.add_argument("--admin-port", type=int, default=9901,
                         help="Envoy admin port, on loopback only (default 9901)")
@@ -59,6 +66,8 @@ def parse_args(argv):
     parser.add_argument("--cors-credentials", action="store_true",
                         help="let those pages send cookies and Authorization along (off by default)")
     args = parser.parse_args(argv)
+    if not 1 <= args.replicas <= 16:
+        parser.error("--replicas: from 1 to 16")
     for origin in args.cors_origin:
         try:
             check_origin(origin)
@@ -143,8 +152,14 @@ def main(argv=None) -> int:
         run_file.release()
 
 
+def instance_addresses(args) -> dict[str, str]:
+    """Each service instance's address: replica k (from 0) of the i-th service on base + 3k + i."""
+    return {instance: f"{args.host}:{args.base_port + k * len(SERVICES) + i}"
+            for i, name in enumerate(SERVICES) for k, instance in enumerate(instance_names(name, args.replicas))}
+
+
 def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threading.Event) -> int:
-    ports = [args.base_port + i for i in range(len(SERVICES))]
+    ports = [int(address.rpartition(":")[2]) for address in instance_addresses(args).values()]
     if not args.no_gateway:
         ports += [args.gateway_port, args.admin_port]
     taken = [port for port in ports if port_in_use(args.host, port)]
@@ -169,19 +184,24 @@ def run(args, data_dir: Path | None, run_file: RunFile, stop_requested: threadin
 
 
 def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threading.Event) -> int:
-    addresses = {name: f"{args.host}:{args.base_port + i}" for i, name in enumerate(SERVICES)}
+    addresses = instance_addresses(args)
     issuer = issuer_in(args.data_dir).ensure()
     # Mutual TLS: each service gets its certificate (start_service), this process the client's
     # for its health checks, the gateway its own.
     pki = pki_in(args.data_dir).ensure()
     os.environ.update(pki.env("client"), **{PKI_DIR: str(pki.directory)})
-    services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES),
-                            auth_env=issuer.env())
+    extra_env = shared_env(args.data_dir.parent, SERVICES)
+    if args.replicas > 1 and "DB_POOL_SIZE" not in os.environ:
+        # Every replica's pool on one PostgreSQL (100 connections, 40 per role): 24 per service in all.
+        for name in SERVICES:
+            extra_env.setdefault(name, {})["DB_POOL_SIZE"] = str(max(2, 24 // args.replicas))
+    services = ServiceStack(cluster, addresses, extra_env=extra_env, auth_env=issuer.env())
     units = [Unit(name, lambda name=name: services.launch(name).process,
                   lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
     if not args.no_gateway:
         cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
-        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors, issuer, pki)
+        upstreams = {name: services.replicas(name) for name in SERVICES}
+        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, upstreams, cors, issuer, pki)
         admin_url = f"http://127.0.0.1:{args.admin_port}"
         units.append(Unit("gateway", lambda: launch_envoy(config, subprocess.DEVNULL),
                           lambda: envoy_ready(admin_url, 0.3)))
@@ -195,8 +215,8 @@ def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threadi
 
     supervisor = Supervisor(units, on_start=started)
     gateway = "" if args.no_gateway else f", JSON gateway (Envoy) on {public_url(f'{args.host}:{args.gateway_port}')}"
-    log.info("starting customers on %s, catalog on %s, orders on %s%s", addresses["customers"],
-             addresses["catalog"], addresses["orders"], gateway)
+    log.info("starting customers on %s, catalog on %s, orders on %s%s",
+             *(", ".join(services.replicas(name)) for name in SERVICES), gateway)
     try:
         supervisor.start()
         supervisor.run(stop_requested)

@@ -62,19 +62,38 @@ def check_origin(origin: str) -> str:
     return origin
 
 
-def render_config(listen: str, admin_port: int, upstreams: dict[str, str], auth, pki,
+Upstreams = dict[str, "str | list[str]"]  # service name -> its address, or its replicas' addresses
+
+
+def with_replicas(template: str, upstreams: Upstreams) -> str:
+    """The template with each service's endpoint line repeated once per replica, filled in: the
+    containers fill the one line with a DNS name instead (gateway/docker-entrypoint.sh)."""
+    lines = []
+    for line in template.splitlines(keepends=True):
+        for name, addresses in upstreams.items():
+            key = name.upper()
+            if f"${{{key}_HOST}}" in line and not isinstance(addresses, str):
+                line = "".join(Template(line).safe_substitute({f"{key}_HOST": host, f"{key}_PORT": port})
+                               for host, port in map(split, addresses))
+        lines.append(line)
+    return "".join(lines)
+
+
+def render_config(listen: str, admin_port: int, upstreams: Upstreams, auth, pki,
                   descriptor: Path = DESCRIPTOR_SET, cors: CorsSettings = CorsSettings()) -> str:
-    """`auth`: the token issuer the gateway checks (issuer, audience, jwks_path), such as the
-    local stack's credentials.DevIssuer; `pki`: the certificates of mutual TLS to the services
-    (a pki.DevPki, whose `gateway` identity the gateway presents)."""
+    """`upstreams`: each service's address, or the list of its replicas' addresses; `auth`: the
+    token issuer the gateway checks (issuer, audience, jwks_path), such as the local stack's
+    credentials.DevIssuer; `pki`: the certificates of mutual TLS to the services (a pki.DevPki,
+    whose `gateway` identity the gateway presents)."""
     values = {"TLS_CA_PATH": str(pki.ca_path), "TLS_CERT_PATH": str(pki.cert_path("gateway")),
               "TLS_KEY_PATH": str(pki.key_path("gateway")), "TLS_TRUST_DOMAIN": pki.domain,"DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port),
               "CORS_ORIGIN_REGEX": cors.origin_regex(), "CORS_ALLOW_CREDENTIALS": str(cors.credentials).lower(),
               "AUTH_ISSUER": auth.issuer, "AUTH_AUDIENCE": auth.audience, "AUTH_JWKS_PATH": str(auth.jwks_path)}
     values["LISTEN_HOST"], values["LISTEN_PORT"] = split(listen)
     for name, address in upstreams.items():
-        values[f"{name.upper()}_HOST"], values[f"{name.upper()}_PORT"] = split(address)
-    return Template(CONFIG_TEMPLATE.read_text()).substitute(values)
+        if isinstance(address, str):
+            values[f"{name.upper()}_HOST"], values[f"{name.upper()}_PORT"] = split(address)
+    return Template(with_replicas(CONFIG_TEMPLATE.read_text(), upstreams)).substitute(values)
 
 
 @dataclass
@@ -85,7 +104,7 @@ class Gateway:
     config_path: Path
 
 
-def write_config(listen: str, admin_port: int, upstreams: dict[str, str],
+def write_config(listen: str, admin_port: int, upstreams: Upstreams,
                  cors: CorsSettings, auth, pki) -> Path:
     config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
     config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors))
@@ -112,7 +131,7 @@ def envoy_ready(admin_url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def start_gateway(listen: str, admin_port: int, upstreams: dict[str, str], auth, pki, log_path: Path | None = None,
+def start_gateway(listen: str, admin_port: int, upstreams: Upstreams, auth, pki, log_path: Path | None = None,
                   timeout: float = 20.0, cors: CorsSettings = CorsSettings()) -> Gateway:
     """Starts Envoy and waits until its admin interface reports it ready."""
     config = write_config(listen, admin_port, upstreams, cors, auth, pki)

@@ -150,3 +150,76 @@ def stack(cluster, issuer, pki) -> Stack:
         each.close()
     loop.run(stop_services(running, databases))
     loop.close()
+
+
+# --- several replicas of each service --------------------------------------------------------
+
+@dataclass
+class Replicated:
+    """A cluster of its own with `replicas` processes of each service, supervised (a process that
+    dies is started again, as scripts/run does), and Envoy in front of them all."""
+
+    cluster: Cluster
+    services: "ServiceStack"
+    supervisor: "Supervisor"
+    gateway: "Gateway"
+
+    def target(self, service: str) -> str:
+        """A gRPC target naming every replica of `service` (a client balances with round_robin)."""
+        from devstack.stack import grpc_target
+        return grpc_target(self.services.replicas(service))
+
+    def unit(self, instance: str):
+        return next(unit for unit in self.supervisor.units if unit.name == instance)
+
+
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory, issuer, pki):
+    """Two replicas of each service (module-wide: it costs a PostgreSQL and seven processes)."""
+    from devstack.gateway import start_gateway
+    from devstack.loopback import free_address, free_port
+    from devstack.postgres import stop_embedded
+    from devstack.processes import serving, stop
+    from devstack.stack import ServiceStack, instance_names
+    from devstack.supervisor import RestartPolicy, Supervisor, Unit
+
+    cluster = start_embedded(tmp_path_factory.mktemp("replicated") / "data").provision()
+    addresses = {instance: free_address() for name in SERVICES for instance in instance_names(name, 2)}
+    pool = {"DB_POOL_SIZE": "8"}
+    services = ServiceStack(cluster, addresses, log_dir=tmp_path_factory.mktemp("replicated-logs"),
+                            extra_env={"customers": pool, "catalog": pool,
+                                       "orders": {**pool, "RECOVERY_INTERVAL_SECONDS": "0.2",
+                                                  "RECOVERY_GRACE_SECONDS": "0.5"}})
+    units = [Unit(instance, lambda instance=instance: services.launch(instance).process,
+                  lambda address=address: serving(address, 0.3)) for instance, address in addresses.items()]
+    # A slow start on a loaded machine is not a crash loop here: the tests kill on purpose.
+    supervisor = Supervisor(units, RestartPolicy(first_delay=0.2, max_delay=1.0, give_up_after=1000))
+    stopping, ready = threading.Event(), threading.Event()
+
+    def supervise():
+        # The children die with the thread that started them (setpriv --pdeathsig): this one.
+        supervisor.start()
+        try:
+            while not stopping.is_set():
+                supervisor.step()
+                if all(unit.is_ready for unit in supervisor.units):
+                    ready.set()
+                stopping.wait(0.1)
+        finally:
+            stop(supervisor.handles(), grace=10)
+
+    thread = threading.Thread(target=supervise, name="replicas-supervisor", daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(120), "the replicas did not all become SERVING"
+        upstreams = {name: services.replicas(name) for name in SERVICES}
+        gateway = start_gateway(free_address(), free_port(), upstreams, issuer, pki,
+                                log_path=tmp_path_factory.mktemp("replicated-envoy") / "envoy.log")
+        try:
+            yield Replicated(cluster, services, supervisor, gateway)
+        finally:
+            stop([gateway.process])
+    finally:
+        stopping.set()
+        thread.join(timeout=30)
+        stop_embedded(cluster)

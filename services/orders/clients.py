@@ -28,8 +28,12 @@ from .model import Buyer, Reservation, ReservationOutcome
 log = logging.getLogger(__name__)
 
 
-def _retrying_channel(address: str, service: str, tls_files: tls.TlsFiles | None) -> grpc.aio.Channel:
+def _retrying_channel(address: str, service: str, peer: str, tls_files: tls.TlsFiles | None) -> grpc.aio.Channel:
+    # round_robin: a connection to every address the target resolves to (`ipv4:host:a,host:b`, or
+    # `dns:///catalog:50052` naming every replica), calls spread over the ready ones; the default,
+    # pick_first, would send every call to one replica.
     config = {
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{"service": service}],
@@ -41,15 +45,19 @@ def _retrying_channel(address: str, service: str, tls_files: tls.TlsFiles | None
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
     }
     # Over mutual TLS, as the orders service (its certificate): the catalog reserves stock for it alone.
+    # Each replica's certificate must name the peer (DNS SAN `catalog`, beside its SPIFFE ID), not
+    # merely the address dialled: a target listing several addresses has no host name to check, and
+    # on loopback every service's certificate holds 127.0.0.1.
     return tls.aio_channel(
         address,
         tls_files,
         options=[
             ("grpc.enable_retries", 1),
             ("grpc.service_config", json.dumps(config)),
+            ("grpc.ssl_target_name_override", peer),
         ],
     )
 
@@ -122,7 +130,7 @@ class CustomersClient:
 
     def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
         self._channel = _retrying_channel(
-            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, tls_files
+            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, "customers", tls_files
         )
         self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
 
@@ -143,7 +151,7 @@ class CustomersClient:
 class CatalogClient:
     def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
         self._channel = _retrying_channel(
-            address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, tls_files
+            address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, "catalog", tls_files
         )
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
 

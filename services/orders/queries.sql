@@ -89,9 +89,35 @@ SELECT *
  LIMIT %(limit)s;
 
 -- name: list_unfinished_purchases
+-- Those another replica's recovery loop holds a live lease on are its own: left out, so that they
+-- do not use up this round's limit.
 SELECT *
   FROM orders.purchases
  WHERE state IN (%(pending)s, %(cancelling)s, %(failing)s)
    AND update_time < now() - make_interval(secs => %(older_than_seconds)s)
+   AND NOT EXISTS (SELECT 1 FROM orders.recovery_leases lease
+                    WHERE lease.purchase_id = purchases.id AND lease.leased_until > now())
  ORDER BY update_time
  LIMIT %(limit)s;
+
+-- name: lease_purchase
+-- Takes the recovery lease on one unfinished purchase and returns the purchase as it is now, or
+-- nothing when another replica holds a live lease on it or it is finished. One statement, so one
+-- transaction: two replicas taking the same lease meet on the lease's primary key, the second
+-- waits for the first to commit, then finds its lease live and updates nothing.
+WITH lease AS (
+    INSERT INTO orders.recovery_leases AS held (purchase_id, leased_until, leased_by)
+    SELECT id, now() + make_interval(secs => %(lease_seconds)s), %(leased_by)s
+      FROM orders.purchases
+     WHERE id = %(id)s AND state IN ('pending', 'cancelling', 'failing')
+    ON CONFLICT (purchase_id) DO UPDATE
+       SET leased_until = EXCLUDED.leased_until, leased_by = EXCLUDED.leased_by
+     WHERE held.leased_until <= now()
+    RETURNING purchase_id
+)
+SELECT purchases.*
+  FROM orders.purchases JOIN lease ON lease.purchase_id = purchases.id
+ WHERE state IN ('pending', 'cancelling', 'failing');
+
+-- name: release_purchase_lease
+DELETE FROM orders.recovery_leases WHERE purchase_id = %(id)s AND leased_by = %(leased_by)s;

@@ -95,6 +95,15 @@ class PurchaseRepository(Repository):
     async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:
         return await self._all("list_unfinished_purchases", {"older_than_seconds": older_than_seconds, "limit": limit})
 
+    async def lease_purchase(self, purchase_id: str, lease_seconds: float, leased_by: str) -> Purchase | None:
+        """The unfinished purchase, now leased to `leased_by`; None when another holds it or it is done."""
+        return await self._one(
+            "lease_purchase", {"id": purchase_id, "lease_seconds": lease_seconds, "leased_by": leased_by}
+        )
+
+    async def release_purchase_lease(self, purchase_id: str, leased_by: str) -> None:
+        await self._connection.run(QUERIES["release_purchase_lease"], {"id": purchase_id, "leased_by": leased_by})
+
 
 def store(database: Database) -> Store[PurchaseRepository]:
     return Store(database, PurchaseRepository)

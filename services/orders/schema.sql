@@ -31,6 +31,12 @@ CREATE TABLE orders.purchases (
     CONSTRAINT purchases_unit_price_cents_check CHECK ((unit_price_cents >= 0))
 );
 
+CREATE TABLE orders.recovery_leases (
+    purchase_id uuid NOT NULL,
+    leased_until timestamp with time zone NOT NULL,
+    leased_by text NOT NULL
+);
+
 CREATE TABLE orders.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -43,6 +49,9 @@ ALTER TABLE ONLY orders.purchases
 ALTER TABLE ONLY orders.purchases
     ADD CONSTRAINT purchases_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY orders.recovery_leases
+    ADD CONSTRAINT recovery_leases_pkey PRIMARY KEY (purchase_id);
+
 ALTER TABLE ONLY orders.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -53,3 +62,6 @@ CREATE INDEX purchases_customer_create_time ON orders.purchases USING btree (cus
 CREATE INDEX purchases_subject_create_time ON orders.purchases USING btree (customer_subject, create_time, id) WHERE (customer_subject IS NOT NULL);
 
 CREATE INDEX purchases_unfinished ON orders.purchases USING btree (update_time) WHERE (state = ANY (ARRAY['pending'::text, 'cancelling'::text, 'failing'::text]));
+
+ALTER TABLE ONLY orders.recovery_leases
+    ADD CONSTRAINT recovery_leases_purchase_id_fkey FOREIGN KEY (purchase_id) REFERENCES orders.purchases(id) ON DELETE CASCADE;

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Coroutine
 from typing import Protocol
@@ -33,6 +35,8 @@ from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
 
+# Whose recovery loop holds a lease (recover): this process, by host and pid.
+LOCAL_REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 # Failures that pass: the next round (or a client retry) tries again, as often as it takes.
 TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERRORS)
 # Recovery rounds that fail on a purchase for a reason it cannot classify, before it fails it.
@@ -258,18 +262,25 @@ class Purchases:
             return await self._finish_failure(purchase, deadline)
         return purchase
 
-    async def recover(self, older_than_seconds: float, call_timeout: float, limit: int = 100) -> int:
+    async def recover(
+        self, older_than_seconds: float, call_timeout: float, limit: int = 100, replica: str = LOCAL_REPLICA
+    ) -> int:
         """Advances purchases left unfinished (by a crash or a failed downstream call).
 
         Each purchase on its own: one that fails is logged with its id and reason and the others
         still get their turn. A passing failure (a peer or the database unreachable, a timeout)
         leaves it for the next round; any other counts as a failed attempt, and a pending purchase
-        at MAX_ATTEMPTS fails for good. Returns how many it finished.
+        at MAX_ATTEMPTS fails for good. Returns how many it finished. Each purchase is leased to
+        `replica` for its turn, so that the loops of several orders replicas never work on one
+        purchase at once (see migration 0004).
         """
         async with self._store.autocommit() as repo:
             unfinished = await repo.list_unfinished_purchases(older_than_seconds, limit)
         finished = 0
-        for purchase in unfinished:
+        for listed in unfinished:
+            purchase = await self._lease(listed.id, call_timeout, replica)
+            if purchase is None:
+                continue  # another replica's loop is on it, or has just finished it
             try:
                 await self._advance(purchase, Deadline(call_timeout))
                 finished += 1
@@ -279,9 +290,24 @@ class Purchases:
                 log.warning("recovery of purchase %s (%s) postponed: %s", purchase.id, purchase.state, describe(error))
             except Exception as error:  # noqa: BLE001 - one purchase never stops the round
                 finished += await self._count_failed_attempt(purchase, error, call_timeout)
+            finally:
+                await self._release_lease(purchase.id, replica)
         if finished:
             log.info("recovery finished %d purchase(s)", finished)
         return finished
+
+    async def _lease(self, purchase_id: str, call_timeout: float, replica: str) -> Purchase | None:
+        # A turn makes at most two calls of call_timeout each (the step, then failing it): the
+        # lease outlasts them, and if it ever did not, the steps are conditional on the state.
+        async with self._store.autocommit() as repo:
+            return await repo.lease_purchase(purchase_id, 3 * call_timeout, replica)
+
+    async def _release_lease(self, purchase_id: str, replica: str) -> None:
+        try:
+            async with self._store.autocommit() as repo:
+                await repo.release_purchase_lease(purchase_id, replica)
+        except CONNECTION_ERRORS:
+            pass  # the lease runs out by itself
 
     async def _count_failed_attempt(self, purchase: Purchase, error: Exception, call_timeout: float) -> int:
         """Records a failed recovery attempt; fails a pending purchase that used up its attempts.

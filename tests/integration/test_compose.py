@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -187,3 +188,82 @@ def test_the_services_and_the_gateway_trust_the_same_issuer_by_default():
         assert as_compose_passes(env["AUTH_ISSUER"]) == as_compose_passes(gateway["AUTH_ISSUER"]) == ISSUER
         assert as_compose_passes(env["AUTH_AUDIENCE"]) == as_compose_passes(gateway["AUTH_AUDIENCE"]) == AUDIENCE
         assert env["AUTH_JWKS_FILE"] == gateway["AUTH_JWKS_PATH"]
+
+
+# --- Docker Swarm ------------------------------------------------------------------------------
+
+def swarm_stack() -> dict:
+    from devstack.swarm import stack_of
+    return stack_of(yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text()))
+
+
+def docker_stack_config(path: Path, env: dict) -> subprocess.CompletedProcess | None:
+    """Docker's own Swarm loader (`docker stack config`, docker 25+), offline; None without it."""
+    if shutil.which("docker") is None:
+        return None
+    result = subprocess.run(["docker", "stack", "config", "-c", str(path)], capture_output=True, text=True,
+                            env=env, timeout=30)
+    if "unknown command" in result.stderr or "is not a docker command" in result.stderr:
+        return None
+    return result
+
+
+def test_each_service_deploys_as_replicas_rolled_out_one_at_a_time_with_limits():
+    for name in PYTHON_SERVICES:
+        deploy = SERVICES[name]["deploy"]
+        assert deploy["replicas"] == "${SERVICE_REPLICAS:-1}"
+        assert deploy["endpoint_mode"] == "dnsrr", "one virtual IP would pin each HTTP/2 connection to one replica"
+        assert deploy["update_config"]["order"] == "start-first" and deploy["update_config"]["parallelism"] == 1
+        assert deploy["update_config"]["failure_action"] == "rollback"
+        assert deploy["restart_policy"]["condition"] == "any"
+        assert deploy["resources"]["limits"]["memory"] and deploy["resources"]["reservations"]["cpus"]
+    assert SERVICES["postgres"]["deploy"]["replicas"] == 1
+    assert SERVICES["postgres"]["deploy"]["update_config"]["order"] == "stop-first"  # never two on one data dir
+    assert SERVICES["gateway"]["deploy"]["replicas"] == 1  # compose publishes :8080 from one container
+
+
+def test_two_replicas_of_every_service_fit_postgresql_s_connections():
+    pools = {name: int(SERVICES[name]["environment"]["DB_POOL_SIZE"]) for name in PYTHON_SERVICES}
+    provision = (REPO_ROOT / "db" / "provision.sql").read_text()
+    for name, pool in pools.items():
+        limit = int(re.search(rf"ALTER ROLE {name} CONNECTION LIMIT (\d+)", provision).group(1))
+        assert 2 * pool + 1 <= limit  # and one for the migrations at start
+    assert 2 * sum(pools.values()) + 3 <= 100 - 3  # max_connections, less the superuser's reserve
+
+
+def test_the_swarm_stack_is_the_compose_file_without_what_swarm_refuses():
+    stack = swarm_stack()
+    assert INIT not in stack["services"] and set(stack["services"]) == set(SERVICES) - {INIT}
+    for name, service in stack["services"].items():
+        assert not {"depends_on", "build", "restart"} & set(service), name
+        assert service["deploy"] and service["healthcheck"]["test"], name
+        assert {k: v for k, v in service.items() if k not in ("deploy", "environment")} == \
+            {k: v for k, v in SERVICES[name].items() if k not in ("deploy", "environment", "depends_on", "build",
+                                                                    "restart")}
+    for name in PYTHON_SERVICES:
+        assert stack["services"][name]["deploy"]["replicas"] == "${SERVICE_REPLICAS:-2}"
+        assert stack["services"][name]["environment"]["PAGE_TOKEN_SECRET"].startswith("${PAGE_TOKEN_SECRET:?")
+    assert set(stack["volumes"]) == set(COMPOSE["volumes"])
+
+
+def test_docker_s_swarm_loader_takes_the_stack_and_refuses_the_compose_file_as_it_is(tmp_path):
+    if shutil.which("docker-compose") is not None:
+        rendered = tmp_path / "stack.yml"
+        rendered.write_text(yaml.safe_dump(swarm_stack(), sort_keys=False))
+        checked = subprocess.run(["docker-compose", "-f", str(rendered), "config", "-q"], capture_output=True,
+                                 text=True, env={**os.environ, "PAGE_TOKEN_SECRET": "k" * 32}, cwd=REPO_ROOT)
+        assert checked.returncode == 0, checked.stderr
+    stack_file = tmp_path / "recordstore-stack.yml"
+    stack_file.write_text(subprocess.run([sys.executable, "-m", "devstack.swarm"], cwd=REPO_ROOT, check=True,
+                                         capture_output=True, text=True).stdout)
+    env = {k: v for k, v in os.environ.items() if k not in PASSWORDS and k != "PAGE_TOKEN_SECRET"}
+    accepted = docker_stack_config(stack_file, {**env, "PAGE_TOKEN_SECRET": "k" * 32})
+    if accepted is None:
+        pytest.skip("no docker CLI with `docker stack config` (docker 25+)")
+    assert accepted.returncode == 0, accepted.stderr
+    deployed = yaml.safe_load(accepted.stdout)["services"]
+    assert all(deployed[name]["deploy"]["replicas"] == 2 for name in PYTHON_SERVICES)
+    unset = docker_stack_config(stack_file, env)
+    assert unset.returncode != 0 and "PAGE_TOKEN_SECRET" in unset.stderr  # replicas need one key
+    as_is = docker_stack_config(REPO_ROOT / "docker-compose.yml", env)
+    assert as_is.returncode != 0 and "depends_on must be a list" in as_is.stderr

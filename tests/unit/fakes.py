@@ -120,6 +120,14 @@ class FakePurchaseRepository:
         found = [p for p in self._rows.values() if p.state in UNFINISHED and p.update_time <= cutoff]
         return sorted(found, key=lambda p: p.update_time)[:limit]
 
+    async def lease_purchase(self, purchase_id: str, lease_seconds: float, leased_by: str) -> Purchase | None:
+        """One replica in these tests: the lease is always free; a finished purchase is not leased."""
+        row = self._rows.get(purchase_id)
+        return row if row is not None and row.state in UNFINISHED else None
+
+    async def release_purchase_lease(self, purchase_id: str, leased_by: str) -> None:
+        pass
+
 
 class FakePurchaseStore:
     """runtime.store.Store's shape: the fake repository in autocommit or in a 'transaction'."""
