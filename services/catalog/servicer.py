@@ -71,6 +71,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
+        # The staff is one scope: a key names one disc whoever of the staff sends it.
         request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope="disc")
         created = await self._catalog.create_disc(disc, request_id)
         return disc_to_proto(created)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import UUID, cut_page, decode_token
 from ..runtime.store import Store, present
 from .errors import ReservationIdTaken
@@ -18,8 +19,10 @@ class Catalog:
         async with self._store.autocommit() as repo:
             created = await repo.create_disc(disc, request_id)
             if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
-                created = await repo.get_disc_by_request_id(request_id)
-            return present(created, f"disc of request {request_id!r}")
+                created = present(await repo.get_disc_by_request_id(request_id), f"disc of request {request_id!r}")
+                if not created.is_for(disc):  # ... of the same request, not of another under the same id
+                    raise RequestIdReused(request_id, "another disc")
+            return present(created, "new disc")
 
     async def get_disc(self, disc_id: str) -> Disc:
         async with self._store.autocommit() as repo:

@@ -4,7 +4,8 @@ is given."""
 from __future__ import annotations
 
 from ..runtime.auth import Caller
-from ..runtime.errors import AlreadyExists, NotFound
+from ..runtime.errors import NotFound
+from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import UUID, cut_page, decode_token
 from ..runtime.store import Store, present
 from . import access
@@ -25,7 +26,9 @@ class Customers:
                     await repo.get_customer_by_request_id(request_id), f"customer of request {request_id!r}"
                 )
                 if not access.may_see(caller, created):
-                    raise AlreadyExists(f"request_id {request_id!r} was used by someone else", "REQUEST_ID_REUSED")
+                    raise RequestIdReused(request_id, "someone else's customer")
+                if not created.is_for(customer):  # the first result of this request, not of another under its id
+                    raise RequestIdReused(request_id, "another customer")
             return present(created, "new customer")
 
     async def get_customer(self, customer_id: str, caller: Caller) -> Customer:

@@ -1,0 +1,114 @@
+"""A request id names one request (AIP-155), over gRPC: sent again with the same fields it answers
+the first result; with other fields it is refused, naming the id as the client sent it."""
+
+import unicodedata
+import uuid
+
+import grpc
+from recordstore.catalog.v1 import catalog_pb2
+from recordstore.customers.v1 import customers_pb2
+from recordstore.orders.v1 import orders_pb2
+
+from services.runtime.idempotency import key_to_request_id
+from tests.support import as_customer, bearer, brl, create_customer, create_disc, raises_status, unique
+
+
+def key(value: str) -> tuple[tuple[str, str]]:
+    return (("idempotency-key", value),)
+
+
+def disc_request(request_id: str = "", **fields) -> catalog_pb2.CreateDiscRequest:
+    values = {"title": "Tropicália", "artist": unique("Vários"), "genre": "MPB", "release_year": 1968,
+              "price": brl(40), "stock": 2, **fields}
+    return catalog_pb2.CreateDiscRequest(disc=catalog_pb2.Disc(**values), request_id=request_id)
+
+
+# -- creates: the same request again, or another under its id -----------------------------------
+
+def test_a_disc_request_id_sent_with_another_disc_is_refused(stack):
+    first_request = disc_request(str(uuid.uuid4()), title="T1")
+    first = stack.catalog.CreateDisc(first_request)
+    other = catalog_pb2.CreateDiscRequest()
+    other.CopyFrom(first_request)
+    for change in ({"title": "T2"}, {"stock": 3}, {"release_year": 1969}, {"price": brl(41)}, {"genre": "Rock"}):
+        other.disc.CopyFrom(first_request.disc)
+        for name, value in change.items():
+            if name == "price":
+                other.disc.price.CopyFrom(value)
+            else:
+                setattr(other.disc, name, value)
+        with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED") as caught:
+            stack.catalog.CreateDisc(other)
+        assert first_request.request_id in caught.value.details()
+    # The same request still answers the first disc, stock as it came in though it moved since.
+    stack.catalog.RestockDisc(catalog_pb2.RestockDiscRequest(id=first.id, quantity=5))
+    again = stack.catalog.CreateDisc(first_request)
+    assert again.id == first.id and again.title == "T1" and again.stock == 7
+
+
+def test_a_disc_retry_in_another_unicode_form_is_the_same_request(stack):
+    request = disc_request(str(uuid.uuid4()), title="Tropicália ou Panis et Circencis")
+    first = stack.catalog.CreateDisc(request)
+    request.disc.title = "  " + unicodedata.normalize("NFD", request.disc.title) + " "  # cleaned to the same
+    assert stack.catalog.CreateDisc(request) == first
+
+
+def test_a_disc_key_reused_names_the_key_not_the_id_it_maps_to(stack):
+    sent = f"catalog-import-{uuid.uuid4().hex[:8]}"
+    first = stack.catalog.CreateDisc(disc_request(title="T1"), metadata=key(sent))
+    assert stack.catalog.CreateDisc(disc_request(title="T1", artist=first.artist), metadata=key(sent)) == first
+    with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED") as caught:
+        stack.catalog.CreateDisc(disc_request(title="T2", artist=first.artist), metadata=key(sent))
+    assert f"Idempotency-Key '{sent}'" in caught.value.details()
+    assert key_to_request_id(sent, "disc") not in caught.value.details()
+
+
+def test_a_customer_request_id_sent_with_another_customer_is_refused(stack):
+    email = f"{unique('rui')}@example.com"
+    request = customers_pb2.CreateCustomerRequest(
+        customer=customers_pb2.Customer(name="Rui Barbosa", email=email, phone="+55 11 5555-0000"),
+        request_id=str(uuid.uuid4()))
+    first = stack.customers.CreateCustomer(request)
+    changes = ({"name": "Rui Barbos"}, {"email": f"x{email}"}, {"email": email.upper()}, {"phone": ""},
+               {"document": "123"})
+    for change in changes:
+        other = customers_pb2.CreateCustomerRequest()
+        other.CopyFrom(request)
+        for name, value in change.items():
+            setattr(other.customer, name, value)
+        with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED"):
+            stack.customers.CreateCustomer(other)
+    request.customer.name = " Rui Barbosa  "  # cleaned (trimmed) to the same name: the same request
+    assert stack.customers.CreateCustomer(request) == first
+
+
+def test_a_shoppers_sign_up_key_reused_with_another_body_is_refused_naming_the_key(stack):
+    subject = unique("subject")
+    shopper = bearer(stack.issuer.customer_token(subject, ttl=3600))
+    sent = f"signup-{uuid.uuid4().hex[:8]}"
+    body = customers_pb2.Customer(name="Ana", email=f"{unique('ana')}@example.com")
+    first = stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(customer=body),
+                                           metadata=shopper + key(sent))
+    assert stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(customer=body),
+                                          metadata=shopper + key(sent)) == first
+    body.name = "Ana Maria"
+    with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED") as caught:
+        stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(customer=body),
+                                       metadata=shopper + key(sent))
+    assert f"Idempotency-Key '{sent}'" in caught.value.details()
+    assert key_to_request_id(sent, f"customer\x1f{subject}") not in caught.value.details()
+
+
+def test_a_purchase_key_reused_names_the_key(stack):
+    customer, disc = create_customer(stack), create_disc(stack, stock=5)
+    sent = f"cart-{uuid.uuid4().hex[:8]}"
+
+    def order(quantity):
+        return orders_pb2.CreatePurchaseRequest(
+            purchase=orders_pb2.Purchase(customer_id=customer.id, disc_id=disc.id, quantity=quantity))
+
+    stack.orders.CreatePurchase(order(1), metadata=as_customer(stack, customer.id) + key(sent), timeout=10)
+    with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED") as caught:
+        stack.orders.CreatePurchase(order(2), metadata=as_customer(stack, customer.id) + key(sent), timeout=10)
+    assert f"Idempotency-Key '{sent}'" in caught.value.details()
+    assert key_to_request_id(sent, customer.id) not in caught.value.details()
