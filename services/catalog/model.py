@@ -59,6 +59,16 @@ class Disc:
 
 
 @dataclass(frozen=True)
+class Restock:
+    """A restock sent with a request id: the id's first use, so that a retry adds nothing."""
+
+    request_id: str
+    disc_id: str
+    quantity: int
+    create_time: datetime
+
+
+@dataclass(frozen=True)
 class DiscFilter:
     """ListDiscs filters; None means no filter on that field."""
 

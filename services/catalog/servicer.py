@@ -91,7 +91,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def RestockDisc(self, request, context):
         fields = rules.checked(request)
-        return disc_to_proto(await self._catalog.restock_disc(fields["id"], fields["quantity"]))
+        # Only the header names a restock's request (no field in the request): the staff is one
+        # scope, as for CreateDisc, and a key names one restock whatever disc it is sent for.
+        request_id = idempotency.request_id(context, {}, scope="restock")
+        return disc_to_proto(await self._catalog.restock_disc(fields["id"], fields["quantity"], request_id))
 
     async def ReserveStock(self, request, context):
         fields = rules.checked(request)

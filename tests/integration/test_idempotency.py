@@ -1,16 +1,21 @@
 """A request id names one request (AIP-155), over gRPC: sent again with the same fields it answers
-the first result; with other fields it is refused, naming the id as the client sent it."""
+the first result; with other fields it is refused, naming the id as the client sent it. RestockDisc
+takes a key too."""
 
+import threading
 import unicodedata
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
+from services.catalog.model import MAX_STOCK
 from services.runtime.idempotency import key_to_request_id
-from tests.support import as_customer, bearer, brl, create_customer, create_disc, raises_status, unique
+from tests.support import (as_customer, bearer, brl, create_customer, create_disc, raises_status, stock_of,
+                           unique)
 
 
 def key(value: str) -> tuple[tuple[str, str]]:
@@ -21,6 +26,11 @@ def disc_request(request_id: str = "", **fields) -> catalog_pb2.CreateDiscReques
     values = {"title": "Tropicália", "artist": unique("Vários"), "genre": "MPB", "release_year": 1968,
               "price": brl(40), "stock": 2, **fields}
     return catalog_pb2.CreateDiscRequest(disc=catalog_pb2.Disc(**values), request_id=request_id)
+
+
+def restock(stack, disc_id: str, quantity: int, metadata=()) -> catalog_pb2.Disc:
+    return stack.catalog.RestockDisc(catalog_pb2.RestockDiscRequest(id=disc_id, quantity=quantity),
+                                     metadata=metadata, timeout=10)
 
 
 # -- creates: the same request again, or another under its id -----------------------------------
@@ -41,7 +51,7 @@ def test_a_disc_request_id_sent_with_another_disc_is_refused(stack):
             stack.catalog.CreateDisc(other)
         assert first_request.request_id in caught.value.details()
     # The same request still answers the first disc, stock as it came in though it moved since.
-    stack.catalog.RestockDisc(catalog_pb2.RestockDiscRequest(id=first.id, quantity=5))
+    restock(stack, first.id, 5)
     again = stack.catalog.CreateDisc(first_request)
     assert again.id == first.id and again.title == "T1" and again.stock == 7
 
@@ -112,3 +122,52 @@ def test_a_purchase_key_reused_names_the_key(stack):
         stack.orders.CreatePurchase(order(2), metadata=as_customer(stack, customer.id) + key(sent), timeout=10)
     assert f"Idempotency-Key '{sent}'" in caught.value.details()
     assert key_to_request_id(sent, customer.id) not in caught.value.details()
+
+
+# -- RestockDisc: once per key ------------------------------------------------------------------
+
+def test_a_restock_sent_again_with_its_key_adds_the_units_once(stack):
+    disc = create_disc(stack, stock=2)
+    sent = f"delivery-{uuid.uuid4().hex[:8]}"
+    first = restock(stack, disc.id, 5, key(sent))
+    again = restock(stack, disc.id, 5, key(sent))
+    assert first.stock == again.stock == 7 and stock_of(stack, disc.id) == 7
+    assert restock(stack, disc.id, 5).stock == 12  # without a key, each call is a restock
+
+
+def test_a_restock_key_reused_for_another_restock_is_refused(stack):
+    disc, other = create_disc(stack, stock=2), create_disc(stack, stock=2)
+    sent = f"delivery-{uuid.uuid4().hex[:8]}"
+    restock(stack, disc.id, 5, key(sent))
+    with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED") as caught:
+        restock(stack, disc.id, 6, key(sent))
+    assert f"Idempotency-Key '{sent}'" in caught.value.details()
+    with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED"):
+        restock(stack, other.id, 5, key(sent))
+    assert (stock_of(stack, disc.id), stock_of(stack, other.id)) == (7, 2)
+
+
+def test_concurrent_restocks_with_one_key_add_the_units_once(stack):
+    disc = create_disc(stack, stock=0)
+    sent = f"delivery-{uuid.uuid4().hex[:8]}"
+    barrier = threading.Barrier(8)
+
+    def attempt(_):
+        barrier.wait(timeout=10)
+        return restock(stack, disc.id, 3, key(sent))
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(attempt, range(8)))
+    assert all(answer.stock == 3 for answer in answers)
+    assert stock_of(stack, disc.id) == 3
+
+
+def test_a_restock_refused_for_room_leaves_its_key_for_the_retry(stack):
+    disc = create_disc(stack, stock=MAX_STOCK)
+    sent = f"delivery-{uuid.uuid4().hex[:8]}"
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="quantity", reason="STOCK_LIMIT_EXCEEDED"):
+        restock(stack, disc.id, 4, key(sent))
+    stack.catalog_as_orders.ReserveStock(catalog_pb2.ReserveStockRequest(
+        reservation_id=str(uuid.uuid4()), disc_id=disc.id, quantity=10))
+    assert restock(stack, disc.id, 4, key(sent)).stock == MAX_STOCK - 6
+    assert restock(stack, disc.id, 4, key(sent)).stock == MAX_STOCK - 6
