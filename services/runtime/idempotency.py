@@ -86,3 +86,13 @@ def request_id(context, fields: dict[str, str], scope: str = "") -> RequestId | 
             raise InvalidArgument(name, f"names another request than {first_name} does")
     return RequestId.given(first, f"{first_name} {as_sent!r}")
 
+
+def refuse_key(context, method: str) -> None:
+    """For a method that is idempotent without a key (the same call again changes nothing): a key
+    sent to it would be ignored, and a client would believe it had made the call safe to retry."""
+    if header_key(context) is not None:
+        raise InvalidArgument(
+            "Idempotency-Key",
+            f"is not accepted by {method}, which is idempotent without one: send the call again as it was",
+            "IDEMPOTENCY_KEY_NOT_ACCEPTED",
+        )

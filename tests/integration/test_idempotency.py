@@ -1,6 +1,6 @@
 """A request id names one request (AIP-155), over gRPC: sent again with the same fields it answers
 the first result; with other fields it is refused, naming the id as the client sent it. RestockDisc
-takes a key too."""
+takes a key too; the methods that are idempotent without one refuse it."""
 
 import threading
 import unicodedata
@@ -14,7 +14,7 @@ from recordstore.orders.v1 import orders_pb2
 
 from services.catalog.model import MAX_STOCK
 from services.runtime.idempotency import key_to_request_id
-from tests.support import (as_customer, bearer, brl, create_customer, create_disc, raises_status, stock_of,
+from tests.support import (as_customer, bearer, brl, buy, create_customer, create_disc, raises_status, stock_of,
                            unique)
 
 
@@ -171,3 +171,27 @@ def test_a_restock_refused_for_room_leaves_its_key_for_the_retry(stack):
         reservation_id=str(uuid.uuid4()), disc_id=disc.id, quantity=10))
     assert restock(stack, disc.id, 4, key(sent)).stock == MAX_STOCK - 6
     assert restock(stack, disc.id, 4, key(sent)).stock == MAX_STOCK - 6
+
+
+# -- methods idempotent without a key refuse one ------------------------------------------------
+
+def test_deactivate_and_cancel_refuse_a_key_they_would_ignore(stack):
+    customer, disc = create_customer(stack), create_disc(stack, stock=5)
+    purchase = buy(stack, customer.id, disc.id, quantity=2)
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="Idempotency-Key",
+                       reason="IDEMPOTENCY_KEY_NOT_ACCEPTED") as caught:
+        stack.orders.CancelPurchase(orders_pb2.CancelPurchaseRequest(id=purchase.id),
+                                    metadata=as_customer(stack, customer.id) + key("cancel-1"), timeout=10)
+    assert "CancelPurchase" in caught.value.details()
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="Idempotency-Key",
+                       reason="IDEMPOTENCY_KEY_NOT_ACCEPTED"):
+        stack.customers.DeactivateCustomer(customers_pb2.DeactivateCustomerRequest(id=customer.id),
+                                           metadata=key("off-1"))
+    # Refused before anything changed; without the key each answers the same when sent again.
+    assert stock_of(stack, disc.id) == 3
+    cancel = orders_pb2.CancelPurchaseRequest(id=purchase.id)
+    cancelled = stack.orders.CancelPurchase(cancel, metadata=as_customer(stack, customer.id), timeout=10)
+    assert stack.orders.CancelPurchase(cancel, metadata=as_customer(stack, customer.id), timeout=10) == cancelled
+    assert stock_of(stack, disc.id) == 5
+    deactivate = customers_pb2.DeactivateCustomerRequest(id=customer.id)
+    assert stack.customers.DeactivateCustomer(deactivate) == stack.customers.DeactivateCustomer(deactivate)
