@@ -109,6 +109,21 @@ def test_a_shoppers_sign_up_key_reused_with_another_body_is_refused_naming_the_k
     assert key_to_request_id(sent, f"customer\x1f{subject}") not in caught.value.details()
 
 
+def test_a_customers_request_id_is_its_signers_own(stack):
+    """As a purchase's is its buyer's: a key maps to a UUID v5 anyone can compute from the subject
+    and the key, so were ids shared by all signers, one could use another's first (the owner's
+    sign-up then refused) and learn from the refusal which keys were used."""
+    taken = str(uuid.uuid4())
+    made = []
+    for signer in ("ana", "bia", None):  # two shoppers, then the staff (the stubs' own token)
+        metadata = bearer(stack.issuer.customer_token(unique(signer), ttl=3600)) if signer else ()
+        request = customers_pb2.CreateCustomerRequest(
+            customer=customers_pb2.Customer(name="Same Name", email=f"{unique('same')}@example.com"), request_id=taken)
+        made.append(stack.customers.CreateCustomer(request, metadata=metadata))
+        assert stack.customers.CreateCustomer(request, metadata=metadata) == made[-1]  # each signer's retry
+    assert len({customer.id for customer in made}) == 3
+
+
 def test_a_purchase_key_reused_names_the_key(stack):
     customer, disc = create_customer(stack), create_disc(stack, stock=5)
     sent = f"cart-{uuid.uuid4().hex[:8]}"
