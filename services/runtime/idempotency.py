@@ -1,4 +1,4 @@
-"""The request id that makes a create safe to retry (AIP-155), wherever the client put it.
+"""The request id that makes a create (or a restock) safe to retry (AIP-155), wherever the client put it.
 
 A gRPC client sets the request's `request_id`. A JSON client may put it in the query string, in
 the body (where the resource has a `request_id` field) or send the `Idempotency-Key` header that
