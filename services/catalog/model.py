@@ -48,6 +48,25 @@ class Disc:
     create_time: datetime
     update_time: datetime
 
+    def is_for(self, disc: NewDisc) -> bool:
+        """Whether `disc` is the request that created this one (a retry), judged on the stored
+        fields rather than a hash of the request: both sides are the cleaned values (NFC, trimmed),
+        so a retry spelled in another Unicode form is still the same request, discs made before
+        this check are judged too, and stock is compared as it came in (it moves with sales)."""
+        stored = (self.title, self.artist, self.genre, self.release_year, self.price_cents, self.currency)
+        sent = (disc.title, disc.artist, disc.genre, disc.release_year, disc.price_cents, disc.currency)
+        return stored == sent and self.initial_stock == disc.stock
+
+
+@dataclass(frozen=True)
+class Restock:
+    """A restock sent with a request id: the id's first use, so that a retry adds nothing."""
+
+    request_id: str
+    disc_id: str
+    quantity: int
+    create_time: datetime
+
 
 @dataclass(frozen=True)
 class DiscFilter:

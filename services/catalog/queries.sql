@@ -40,6 +40,31 @@ UPDATE catalog.discs
    AND stock <= %(max_stock)s - %(quantity)s
 RETURNING *;
 
+-- name: restock_disc_once
+-- restock_disc under a request id, in one statement as reserve_stock is: the units are added only
+-- when the id is new, and the id is recorded only when units were added (a refused restock leaves
+-- it free for a retry). Two calls with the same id at once both pass the NOT EXISTS (the same
+-- snapshot); the second INSERT then fails on the primary key, which undoes its UPDATE too, and
+-- the caller reads the first. No row: the disc does not exist, the units do not fit, or the id
+-- was used before.
+WITH restocked AS (
+    UPDATE catalog.discs
+       SET stock = stock + %(quantity)s,
+           restocked = restocked + %(quantity)s,
+           update_time = now()
+     WHERE id = %(id)s
+       AND stock <= %(max_stock)s - %(quantity)s
+       AND NOT EXISTS (SELECT 1 FROM catalog.restocks WHERE request_id = %(request_id)s)
+    RETURNING *
+), recorded AS (
+    INSERT INTO catalog.restocks (request_id, disc_id, quantity)
+    SELECT %(request_id)s, id, %(quantity)s FROM restocked
+)
+SELECT * FROM restocked;
+
+-- name: get_restock
+SELECT * FROM catalog.restocks WHERE request_id = %(request_id)s;
+
 -- name: reserve_stock
 -- One statement takes the units (a conditional UPDATE: never read-then-write) and records the
 -- outcome. A reservation id seen before fails the INSERT on the primary key, which also undoes a

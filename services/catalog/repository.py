@@ -8,8 +8,8 @@ from pathlib import Path
 from ..runtime.db import Database, UniqueViolation
 from ..runtime.queries import load_queries
 from ..runtime.store import Repository, Store
-from .errors import ReservationIdTaken
-from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
+from .errors import ReservationIdTaken, RestockIdTaken
+from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, Restock
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 # The queries on reservations may name any state: %(granted)s is ReservationState.GRANTED.
@@ -58,6 +58,18 @@ class CatalogRepository(Repository):
     async def restock_disc(self, disc_id: str, quantity: int, max_stock: int) -> Disc | None:
         """The restocked disc; None when it does not exist or the units would not fit."""
         return await self._disc("restock_disc", {"id": disc_id, "quantity": quantity, "max_stock": max_stock})
+
+    async def restock_disc_once(self, disc_id: str, quantity: int, max_stock: int, request_id: str) -> Disc | None:
+        """The restocked disc; None when it does not exist, the units would not fit, or request_id
+        was used before. Raises RestockIdTaken when a concurrent call used it at this moment."""
+        params = {"id": disc_id, "quantity": quantity, "max_stock": max_stock, "request_id": request_id}
+        try:
+            return await self._disc("restock_disc_once", params)
+        except UniqueViolation:
+            raise RestockIdTaken(request_id) from None
+
+    async def get_restock(self, request_id: str) -> Restock | None:
+        return await self._connection.one_record(Restock, QUERIES["get_restock"], {"request_id": request_id})
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int) -> Reservation | None:
         """The new reservation; None when the disc does not exist.

@@ -43,6 +43,14 @@ CREATE TABLE catalog.reservations (
     CONSTRAINT reservations_unit_price_cents_check CHECK ((unit_price_cents >= 0))
 );
 
+CREATE TABLE catalog.restocks (
+    request_id uuid NOT NULL,
+    disc_id uuid NOT NULL,
+    quantity integer NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT restocks_quantity_check CHECK ((quantity > 0))
+);
+
 CREATE TABLE catalog.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -57,6 +65,9 @@ ALTER TABLE ONLY catalog.discs
 
 ALTER TABLE ONLY catalog.reservations
     ADD CONSTRAINT reservations_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY catalog.restocks
+    ADD CONSTRAINT restocks_pkey PRIMARY KEY (request_id);
 
 ALTER TABLE ONLY catalog.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
@@ -73,3 +84,6 @@ CREATE INDEX reservations_disc_id ON catalog.reservations USING btree (disc_id);
 
 ALTER TABLE ONLY catalog.reservations
     ADD CONSTRAINT reservations_disc_id_fkey FOREIGN KEY (disc_id) REFERENCES catalog.discs(id);
+
+ALTER TABLE ONLY catalog.restocks
+    ADD CONSTRAINT restocks_disc_id_fkey FOREIGN KEY (disc_id) REFERENCES catalog.discs(id);

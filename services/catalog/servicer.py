@@ -71,6 +71,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
+        # The staff is one scope: a key names one disc whoever of the staff sends it.
         request_id = idempotency.request_id(context, {"request_id": request.request_id}, scope="disc")
         created = await self._catalog.create_disc(disc, request_id)
         return disc_to_proto(created)
@@ -90,7 +91,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def RestockDisc(self, request, context):
         fields = rules.checked(request)
-        return disc_to_proto(await self._catalog.restock_disc(fields["id"], fields["quantity"]))
+        # Only the header names a restock's request (no field in the request): the staff is one
+        # scope, as for CreateDisc, and a key names one restock whatever disc it is sent for.
+        request_id = idempotency.request_id(context, {}, scope="restock")
+        return disc_to_proto(await self._catalog.restock_disc(fields["id"], fields["quantity"], request_id))
 
     async def ReserveStock(self, request, context):
         fields = rules.checked(request)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import UUID, cut_page, decode_token
 from ..runtime.store import Store, present
-from .errors import ReservationIdTaken
+from .errors import ReservationIdTaken, RestockIdTaken
 from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
 from .repository import CatalogRepository
 
@@ -18,8 +19,10 @@ class Catalog:
         async with self._store.autocommit() as repo:
             created = await repo.create_disc(disc, request_id)
             if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
-                created = await repo.get_disc_by_request_id(request_id)
-            return present(created, f"disc of request {request_id!r}")
+                created = present(await repo.get_disc_by_request_id(request_id), f"disc of request {request_id!r}")
+                if not created.is_for(disc):  # ... of the same request, not of another under the same id
+                    raise RequestIdReused(request_id, "another disc")
+            return present(created, "new disc")
 
     async def get_disc(self, disc_id: str) -> Disc:
         async with self._store.autocommit() as repo:
@@ -35,12 +38,25 @@ class Catalog:
             discs = await repo.list_discs(where, after[0] if after else None, page_size + 1)
         return cut_page(discs, page_size, filters, lambda disc: [disc.id])
 
-    async def restock_disc(self, disc_id: str, quantity: int) -> Disc:
-        """Adds units, as long as the stock stays within MAX_STOCK (checked by the UPDATE itself)."""
+    async def restock_disc(self, disc_id: str, quantity: int, request_id: str | None = None) -> Disc:
+        """Adds units, as long as the stock stays within MAX_STOCK (checked by the UPDATE itself);
+        under a request id, once: a retry answers with the disc as it is now and adds nothing."""
+        try:
+            async with self._store.autocommit() as repo:
+                if request_id is None:
+                    disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK)
+                else:
+                    disc = await repo.restock_disc_once(disc_id, quantity, MAX_STOCK, request_id)
+                if disc is not None:
+                    return disc
+        except RestockIdTaken:
+            pass  # a concurrent duplicate added the units: its restock is read below
         async with self._store.autocommit() as repo:
-            disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK)
-            if disc is not None:
-                return disc
+            first = None if request_id is None else await repo.get_restock(request_id)
+            if request_id is not None and first is not None:
+                if (first.disc_id, first.quantity) != (disc_id, quantity):
+                    raise RequestIdReused(request_id, f"restocking {first.quantity} unit(s) of disc {first.disc_id!r}")
+                return present(await repo.get_disc(disc_id), f"disc {disc_id!r}")
             # Read only to explain the refusal: the decision was the UPDATE's, made atomically.
             current = await repo.get_disc(disc_id)
         if current is None:

@@ -39,6 +39,16 @@ class Customer:
     deactivate_time: datetime | None
     subject: str | None  # the identity provider's subject it is bound to; None when the staff registered it
 
+    def is_for(self, customer: NewCustomer) -> bool:
+        """Whether `customer` is the request that created this one (a retry), judged on the stored
+        fields rather than a hash of the request: both sides are the cleaned values (NFC, trimmed),
+        so a retry in another Unicode form is the same request, and customers made before this
+        check are judged too. The email is compared as stored, case included: the service keeps
+        the case it was sent in, so another case would have made another record (and, sent
+        without the id, is EMAIL_TAKEN)."""
+        stored = (self.name, self.email, self.document, self.phone)
+        return stored == (customer.name, customer.email, customer.document, customer.phone)
+
     def __post_init__(self) -> None:
         if type(self.state) is not CustomerState:  # as read from the database: text
             object.__setattr__(self, "state", CustomerState(self.state))

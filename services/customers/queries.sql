@@ -4,11 +4,15 @@
 -- name: create_customer
 INSERT INTO customers.customers (request_id, name, email, document, phone, subject)
 VALUES (%(request_id)s, %(name)s, %(email)s, %(document)s, %(phone)s, %(subject)s)
-ON CONFLICT (request_id) DO NOTHING
+ON CONFLICT (request_id, subject) WHERE request_id IS NOT NULL DO NOTHING
 RETURNING *;
 
 -- name: get_customer_by_request_id
-SELECT * FROM customers.customers WHERE request_id = %(request_id)s;
+-- The signer's own (migration 0003): the subject, or NULL for the staff.
+SELECT *
+  FROM customers.customers
+ WHERE request_id = %(request_id)s
+   AND subject IS NOT DISTINCT FROM %(subject)s;
 
 -- name: get_customer
 SELECT * FROM customers.customers WHERE id = %(id)s;

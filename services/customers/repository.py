@@ -37,8 +37,9 @@ class CustomerRepository(Repository):
                 raise AlreadySignedUp() from None
             raise EmailTaken(customer.email) from None
 
-    async def get_customer_by_request_id(self, request_id: str) -> Customer | None:
-        return await self._one("get_customer_by_request_id", {"request_id": request_id})
+    async def get_customer_by_request_id(self, request_id: str, subject: str | None) -> Customer | None:
+        """The customer signed up under request_id by `subject` (None: registered by the staff)."""
+        return await self._one("get_customer_by_request_id", {"request_id": request_id, "subject": subject})
 
     async def get_customer(self, customer_id: str) -> Customer | None:
         return await self._one("get_customer", {"id": customer_id})

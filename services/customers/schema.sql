@@ -27,12 +27,11 @@ CREATE TABLE customers.schema_migrations (
 ALTER TABLE ONLY customers.customers
     ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY customers.customers
-    ADD CONSTRAINT customers_request_id_key UNIQUE (request_id);
-
 ALTER TABLE ONLY customers.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 CREATE UNIQUE INDEX customers_email_key ON customers.customers USING btree (lower(email));
+
+CREATE UNIQUE INDEX customers_signer_request_key ON customers.customers USING btree (request_id, subject) NULLS NOT DISTINCT WHERE (request_id IS NOT NULL);
 
 CREATE UNIQUE INDEX customers_subject_key ON customers.customers USING btree (subject);

@@ -67,5 +67,6 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         )
 
     async def DeactivateCustomer(self, request, context):
+        idempotency.refuse_key(context, "DeactivateCustomer")  # deactivating again changes nothing
         customer_id = rules.checked(request)["id"]
         return customer_to_proto(await self._customers.deactivate_customer(customer_id, current_caller()))

@@ -4,7 +4,8 @@ is given."""
 from __future__ import annotations
 
 from ..runtime.auth import Caller
-from ..runtime.errors import AlreadyExists, NotFound
+from ..runtime.errors import NotFound
+from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import UUID, cut_page, decode_token
 from ..runtime.store import Store, present
 from . import access
@@ -21,11 +22,12 @@ class Customers:
         async with self._store.autocommit() as repo:
             created = await repo.create_customer(customer, request_id, subject)
             if created is None and request_id is not None:  # seen before: AIP-155 says answer with the first result
+                # The id is the signer's own (migration 0003): another's use of it is no conflict.
                 created = present(
-                    await repo.get_customer_by_request_id(request_id), f"customer of request {request_id!r}"
+                    await repo.get_customer_by_request_id(request_id, subject), f"customer of request {request_id!r}"
                 )
-                if not access.may_see(caller, created):
-                    raise AlreadyExists(f"request_id {request_id!r} was used by someone else", "REQUEST_ID_REUSED")
+                if not created.is_for(customer):  # the first result of this request, not of another under its id
+                    raise RequestIdReused(request_id, "another customer")
             return present(created, "new customer")
 
     async def get_customer(self, customer_id: str, caller: Caller) -> Customer:

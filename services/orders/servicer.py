@@ -96,5 +96,6 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return orders_pb2.ListPurchasesResponse(purchases=[purchase_to_proto(p) for p in found], next_page_token=token)
 
     async def CancelPurchase(self, request, context):
+        idempotency.refuse_key(context, "CancelPurchase")  # cancelling again answers the cancelled purchase
         purchase_id = rules.checked(request)["id"]
         return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id, current_caller()))

@@ -24,7 +24,8 @@ from typing import Protocol
 from ..runtime.auth import Caller, bearer_metadata
 from ..runtime.db import CONNECTION_ERRORS
 from ..runtime.deadlines import Deadline
-from ..runtime.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, NotFound, ServiceError, Unavailable
+from ..runtime.errors import DeadlineExceeded, FailedPrecondition, NotFound, ServiceError, Unavailable
+from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
 from ..runtime.store import Store, present
 from . import access
@@ -136,7 +137,7 @@ class Purchases:
             )
         if not purchase.is_for(order):
             # Not which purchase: the message says only that this buyer used the id before.
-            raise AlreadyExists(f"request_id {request_id!r} was used for another purchase", "REQUEST_ID_REUSED")
+            raise RequestIdReused(request_id, "another purchase")
         return await self._advance(purchase, deadline)
 
     # -- finishing what was started ----------------------------------------------------------

@@ -134,3 +134,59 @@ def test_a_customer_cannot_take_or_probe_another_customers_request_id(api):
     again = purchase(api, bob["id"], disc["id"], 2, request_id=used)
     reasons = [d.get("reason") for d in assert_error(again, 409, 6)["details"]]  # 6: ALREADY_EXISTS
     assert "REQUEST_ID_REUSED" in reasons
+
+
+def reasons_of(body) -> list:
+    return [d.get("reason") for d in body["details"] if d["@type"].endswith("ErrorInfo")]
+
+
+def test_a_key_sent_again_with_another_disc_or_customer_is_refused_naming_the_key(api):
+    """The same key with a different body answered 200 with the first resource, silently."""
+    key = f"import-{uuid.uuid4().hex[:8]}"
+    disc = new_disc(api, title="T1")
+    body = {"title": "T1", "artist": disc["artist"], "genre": "MPB", "release_year": 1972,
+            "price": {"currency_code": "BRL", "units": 59, "nanos": 900_000_000}, "stock": 3}
+    first = api.request("POST", "/v1/discs", body=body, headers={"Idempotency-Key": key})
+    assert first.status == 200, first.text
+    again = api.request("POST", "/v1/discs", body=body, headers={"Idempotency-Key": key})
+    assert again.json == first.json
+    other = api.request("POST", "/v1/discs", body={**body, "title": "T2"}, headers={"Idempotency-Key": key})
+    refused = assert_error(other, 409, 6)
+    assert reasons_of(refused) == ["REQUEST_ID_REUSED"]
+    assert f"Idempotency-Key '{key}'" in refused["message"]
+    assert key_to_request_id(key, "disc") not in refused["message"]  # a UUID the client never saw
+
+    shopper = f"Bearer {api.issuer.customer_token(f'shopper-{key}')}"
+    signup = {"name": "Ana", "email": f"{uuid.uuid4().hex}@example.com"}
+    first = api.request("POST", "/v1/customers", body=signup, headers={"Idempotency-Key": key}, authorization=shopper)
+    assert first.status == 200, first.text
+    other = api.request("POST", "/v1/customers", body={**signup, "name": "Bia"}, headers={"Idempotency-Key": key},
+                        authorization=shopper)
+    assert reasons_of(assert_error(other, 409, 6)) == ["REQUEST_ID_REUSED"]
+
+
+def test_a_restock_sent_again_with_its_key_adds_the_units_once(api):
+    disc = new_disc(api, stock=3)
+    key = f"delivery-{uuid.uuid4().hex[:8]}"
+    answers = [api.request("POST", f"/v1/discs/{disc['id']}:restock", body={"quantity": 5},
+                           headers={"Idempotency-Key": key}) for _ in range(2)]
+    assert [a.status for a in answers] == [200, 200], answers[0].text
+    assert answers[0].json["stock"] == answers[1].json["stock"] == 8
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 8
+    other = api.request("POST", f"/v1/discs/{disc['id']}:restock", body={"quantity": 6},
+                        headers={"Idempotency-Key": key})
+    assert reasons_of(assert_error(other, 409, 6)) == ["REQUEST_ID_REUSED"]
+
+
+def test_deactivate_and_cancel_refuse_a_key_they_would_ignore(api):
+    customer, disc = new_customer(api), new_disc(api, stock=5)
+    bought = purchase(api, customer["id"], disc["id"], 2)
+    assert bought.status == 200, bought.text
+    as_buyer = f"Bearer {api.tokens[customer['id']]}"
+    for path, authorization in ((f"/v1/purchases/{bought.json['id']}:cancel", as_buyer),
+                                (f"/v1/customers/{customer['id']}:deactivate", "default")):
+        reply = api.request("POST", path, body={}, headers={"Idempotency-Key": "once"}, authorization=authorization)
+        refused = assert_error(reply, 400, 3)
+        assert field_of(refused) == "Idempotency-Key" and reasons_of(refused) == ["IDEMPOTENCY_KEY_NOT_ACCEPTED"]
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 3  # refused before anything changed
+    assert api.get(f"/v1/customers/{customer['id']}").json["state"] == "ACTIVE"

@@ -216,8 +216,8 @@ def test_the_migrations_bring_old_rows_within_the_new_rules(scratch_catalog):
                                 5990, 1_000_000_000, 1_000_000_000))  # as the benchmark seeds its hot discs
         decomposed = cursor.fetchone()[0]
     conn.close()
-    assert migrate(url, "catalog", MIGRATIONS["catalog"]) == [
-        "0006_bound_prices_and_stock.sql", "0007_normalize_text.sql"]
+    applied = migrate(url, "catalog", MIGRATIONS["catalog"])
+    assert applied[:2] == ["0006_bound_prices_and_stock.sql", "0007_normalize_text.sql"]  # then any later one
     with psycopg2.connect(url) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT id, title, artist, price_cents, stock FROM catalog.discs ORDER BY id")
         rows = {row[0]: row[1:] for row in cursor.fetchall()}

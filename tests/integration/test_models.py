@@ -8,7 +8,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from services.catalog.model import Disc, Reservation, ReservationState
+from services.catalog.model import Disc, Reservation, ReservationState, Restock
 from services.customers.model import Customer, CustomerState
 from services.orders.model import Purchase, PurchaseState
 
@@ -16,6 +16,7 @@ from services.orders.model import Purchase, PurchaseState
 @pytest.mark.parametrize("role, table, model", [
     ("catalog", "discs", Disc),
     ("catalog", "reservations", Reservation),
+    ("catalog", "restocks", Restock),
     ("customers", "customers", Customer),
     ("orders", "purchases", Purchase),
 ])
