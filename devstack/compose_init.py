@@ -37,6 +37,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from services.runtime.auth import subject_problem
+
 from .credentials import AUDIENCE, DEFAULT_TTL_SECONDS, ISSUER, DevIssuer
 from .pki import TRUST_DOMAIN, DevPki
 
@@ -207,6 +209,9 @@ def mint(argv, root: Path, env=os.environ) -> int:
     who.add_argument("--customer", metavar="SUBJECT")
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS)
     args = parser.parse_args(argv)
+    problem = subject_problem(args.staff if args.staff else args.customer)  # what the gateway and services take
+    if problem:
+        parser.error(f"the subject {problem}")
     issuer = Credentials(root, env=env).issuer
     if not issuer.key_path.exists():
         print("no development signing key here (a supplied JWKS, or the init step has not run): "
