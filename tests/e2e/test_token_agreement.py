@@ -10,6 +10,7 @@ import json
 import time
 
 import grpc
+import jwt
 import pytest
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
@@ -76,6 +77,18 @@ TAKEN = {"plain", "one character", "255 characters", "inner space", "an identity
 
 def test_the_subject_rule_in_python_takes_exactly_the_subjects_meant_to_pass():
     assert {name for name, subject in SUBJECTS.items() if subject_problem(subject) is None} == TAKEN
+
+
+def test_a_numeric_date_that_is_not_finite_is_refused_by_the_services_as_the_gateway_cannot_parse_it(api, stack):
+    """Python's json reads `Infinity`, JSON has none: Envoy cannot parse it, PyJWT refuses it as no integer."""
+    header = jwt.utils.base64url_encode(json.dumps({"alg": "ES256", "typ": "JWT", "kid": stack.issuer.key_id()}).encode())
+    body = json.dumps({"iss": stack.issuer.issuer, "aud": stack.issuer.audience, "sub": "staff", "roles": ["staff"],
+                       "exp": float("inf")}).encode()  # json.dumps writes Infinity
+    signing_input = header + b"." + jwt.utils.base64url_encode(body)
+    signature = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256).sign(signing_input, stack.issuer._private_key())
+    token = (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
+    assert gateway_takes(api, token) is False
+    assert service_takes(stack, token) is False
 
 
 @pytest.mark.parametrize("name", SUBJECTS)
