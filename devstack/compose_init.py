@@ -257,7 +257,8 @@ class Credentials:
             # The operator's identity provider signs the tokens: no development key beside it.
             self.issuer.key_path.unlink(missing_ok=True)
             return
-        if "jwks.json" in self.ever_supplied:
+        # A JWKS without its signing key beside it was supplied, in a volume made before the marker.
+        if "jwks.json" in self.ever_supplied or (self.issuer.jwks_path.exists() and not self.issuer.key_path.exists()):
             if not self.allow_dev_signing_key:
                 raise Refused("jwks.json was supplied before and is not now: supply it again (tokens come from "
                               "your identity provider), or pass --allow-dev-signing-key to go back to a "

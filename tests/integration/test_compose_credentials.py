@@ -420,3 +420,13 @@ def test_a_supplied_jwks_taken_away_brings_no_development_key_back_unasked(tmp_p
     assert (root / "init" / "auth" / "signing-key.pem").exists()
     assert (root / "orders" / "jwks.json").read_bytes() != idp.jwks_path.read_bytes()
     run_init(tmp_path)  # said once: the development key is what is kept now
+
+
+def test_a_jwks_supplied_before_the_marker_existed_is_held_to_as_well(tmp_path):
+    idp = DevIssuer(tmp_path / "idp").ensure()
+    supplied = supply(tmp_path, idp.directory, "jwks.json")
+    run_init(tmp_path)
+    (tmp_path / "credentials" / "init" / "supplied.json").unlink()  # a volume of an older init step
+    (supplied / "jwks.json").unlink()
+    result = run_init(tmp_path, check=False)
+    assert result.returncode == 2 and "jwks.json" in result.stderr, result.stderr
