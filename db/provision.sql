@@ -16,14 +16,21 @@ ALTER ROLE orders PASSWORD :'orders_password';
 
 -- Each role is held to what its service needs (devstack/postgres.py names the same values):
 -- a statement runs at most 5 s (a purchase's take milliseconds; a stuck one must not hold locks
--- and connections; migrations lift it for their own transaction); at most 40 connections (two
+-- and connections; migrations lift it for their own transaction); a transaction idles at most
+-- 10 s between its statements (one that stalls holds its locks); at most 40 connections (two
 -- replicas' pools of 16, and slack), so one role cannot take the server's 100 from the others.
+-- A role holding its password can change its own settings (ALTER ROLE self SET ...), so the
+-- services also ask for both limits at connect (services/runtime/config.py), which no role
+-- setting overrides; these cover every other connection of the role (migrations, psql).
 ALTER ROLE customers CONNECTION LIMIT 40;
 ALTER ROLE catalog CONNECTION LIMIT 40;
 ALTER ROLE orders CONNECTION LIMIT 40;
 ALTER ROLE customers SET statement_timeout = '5s';
 ALTER ROLE catalog SET statement_timeout = '5s';
 ALTER ROLE orders SET statement_timeout = '5s';
+ALTER ROLE customers SET idle_in_transaction_session_timeout = '10s';
+ALTER ROLE catalog SET idle_in_transaction_session_timeout = '10s';
+ALTER ROLE orders SET idle_in_transaction_session_timeout = '10s';
 
 -- The services' roles connect to this database only (not `postgres`, not `template1`), and create
 -- no temporary tables: nothing they do needs one, and they are a way around the schemas' rights.

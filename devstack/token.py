@@ -16,8 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from services.runtime.auth import subject_problem
+
 from .credentials import DEFAULT_TTL_SECONDS, issuer_in
 from .processes import REPO_ROOT
+
+
+def refuse_subject(parser: argparse.ArgumentParser, subject: str) -> None:
+    """A token whose subject the gateway and the services would refuse is not minted (the rule:
+    services.runtime.auth.SUBJECT_PATTERN)."""
+    problem = subject_problem(subject)
+    if problem:
+        parser.error(f"the subject {subject!r} {problem}")
 
 
 def main(argv=None) -> int:
@@ -34,8 +44,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.ttl <= 0:
         parser.error("--ttl must be a positive number of seconds")
-    if args.customer is not None and not args.customer.strip():
-        parser.error("--customer needs a subject")
+    refuse_subject(parser, args.staff if args.staff else args.customer)
     issuer = issuer_in(args.data_dir).ensure()
     token = issuer.staff_token(args.staff, args.ttl) if args.staff else issuer.customer_token(args.customer, args.ttl)
     print(token)

@@ -45,6 +45,20 @@ VERIFIED_CACHE_SIZE = 4096
 REFRESH_UNKNOWN_KID_SECONDS = 10.0
 JWKS_LIFESPAN_SECONDS = 300
 
+# What a token's subject may be (README, "Who may call what"), the same rule wherever a subject is
+# judged: 1 to 255 printable ASCII characters (space to tilde: no control character, which would
+# split a log line), with no space at either end, so "ana" and "ana " are not two customers and
+# "   " is nobody. ASCII, because identity providers' subjects are ids (UUIDs, `auth0|5f...`),
+# because two spellings of "José" (NFC, NFD) would be two customers who look alike, and because
+# Envoy matches `subjects` byte by byte (measured: a UTF-8 continuation byte 0x80-0x9f counts as a
+# control character there, and a length counts bytes), so a Unicode rule would not be the same
+# rule at the gateway. The gateway states it as this RE2 pattern (jwt_authn `subjects`, a full
+# match; gateway/envoy.yaml), the services and the token commands as subject_problem.
+SUBJECT_MAX_CHARACTERS = 255
+SUBJECT_PATTERN = "[!-~](?:[ -~]{0,253}[!-~])?"
+# RFC 7519, 2: a NumericDate is a JSON number; PyJWT would take "1700000000" too, Envoy does not.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+
 
 class Unauthenticated(ServiceError):
     code = grpc.StatusCode.UNAUTHENTICATED
@@ -190,15 +204,39 @@ class UrlKeys(FileKeys):
         return self._key(kid)
 
 
-def _bearer(context) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            value = value if isinstance(value, str) else value.decode("ascii", "replace")
-            scheme, _, token = value.strip().partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthenticated("the authorization metadata must be `Bearer <token>`", "TOKEN_INVALID")
-            return token.strip()
+def subject_problem(subject) -> str | None:
+    """Why `subject` cannot be a token's subject (SUBJECT_PATTERN's rule), or None when it can."""
+    if not isinstance(subject, str):
+        return "is not a string"
+    if not 1 <= len(subject) <= SUBJECT_MAX_CHARACTERS:
+        return f"must be 1 to {SUBJECT_MAX_CHARACTERS} characters"
+    if not all(" " <= c <= "~" for c in subject):
+        return "must be printable ASCII (no control character)"
+    if subject[0] == " " or subject[-1] == " ":
+        return "begins or ends with a space"
     return None
+
+
+def _bearer(context) -> str | None:
+    """The call's bearer token, or None when it shows none.
+
+    RFC 6750, 3.1: a request that uses another authentication method (`Basic ...`), or the Bearer
+    scheme with no token, lacks authentication information: it is told no error code, as a request
+    with no authorization at all. So it counts as anonymous here, as it does for Envoy's jwt_authn
+    (which looks for `Bearer <token>` only): a method that needs a token answers TOKEN_MISSING at
+    both, and browsing the catalog is served at both, instead of one refusing what the other lets
+    through."""
+    values = [value for key, value in context.invocation_metadata() or () if key == "authorization"]
+    if len(values) > 1:
+        # Which one would count is a guess a proxy in between may make otherwise; Envoy refuses too.
+        raise Unauthenticated("the authorization metadata was sent more than once", "TOKEN_INVALID")
+    if not values:
+        return None
+    value = values[0] if isinstance(values[0], str) else values[0].decode("ascii", "replace")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 class Authenticator:
@@ -236,6 +274,14 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise Unauthenticated("the bearer token is not a JWT", "TOKEN_INVALID") from None
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            raise Unauthenticated("the bearer token is not a JWT", "TOKEN_INVALID") from None
+        for claim in NUMERIC_DATE_CLAIMS:  # refused before PyJWT reads "exp": "1e11" as a number
+            value = unverified.get(claim)
+            if claim in unverified and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise Unauthenticated(f"the token's {claim} is not a NumericDate (a JSON number)", "TOKEN_INVALID")
         if header.get("alg") != settings.algorithm:
             raise Unauthenticated(f"the token's algorithm must be {settings.algorithm}", "TOKEN_INVALID")
         key = await self._keys.key(header.get("kid"))
@@ -253,8 +299,9 @@ class Authenticator:
             raise Unauthenticated("the token is meant for another audience", "TOKEN_INVALID") from None
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"the token is not valid: {error}", "TOKEN_INVALID") from None
-        if not claims["sub"]:  # PyJWT takes "" for a subject; a customer cannot be bound to it (Envoy agrees)
-            raise Unauthenticated("the token's subject is empty", "TOKEN_INVALID")
+        problem = subject_problem(claims["sub"])  # PyJWT takes "" or "   " for a subject; Envoy does not
+        if problem:
+            raise Unauthenticated(f"the token's subject {problem}", "TOKEN_INVALID")
         roles = claims.get(settings.roles_claim, [])
         roles = [roles] if isinstance(roles, str) else roles if isinstance(roles, list) else []
         return Caller(subject=str(claims["sub"]), roles=frozenset(r for r in roles if isinstance(r, str)),

@@ -51,6 +51,25 @@ def seconds(name: str, default: float, env: Mapping[str, str] = os.environ) -> f
     return value
 
 
+# The limits every service connection sets for itself at connect (libpq `options`), the values
+# db/provision.sql gives each role too: a role that holds its password could lift its own
+# settings (`ALTER ROLE catalog SET statement_timeout = 0`, which covers the service's later
+# connections), but not what a connection asks for itself. A statement: 5 s (a purchase's take
+# milliseconds; a stuck one must not hold locks and connections). Idle inside a transaction:
+# 10 s (a unit of work waits on nothing but its own statements; one that stalls holds its locks).
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 5.0
+DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 10.0
+
+
+def database_session_options(env: Mapping[str, str] = os.environ) -> str:
+    """libpq `options` setting DB_STATEMENT_TIMEOUT_SECONDS and DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS
+    (never 0: a service always runs under both limits)."""
+    statement = seconds("DB_STATEMENT_TIMEOUT_SECONDS", DEFAULT_STATEMENT_TIMEOUT_SECONDS, env)
+    idle = seconds("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS, env)
+    return (f"-c statement_timeout={max(1, round(statement * 1000))} "
+            f"-c idle_in_transaction_session_timeout={max(1, round(idle * 1000))}")
+
+
 MIN_SECRET_BYTES = 32
 
 
@@ -78,6 +97,7 @@ class ServerSettings:
     pool_size: int
     grace_seconds: float
     page_token_secret: bytes | None  # checked here so a wrong one fails the start (pagination reads it too)
+    database_options: str = ""  # database_session_options, checked here so a wrong one fails the start (db reads it)
 
     @classmethod
     def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> ServerSettings:
@@ -87,4 +107,5 @@ class ServerSettings:
             pool_size=positive_int("DB_POOL_SIZE", 16, env),
             grace_seconds=seconds("SHUTDOWN_GRACE_SECONDS", 10.0, env),
             page_token_secret=secret("PAGE_TOKEN_SECRET", env),
+            database_options=database_session_options(env),
         )

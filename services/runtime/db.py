@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import psycopg2
 import psycopg2.extensions
 
+from .config import database_session_options
+
 
 class ConnectionLost(Exception):
     """The connection died under a statement (psycopg2 reports some of these as a bare
@@ -229,7 +231,9 @@ class Database:
 
     async def _open(self):
         generation = self._generation
-        conn = psycopg2.connect(self._dsn, async_=1, application_name=self._application_name)
+        # The session's own limits, which the role's settings (ALTER ROLE ... SET) cannot lift.
+        conn = psycopg2.connect(self._dsn, async_=1, application_name=self._application_name,
+                                options=database_session_options())
         try:
             await asyncio.wait_for(_wait(conn), self._connect_timeout)
         except BaseException:

@@ -90,10 +90,10 @@ def test_a_valid_token_still_passes_both(api, stack):
     ("POST", "/v1/discs/{disc}:restock", "Bearer not-a-jwt", "invalid_token"),
     ("POST", "/v1/discs/{disc}:restock", "expired", "invalid_token"),
     ("GET", "/v1/discs/{disc}", "wrong audience", "invalid_token"),
-    # Browsing lets Envoy pass a request whose Authorization is no bearer token: the service refuses.
-    ("GET", "/v1/discs/{disc}", "Basic c3RhZmY6c3RhZmY=", "invalid_token"),
-    ("GET", "/v1/discs/{disc}", "Bearer", "invalid_token"),
-], ids=["missing", "not a jwt", "expired", "wrong audience", "basic, from the service", "empty, from the service"])
+    # Another scheme, or the Bearer scheme with no token, shows no bearer token (RFC 6750, 3.1).
+    ("POST", "/v1/discs/{disc}:restock", "Basic c3RhZmY6c3RhZmY=", None),
+    ("POST", "/v1/discs/{disc}:restock", "Bearer", None),
+], ids=["missing", "not a jwt", "expired", "wrong audience", "basic", "empty bearer"])
 def test_every_401_says_how_to_authenticate(api, stack, case):
     method, path, authorization, error = case
     tokens = {"expired": lambda: stack.issuer.mint("staff", ["staff"], iat=int(time.time()) - 7200,
@@ -110,3 +110,36 @@ def test_every_401_says_how_to_authenticate(api, stack, case):
         assert f'error="{error}"' in challenges[0]
     else:
         assert "error=" not in challenges[0]
+
+
+@pytest.mark.parametrize("authorization", ["Basic c3RhZmY6c3RhZmY=", "Bearer", "Bearer "])
+def test_an_authorization_that_is_no_bearer_token_counts_as_none_at_the_gateway_as_at_the_services(
+        api, stack, authorization):
+    """RFC 6750, 3.1: a request using another method lacks authentication information. Browsing is
+    served (Envoy let it through before, and the service then refused it as TOKEN_INVALID with
+    error="invalid_token"); a method that needs a token says TOKEN_MISSING, with no error code."""
+    disc = new_disc(api, stock=4)
+    assert api.request("GET", f"/v1/discs/{disc['id']}", authorization=authorization).status == 200
+    assert stack.catalog.GetDisc(catalog_pb2.GetDiscRequest(id=disc["id"]), timeout=10,
+                                 metadata=(("authorization", authorization),)).stock == 4
+    reply = api.request("POST", f"/v1/discs/{disc['id']}:restock", body={"quantity": 1}, authorization=authorization)
+    assert reason_of(assert_error(reply, 401, 16)) == "TOKEN_MISSING"
+    assert "error=" not in reply.headers["www-authenticate"]
+    with raises_status(grpc.StatusCode.UNAUTHENTICATED, reason="TOKEN_MISSING"):
+        stack.catalog.RestockDisc(catalog_pb2.RestockDiscRequest(id=disc["id"], quantity=1), timeout=10,
+                                  metadata=(("authorization", authorization),))
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 4
+
+
+def test_a_token_in_the_url_is_no_credential(api, stack):
+    """jwt_authn reads `?access_token=` unless told where to look; a URL is logged everywhere."""
+    disc = new_disc(api, stock=4)
+    for token in (stack.issuer.staff_token(), "not-a-jwt"):
+        # Browsing with it: not a 401 (no token was shown), the parameter is just unknown.
+        reply = api.request("GET", "/v1/discs", query={"access_token": token}, authorization=None)
+        assert reason_of(assert_error(reply, 400, 3)) == "UNKNOWN_FIELD", reply.text
+        # A method that needs a token: still none.
+        reply = api.request("POST", f"/v1/discs/{disc['id']}:restock?access_token={token}", body={"quantity": 1},
+                            authorization=None)
+        assert reason_of(assert_error(reply, 401, 16)) == "TOKEN_MISSING", reply.text
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 4

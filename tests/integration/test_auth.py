@@ -85,12 +85,13 @@ def test_a_token_that_is_not_valid_is_unauthenticated_and_changes_nothing(stack,
     assert stock_of(stack, disc.id) == 3
 
 
-def test_an_authorization_that_is_not_a_bearer_token_is_unauthenticated(stack):
+def test_an_authorization_that_is_not_a_bearer_token_is_no_token(stack):
+    """RFC 6750, 3.1 (and Envoy's jwt_authn): another scheme shows no bearer token."""
     disc = create_disc(stack, stock=3)
     anonymous = (("authorization", ""),)  # the stubs' interceptor adds the staff's token to calls without one
-    with raises_status(UNAUTHENTICATED, reason="TOKEN_INVALID"):
+    with raises_status(UNAUTHENTICATED, reason="TOKEN_MISSING"):
         restock(stack, disc.id, anonymous)
-    with raises_status(UNAUTHENTICATED, reason="TOKEN_INVALID"):
+    with raises_status(UNAUTHENTICATED, reason="TOKEN_MISSING"):
         restock(stack, disc.id, (("authorization", "Basic c3RhZmY6c3RhZmY="),))
     assert stock_of(stack, disc.id) == 3
 

@@ -5,6 +5,7 @@ read; and the rendered compose file mounts each container's own files and nothin
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ import psycopg2
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from devstack.compose_init import (ENVOY_UID, POSTGRES_UID, PRIVATE_TO_INIT, SERVICE_UID, layout,
                                    password_variable)
@@ -306,3 +307,126 @@ def test_a_supplied_ca_without_its_key_needs_every_certificate(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "catalog.pem" in result.stderr and "ca.key" in result.stderr
     assert not (tmp_path / "credentials" / "catalog").exists()  # nothing half-made handed out
+
+
+# -- half-supplied, mismatched or expiring certificates, a JWKS taken away --------------------
+
+def reissue(pki: DevPki, name: str, days: float) -> bytes:
+    """`name`'s certificate again, same key and CA, valid for `days` more (negative: expired)."""
+    ca_key = serialization.load_pem_private_key((pki.directory / "ca.key").read_bytes(), password=None)
+    old = x509.load_pem_x509_certificate(pki.cert_path(name).read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(old.subject).issuer_name(old.issuer).public_key(old.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=30))
+               .not_valid_after(now + datetime.timedelta(days=days)))
+    for extension in old.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    pem = builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    pki.cert_path(name).write_bytes(pem)
+    return pem
+
+
+def supply(tmp: Path, source: Path, *names: str, rename: dict | None = None) -> Path:
+    supplied = tmp / "supplied"
+    supplied.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copy(source / name, supplied / (rename or {}).get(name, name))
+    return supplied
+
+
+def test_a_supplied_certificate_from_a_ca_not_supplied_is_refused_not_replaced(tmp_path):
+    elsewhere = DevPki(tmp_path / "elsewhere").ensure(names=("customers",))
+    supply(tmp_path, elsewhere.directory, "customers.pem", "customers.key")
+    for _ in range(2):  # refused every time: no key of our own issued in its place
+        result = run_init(tmp_path, check=False)
+        assert result.returncode == 2, result.stderr
+        assert "customers.pem" in result.stderr and "ca.pem" in result.stderr, result.stderr
+    assert not (tmp_path / "credentials" / "customers").exists()
+
+
+@pytest.mark.parametrize("case", ["certificate without key", "key without certificate", "another key"])
+def test_a_supplied_certificate_needs_its_own_key(tmp_path, case):
+    theirs = DevPki(tmp_path / "theirs").ensure(names=("customers", "catalog"))
+    supply(tmp_path, theirs.directory, "ca.pem", "ca.key")
+    if case == "certificate without key":
+        supply(tmp_path, theirs.directory, "customers.pem")
+    elif case == "key without certificate":
+        supply(tmp_path, theirs.directory, "customers.key")
+    else:
+        supply(tmp_path, theirs.directory, "customers.pem", "catalog.key", rename={"catalog.key": "customers.key"})
+    result = run_init(tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "customers.key" in result.stderr, result.stderr
+
+
+def test_an_expiring_certificate_made_here_is_renewed_and_logged(tmp_path):
+    run_init(tmp_path)
+    root = tmp_path / "credentials"
+    pki = DevPki(root / "init" / "tls")
+    expiring = reissue(pki, "customers", days=2)
+    reissue(pki, "gateway", days=-1)
+    result = run_init(tmp_path)
+    assert "customers.pem expires" in result.stdout and "gateway.pem expires" in result.stdout, result.stdout
+    ca = x509.load_pem_x509_certificate((root / "customers" / "ca.pem").read_bytes())
+    for name in ("customers", "gateway"):
+        cert = x509.load_pem_x509_certificate((root / name / f"{name}.pem").read_bytes())
+        assert cert.public_bytes(serialization.Encoding.PEM) != expiring
+        assert cert.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+        cert.verify_directly_issued_by(ca)
+    # The development CA itself: a new one, and every certificate issued again from it.
+    old_ca = (root / "customers" / "ca.pem").read_bytes()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = serialization.load_pem_private_key((pki.directory / "ca.key").read_bytes(), password=None)
+    short = (x509.CertificateBuilder().subject_name(ca.subject).issuer_name(ca.subject).public_key(ca.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=3)))
+    for extension in ca.extensions:
+        short = short.add_extension(extension.value, extension.critical)
+    pki.ca_path.write_bytes(short.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    result = run_init(tmp_path)
+    assert "development CA expires" in result.stdout, result.stdout
+    new_ca = x509.load_pem_x509_certificate((root / "customers" / "ca.pem").read_bytes())
+    assert new_ca.public_bytes(serialization.Encoding.PEM) != old_ca
+    for name in PYTHON_SERVICES + ("gateway",):
+        x509.load_pem_x509_certificate((root / name / f"{name}.pem").read_bytes()).verify_directly_issued_by(new_ca)
+
+
+def test_an_expiring_supplied_certificate_is_refused(tmp_path):
+    theirs = DevPki(tmp_path / "theirs").ensure(names=("customers",))
+    reissue(theirs, "customers", days=3)
+    supply(tmp_path, theirs.directory, "ca.pem", "ca.key", "customers.pem", "customers.key")
+    result = run_init(tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "customers.pem expires" in result.stderr, result.stderr
+    reissue(theirs, "customers", days=400)
+    supply(tmp_path, theirs.directory, "customers.pem")
+    run_init(tmp_path)
+    assert (tmp_path / "credentials" / "customers" / "customers.pem").read_bytes() == theirs.cert_path("customers").read_bytes()
+
+
+def test_a_supplied_jwks_taken_away_brings_no_development_key_back_unasked(tmp_path):
+    idp = DevIssuer(tmp_path / "idp").ensure()
+    supplied = supply(tmp_path, idp.directory, "jwks.json")
+    run_init(tmp_path)
+    root = tmp_path / "credentials"
+    (supplied / "jwks.json").unlink()
+    result = run_init(tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "jwks.json" in result.stderr and "--allow-dev-signing-key" in result.stderr, result.stderr
+    assert not (root / "init" / "auth" / "signing-key.pem").exists()
+    assert (root / "orders" / "jwks.json").read_bytes() == idp.jwks_path.read_bytes()  # still theirs
+    result = run_init(tmp_path, "--allow-dev-signing-key")
+    assert "development signing key" in result.stdout
+    assert (root / "init" / "auth" / "signing-key.pem").exists()
+    assert (root / "orders" / "jwks.json").read_bytes() != idp.jwks_path.read_bytes()
+    run_init(tmp_path)  # said once: the development key is what is kept now
+
+
+def test_a_jwks_supplied_before_the_marker_existed_is_held_to_as_well(tmp_path):
+    idp = DevIssuer(tmp_path / "idp").ensure()
+    supplied = supply(tmp_path, idp.directory, "jwks.json")
+    run_init(tmp_path)
+    (tmp_path / "credentials" / "init" / "supplied.json").unlink()  # a volume of an older init step
+    (supplied / "jwks.json").unlink()
+    result = run_init(tmp_path, check=False)
+    assert result.returncode == 2 and "jwks.json" in result.stderr, result.stderr
