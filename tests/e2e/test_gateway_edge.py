@@ -521,3 +521,67 @@ def test_every_reason_the_gateway_answers_is_documented():
     assert listed == answered
     readme = (REPO_ROOT / "README.md").read_text()
     assert [reason for reason in sorted(answered) if f"`{reason}`" not in readme] == []
+
+
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _hpack_literal(headers: list[tuple[str, str]]) -> bytes:
+    """Headers as HPACK literals without indexing or Huffman coding."""
+    def length(n: int) -> bytes:
+        if n < 127:
+            return bytes([n])
+        out, n = [127], n - 127
+        while n >= 128:
+            out.append((n & 127) | 128)
+            n >>= 7
+        return bytes(out + [n])
+    return b"".join(b"\x00" + length(len(k)) + k.encode() + length(len(v)) + v.encode() for k, v in headers)
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+
+def test_http2_streams_holding_unfinished_bodies_cannot_grow_the_gateway_without_bound(stack, tmp_path_factory):
+    """The attack at a small scale: h2c connections each opening 100 streams that send most of a
+    declared 64 KiB body and never finish it. Each connection may hold 16 streams x 64 KiB, so
+    the gateway grows by about a megabyte a connection (it grew by 6 MiB before), and it keeps
+    answering others meanwhile."""
+    gateway = launch(stack.addresses, tmp_path_factory, stack.issuer)
+    try:
+        port = int(gateway.url.rsplit(":", 1)[1])
+        pid = gateway.process.pid
+        before = _rss_kib(pid)
+        connections, body = [], b"{" + b" " * 59_999
+        for _ in range(12):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+            connections.append(sock)
+            try:
+                sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(4, 0, 0, b""))
+                for index in range(100):
+                    stream = 1 + 2 * index
+                    headers = [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                               (":path", f"/v1/discs/{uuid.uuid4()}:restock"), ("content-type", "application/json"),
+                               ("authorization", f"Bearer {stack.staff_token}"), ("content-length", "65536")]
+                    sock.sendall(_h2_frame(1, 0x4, stream, _hpack_literal(headers)))
+                    for at in range(0, len(body), 16384):
+                        sock.sendall(_h2_frame(0, 0, stream, body[at:at + 16384]))
+            except (TimeoutError, OSError):
+                pass  # the gateway stopped reading this connection: what it holds is bounded
+        try:
+            # What the gateway holds once it has read what it will; the largest of a few looks.
+            grown, deadline = 0, time.monotonic() + 3
+            while time.monotonic() < deadline:
+                grown = max(grown, _rss_kib(pid) - before)
+                time.sleep(0.2)
+            assert grown < 40 * 1024, f"the gateway grew by {grown} KiB for 12 connections"
+            reply = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/discs?page_size=1", timeout=5)
+            assert reply.status == 200
+        finally:
+            for sock in connections:
+                sock.close()
+    finally:
+        stop([gateway.process])
