@@ -657,3 +657,49 @@ def test_another_charset_or_a_compressed_body_is_415(api, headers, words):
         reply = api.request("POST", "/v1/customers", body={"name": "Ana", "email": f"{uuid.uuid4().hex}@example.com"},
                             headers={"content-type": fine, "content-encoding": "identity"})
         assert reply.status == 200, reply.text
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("OPTIONS", "/v1/customers", "GET, POST"), ("OPTIONS", "/v1/discs/{disc}", "GET"),
+    ("OPTIONS", "/v1/purchases/{disc}:cancel", "POST"),
+    ("HEAD", "/v1/discs", "GET, POST"), ("HEAD", "/v1/discs/{disc}", "GET"), ("HEAD", "/v1/customers", "GET, POST"),
+])
+@pytest.mark.parametrize("authorization", ["default", None], ids=["with a token", "anonymous"])
+def test_head_and_an_options_that_is_no_preflight_are_405_before_any_token_is_asked(api, method, path, allow,
+                                                                                    authorization):
+    disc = new_disc(api)
+    reply = api.request(method, path.format(disc=disc["id"]), authorization=authorization)
+    assert reply.status == 405 and reply.headers["allow"] == allow, reply.text
+    if method == "OPTIONS":
+        assert reason_of(reply) == "METHOD_NOT_ALLOWED"
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+def test_head_or_options_at_an_unknown_path_is_404_without_a_token(api, method):
+    for path in ("/v1/records", "/v2/discs", "/v1/discs/x/y"):
+        reply = api.request(method, path, authorization=None)
+        assert reply.status == 404, (path, reply.status, reply.text)
+        if method == "OPTIONS":
+            assert reason_of(reply) == "NO_SUCH_PATH"
+
+
+def test_a_preflight_at_any_json_path_is_still_answered(api):
+    disc = new_disc(api)
+    reply = api.request("OPTIONS", f"/v1/discs/{disc['id']}:restock", authorization=None, headers={
+        "origin": "http://localhost:5173", "access-control-request-method": "POST"})
+    assert reply.status == 200 and reply.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+def test_many_small_headers_are_431_in_their_own_words(api):
+    headers = {f"x-h{index}": "v" for index in range(110)}  # ~1 KB in all: under 8 KiB, over 100 lines
+    reply = api.request("GET", "/v1/discs", headers=headers)
+    assert reply.status == 431 and reason_of(reply) == "HEADERS_TOO_LARGE", reply.text
+    assert "more than 100 header lines" in reply.json["message"]
+    assert api.request("GET", "/v1/discs", headers=dict(list(headers.items())[:60])).status == 200
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/v1/records"), ("POST", "/v1/discs/x/y"), ("GET", "/v1/discs:x")])
+def test_an_unknown_path_is_404_in_the_apis_words(api, method, path):
+    reply = api.request(method, path, body={} if method == "POST" else None)
+    assert reply.status == 404 and reason_of(reply) == "NO_SUCH_PATH", reply.text
+    assert "Could not resolve" not in reply.text and "docs/openapi.json" in reply.json["message"]
