@@ -703,3 +703,24 @@ def test_an_unknown_path_is_404_in_the_apis_words(api, method, path):
     reply = api.request(method, path, body={} if method == "POST" else None)
     assert reply.status == 404 and reason_of(reply) == "NO_SUCH_PATH", reply.text
     assert "Could not resolve" not in reply.text and "docs/openapi.json" in reply.json["message"]
+
+
+def test_every_4xx_an_operation_answers_is_declared(api):
+    """Cancelling a purchase that was not effective is 400 PURCHASE_NOT_EFFECTIVE: the document
+    declares it for CancelPurchase, as every operation declares the 4xx it can answer."""
+    from tests.support import REPO_ROOT
+
+    document = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+    operations = {op["operationId"]: (verb, op) for item in document["paths"].values() for verb, op in item.items()}
+    customer, disc = new_customer(api), new_disc(api, stock=0)
+    rejected = api.post("/v1/purchases", {"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 1}).json
+    assert rejected["state"] == "REJECTED"
+    reply = api.post(f"/v1/purchases/{rejected['id']}:cancel")
+    assert reply.status == 400 and reason_of(reply) == "PURCHASE_NOT_EFFECTIVE"
+    declared = operations["CancelPurchase"][1]["responses"]
+    assert "400" in declared and "PURCHASE_NOT_EFFECTIVE" in declared["400"]["description"]
+    for name, (verb, operation) in operations.items():
+        codes = set(operation["responses"])
+        assert {"200", "400", "404", "408", "431", "401"} <= codes, name
+        assert ({"413", "415"} <= codes) == (verb == "post"), name
+        assert ("403" in codes) == (operation["security"] == [{"bearer": []}]), name
