@@ -336,14 +336,19 @@ local function whole_digits(literal)
 end
 
 -- nil when `text` (a JSON number's literal, or a string when `quoted`) is a whole number of
--- `kind`; else what is wrong, in words.
-local function whole_problem(kind, text, quoted)
+-- `kind`; else what is wrong, in words. In a body (`canonical`) a string of digits is written as
+-- the API writes it and the OpenAPI document's pattern says: no sign but "-", no leading zero,
+-- no "-0" ("+1", "01" are refused); a query string's value may have leading zeros.
+local function whole_problem(kind, text, quoted, canonical)
   local bounds, negative, digits = WHOLE[kind], nil, nil
   local shown = quoted and quote(text, MAX_SHOWN) or text:sub(1, MAX_SHOWN)
   local words = "must be a whole number " .. bounds.words .. ", got " .. shown
   if quoted then
     local sign, given = text:match("^([-+]?)(%d+)$")
     if not given then return words end
+    if canonical and (sign == "+" or given:find("^0.") or text == "-0") then
+      return "must be a whole number written as digits, without a sign other than - nor a leading zero, got " .. shown
+    end
     negative, digits = sign == "-", given:gsub("^0+", "")
     if digits == "" then digits = "0" end
   else
@@ -352,7 +357,9 @@ local function whole_problem(kind, text, quoted)
   end
   if not at_most(digits, negative and bounds.min or bounds.max) then return words end
   if kind == "int64" and not quoted and text:find("[.eE]") and not at_most(digits, EXACT_IN_A_DOUBLE) then
-    return words .. " (beyond 2^53 as digits, without a fraction or an exponent)"
+    -- Within range, but such a number reaches the service through a double, which rounds it.
+    return "must be written as digits (a string such as \"" .. (negative and "-" or "") .. digits ..
+           "\") when beyond 2^53 (9007199254740992): with a fraction or an exponent it would be rounded, got " .. shown
   end
 end
 
@@ -446,7 +453,7 @@ function Reader:value(spec, path, times)
       return path, "must be one of " .. table.concat(ENUMS[message], ", ") .. ", got " .. quote(text, MAX_SHOWN)
     end
   elseif WHOLE[kind] or kind == "enum" then  -- an enum may be given by its number
-    local problem = whole_problem(kind == "enum" and "int32" or kind, text, json_type == "string")
+    local problem = whole_problem(kind == "enum" and "int32" or kind, text, json_type == "string", true)
     if problem then return path, problem end
   elseif kind == "timestamp" then
     local problem, reason = timestamp_problem(text)
@@ -552,7 +559,17 @@ local function check_query(route, query)
   local problem, changed, seen, parts = nil, false, {}, {}
   local rewritten = query:gsub("([^&=]*)=?([^&]*)", function(name, raw)
     if problem or name == "" then return end
+    -- A "%" that does not start two hex digits: the transcoder would answer in its own words.
+    local malformed = function(text) return text:gsub("%%%x%x", ""):find("%%") end
+    if malformed(name) then
+      problem = {name, "is not a parameter name: a % must start two hex digits (%2B)", "INVALID_FIELD"}
+      return
+    end
     local field, value = unescape(name), unescape(raw)
+    if malformed(raw) then
+      problem = {field, "is not percent-encoded: a % must start two hex digits (%25 for a % itself)", "INVALID_FIELD"}
+      return
+    end
     local spec = route.fields[field]
     if not spec then
       problem = route.path[field] and {field, "is given in the path already", "DUPLICATE_FIELD"}
