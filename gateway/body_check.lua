@@ -27,9 +27,13 @@ local MAX_SHOWN = 40
 
 local function quote(text, limit)
   if limit and #text > limit then text = text:sub(1, limit) .. "..." end
-  -- Controls, quotes and backslashes escaped; bytes beyond ASCII shown as "?", so that the
-  -- answer is valid JSON whatever the client sent.
-  local escaped = text:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end)
+  -- Quotes and backslashes escaped; a control character shown as its escape (\u0000: the
+  -- reader sees the six characters, not a NUL that would cut the text short in C strings);
+  -- bytes beyond ASCII shown as "?", so that the answer is valid JSON whatever the client sent.
+  -- (%z is listed: NUL is no %c in Envoy's LuaJIT.)
+  local escaped = text:gsub('[%z%c"\\]', function(c)
+    return string.format(c:find('["\\]') and "\\u%04x" or "\\\\u%04x", c:byte())
+  end)
   return '"' .. escaped:gsub("[\128-\255]", "?") .. '"'
 end
 

@@ -742,3 +742,41 @@ def test_bad_percent_encoding_in_a_query_is_400_naming_the_parameter(api, query,
     assert details["BadRequest"]["field_violations"][0]["field"] == field
     assert "two hex digits" in reply.json["message"]
     assert api.request("GET", "/v1/discs?artist=50%25%20off").status == 200
+
+
+def test_a_nul_in_a_key_is_escaped_in_the_answer(api):
+    reply = api.request("POST", "/v1/customers", raw=b'{"na\\u0000me": "Ana", "email": "nul@example.com"}')
+    assert reply.status == 400 and reason_of(reply) == "UNKNOWN_FIELD", reply.text
+    assert "\x00" not in reply.text and "\x00" not in reply.json["message"]
+    field = reply.json["details"][1]["field_violations"][0]["field"]
+    assert "\x00" not in field and "\\u0000" in field
+
+
+def test_a_preflight_answer_varies_by_origin(api):
+    for origin in ("http://localhost:5173", "https://elsewhere.example"):
+        reply = api.request("OPTIONS", "/v1/purchases", authorization=None, headers={
+            "origin": origin, "access-control-request-method": "POST"})
+        assert "origin" in [v.strip().lower() for v in reply.headers.get("vary", "").split(",")], reply.headers
+
+
+def test_dot_segments_are_resolved_and_the_invalid_path_message_says_what_is_refused(api):
+    disc = new_disc(api)
+    for path in ("/v1/discs/%2e", "/v1/customers/../discs", "/v1/discs/./"):
+        reply = api.request("GET", path, query={"artist": disc["artist"]})
+        assert reply.status == 200 and reply.json["discs"][0]["id"] == disc["id"], (path, reply.text)
+    assert api.get(f"/v1/discs/x/../{disc['id']}").json["id"] == disc["id"]
+    reply = api.request("GET", "/v1/discs/a%2Fb")
+    assert reply.status == 400 and reason_of(reply) == "INVALID_PATH"
+    assert "dot segment" not in reply.json["message"] and "escaped slash" in reply.json["message"]
+
+
+def test_output_only_fields_in_a_body_are_ignored_as_the_readme_says(api):
+    email = f"{uuid.uuid4().hex}@example.com"
+    body = {"name": "Ana", "email": email, "id": str(uuid.uuid4()), "state": "DEACTIVATED",
+            "create_time": "2000-01-01T00:00:00Z"}
+    reply = api.post("/v1/customers", body)
+    assert reply.status == 200, reply.text
+    assert (reply.json["state"], reply.json["email"]) == ("ACTIVE", email)
+    assert reply.json["id"] != body["id"] and not reply.json["create_time"].startswith("2000")
+    reply = api.post("/v1/customers", {"name": "Ana", "email": f"{uuid.uuid4().hex}@example.com", "state": 2**31})
+    assert reply.status == 400 and reason_of(reply) == "INVALID_FIELD", reply.text
