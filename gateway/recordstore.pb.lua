@@ -102,7 +102,7 @@ QUERIES = {
 -- Checks a JSON request body and the query string against the protos before the transcoder
 -- parses them (Envoy's Lua filter). The transcoder silently drops a field it does not know
 -- (envoyproxy/envoy#46623), takes null, or "5" for a number, lets the last of two equal keys win,
--- and refuses a number out of its type's range in protobuf's words ("TYPE_INT32"): a misspelt
+-- and refuses a number out of its type's range in protobuf's words (TYPE_INT32): a misspelt
 -- "phnoe" or a "request_id" in the wrong place would be lost without a word. Here every key must
 -- name a field of the message it is in (by its proto name or its JSON name), once; every value
 -- must have the field's JSON type, a whole number must be one within its type's range, an enum
@@ -113,16 +113,28 @@ QUERIES = {
 --
 -- protos/generate.py appends this file to the messages, enums and routes it derives from the
 -- descriptor set (MESSAGES, ENUMS, ROUTES, QUERIES), into gateway/recordstore.pb.lua, which Envoy
--- loads. A body that is not JSON is 400 INVALID_JSON with where it stops being JSON; one that is
--- not an object, or has something after the object, is left to the transcoder, which answers it.
+-- loads. A body that is not one JSON object is 400 INVALID_JSON with the byte where it stops being
+-- one (never the body itself): a byte order mark, a comment, text after the object, another root
+-- (true, [], null), a body of only whitespace, nesting deeper than MAX_DEPTH. A string that is not
+-- UTF-8 (latin-1, UTF-16) or escapes half a surrogate pair ("\ud800") is 400 INVALID_UTF8 naming
+-- the field it is in. GET, HEAD and DELETE take no body: one sent is 400 BODY_NOT_ALLOWED (the
+-- transcoder would read it into the request unchecked). A POST body of any framing (chunked
+-- too) must be JSON in UTF-8, not compressed: else 415, as the routes answer when they can tell
+-- from the headers alone.
+
+local MAX_DEPTH = 32  -- the deepest valid request is 3 objects deep
 
 local MAX_SHOWN = 40
 
 local function quote(text, limit)
   if limit and #text > limit then text = text:sub(1, limit) .. "..." end
-  -- Controls, quotes and backslashes escaped; bytes beyond ASCII shown as "?", so that the
-  -- answer is valid JSON whatever the client sent.
-  local escaped = text:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end)
+  -- Quotes and backslashes escaped; a control character shown as its escape (\u0000: the
+  -- reader sees the six characters, not a NUL that would cut the text short in C strings);
+  -- bytes beyond ASCII shown as "?", so that the answer is valid JSON whatever the client sent.
+  -- (%z is listed: NUL is no %c in Envoy's LuaJIT.)
+  local escaped = text:gsub('[%z%c"\\]', function(c)
+    return string.format(c:find('["\\]') and "\\u%04x" or "\\\\u%04x", c:byte())
+  end)
   return '"' .. escaped:gsub("[\128-\255]", "?") .. '"'
 end
 
@@ -148,6 +160,31 @@ Reader.__index = Reader
 
 local function fail() error("malformed", 0) end
 
+-- One UTF-8 sequence (RFC 3629: shortest form, no surrogates, at most U+10FFFF) at each
+-- non-ASCII byte of text[from..to]; false at the first byte that is not.
+local function utf8_valid(text, from, to)
+  local at = text:find("[\128-\255]", from)
+  while at and at <= to do
+    local c = text:byte(at)
+    local size, low, high = 0, 128, 191
+    if c >= 194 and c <= 223 then size = 1
+    elseif c == 224 then size, low = 2, 160
+    elseif c == 237 then size, high = 2, 159
+    elseif c >= 225 and c <= 239 then size = 2
+    elseif c == 240 then size, low = 3, 144
+    elseif c >= 241 and c <= 243 then size = 3
+    elseif c == 244 then size, high = 3, 143
+    else return false end
+    if at + size > to then return false end
+    for i = 1, size do
+      local b = text:byte(at + i)
+      if b < (i == 1 and low or 128) or b > (i == 1 and high or 191) then return false end
+    end
+    at = text:find("[\128-\255]", at + size + 1)
+  end
+  return true
+end
+
 function Reader:space()
   self.at = self.text:find("[^ \t\r\n]", self.at) or #self.text + 1
 end
@@ -162,8 +199,10 @@ function Reader:string()
   local text, at, parts = self.text, self.at + 1, {}
   local start = self.at
   while true do
-    local stop = text:find('["\\]', at)
+    local stop = text:find('["\\%z\001-\031]', at)
     if not stop then fail() end
+    if text:byte(stop) < 32 then fail() end  -- a control character must be escaped
+    if not utf8_valid(text, at, stop - 1) then error("utf8", 0) end
     parts[#parts + 1] = text:sub(at, stop - 1)
     if text:sub(stop, stop) == '"' then
       self.at = stop + 1
@@ -171,10 +210,20 @@ function Reader:string()
     end
     local escape = text:sub(stop + 1, stop + 1)
     if escape == "u" then
-      local code = tonumber(text:sub(stop + 2, stop + 5), 16)
+      local hex = text:sub(stop + 2, stop + 5)
+      local code = hex:find("^%x%x%x%x$") and tonumber(hex, 16)
       if not code then fail() end
+      -- Half a surrogate pair is no character: the services could not store it as UTF-8.
+      if code >= 0xDC00 and code <= 0xDFFF then error("utf8", 0) end
+      if code >= 0xD800 and code <= 0xDBFF then
+        local low = text:match("^\\u(%x%x%x%x)", stop + 6)
+        low = low and tonumber(low, 16)
+        if not low or low < 0xDC00 or low > 0xDFFF then error("utf8", 0) end
+        at = stop + 12
+      else
+        at = stop + 6
+      end
       if code < 128 then parts[#parts + 1] = string.char(code) else parts[#parts + 1] = "\127" end
-      at = stop + 6
     else
       local simple = ({['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t"})[escape]
       if not simple then fail() end
@@ -217,9 +266,15 @@ function Reader:scalar()
   fail()
 end
 
+function Reader:nest(change)
+  self.depth = self.depth + change
+  if self.depth > MAX_DEPTH then error("deep", 0) end
+end
+
 function Reader:skip()
   local c = self:peek()
   if c == "{" or c == "[" then
+    self:nest(1)
     local open, close = c, (c == "{" and "}" or "]")
     self.at = self.at + 1
     if self:peek() == close then self.at = self.at + 1 return end
@@ -233,7 +288,7 @@ function Reader:skip()
       self:skip()
       local after = self:peek()
       self.at = self.at + 1
-      if after == close then return end
+      if after == close then self:nest(-1) return end
       if after ~= "," then fail() end
     end
   end
@@ -285,14 +340,19 @@ local function whole_digits(literal)
 end
 
 -- nil when `text` (a JSON number's literal, or a string when `quoted`) is a whole number of
--- `kind`; else what is wrong, in words.
-local function whole_problem(kind, text, quoted)
+-- `kind`; else what is wrong, in words. In a body (`canonical`) a string of digits is written as
+-- the API writes it and the OpenAPI document's pattern says: no sign but "-", no leading zero,
+-- no "-0" ("+1", "01" are refused); a query string's value may have leading zeros.
+local function whole_problem(kind, text, quoted, canonical)
   local bounds, negative, digits = WHOLE[kind], nil, nil
   local shown = quoted and quote(text, MAX_SHOWN) or text:sub(1, MAX_SHOWN)
   local words = "must be a whole number " .. bounds.words .. ", got " .. shown
   if quoted then
     local sign, given = text:match("^([-+]?)(%d+)$")
     if not given then return words end
+    if canonical and (sign == "+" or given:find("^0.") or text == "-0") then
+      return "must be a whole number written as digits, without a sign other than - nor a leading zero, got " .. shown
+    end
     negative, digits = sign == "-", given:gsub("^0+", "")
     if digits == "" then digits = "0" end
   else
@@ -301,7 +361,9 @@ local function whole_problem(kind, text, quoted)
   end
   if not at_most(digits, negative and bounds.min or bounds.max) then return words end
   if kind == "int64" and not quoted and text:find("[.eE]") and not at_most(digits, EXACT_IN_A_DOUBLE) then
-    return words .. " (beyond 2^53 as digits, without a fraction or an exponent)"
+    -- Within range, but such a number reaches the service through a double, which rounds it.
+    return "must be written as digits (a string such as \"" .. (negative and "-" or "") .. digits ..
+           "\") when beyond 2^53 (9007199254740992): with a fraction or an exponent it would be rounded, got " .. shown
   end
 end
 
@@ -363,7 +425,8 @@ function Reader:value(spec, path, times)
   if repeated then
     if self:peek() ~= "[" then return path, "must be an array" end
     self.at = self.at + 1
-    if self:peek() == "]" then self.at = self.at + 1 return end
+    self:nest(1)
+    if self:peek() == "]" then self.at = self.at + 1 self:nest(-1) return end
     local index = 0
     while true do
       local field, problem, reason = self:value({kind, false, message, spec[4]}, path .. "[" .. index .. "]", times)
@@ -371,7 +434,7 @@ function Reader:value(spec, path, times)
       index = index + 1
       local after = self:peek()
       self.at = self.at + 1
-      if after == "]" then return end
+      if after == "]" then self:nest(-1) return end
       if after ~= "," then fail() end
     end
   end
@@ -380,6 +443,7 @@ function Reader:value(spec, path, times)
     return self:object(message, path, times)
   end
   local accepts = ACCEPTS[kind]
+  self.where = path
   if self:peek() == "{" or self:peek() == "[" then
     self:skip()
     return path, "must be " .. accepts[2]
@@ -393,7 +457,7 @@ function Reader:value(spec, path, times)
       return path, "must be one of " .. table.concat(ENUMS[message], ", ") .. ", got " .. quote(text, MAX_SHOWN)
     end
   elseif WHOLE[kind] or kind == "enum" then  -- an enum may be given by its number
-    local problem = whole_problem(kind == "enum" and "int32" or kind, text, json_type == "string")
+    local problem = whole_problem(kind == "enum" and "int32" or kind, text, json_type == "string", true)
     if problem then return path, problem end
   elseif kind == "timestamp" then
     local problem, reason = timestamp_problem(text)
@@ -408,9 +472,11 @@ end
 function Reader:object(name, prefix, times, in_path)
   local fields, seen = MESSAGES[name], {}
   self.at = self.at + 1
-  if self:peek() == "}" then self.at = self.at + 1 return end
+  self:nest(1)
+  if self:peek() == "}" then self.at = self.at + 1 self:nest(-1) return end
   while true do
     if self:peek() ~= '"' then fail() end
+    self.where = prefix  -- a key that is not UTF-8 is in the object at `prefix`
     local key = self:string()
     if self:peek() ~= ":" then fail() end
     self.at = self.at + 1
@@ -433,7 +499,7 @@ function Reader:object(name, prefix, times, in_path)
     if field then return field, problem, reason end
     local after = self:peek()
     self.at = self.at + 1
-    if after == "}" then return end
+    if after == "}" then self:nest(-1) return end
     if after ~= "," then fail() end
   end
 end
@@ -441,17 +507,27 @@ end
 -- Returns (field, description, reason) of the first problem ("" for the body as a whole), or
 -- nil and the spans of timestamps to upper-case.
 local function check(text, route, in_path)
-  local reader = setmetatable({text = text, at = 1}, Reader)
+  local reader = setmetatable({text = text, at = 1, depth = 0, where = route.prefix}, Reader)
   local times = {}
-  if reader:peek() ~= "{" then return nil, times end  -- not an object: the transcoder answers
+  local function invalid(words)
+    return "", words .. " (at byte " .. math.min(reader.at, #text) .. " of " .. #text .. ")", "INVALID_JSON"
+  end
+  if text:find("^\239\187\191") then return invalid("the body must be JSON without a byte order mark") end
+  if reader:peek() ~= "{" then return invalid("the body must be one JSON object") end
   local ok, field, problem, reason = pcall(reader.object, reader, route.body, route.prefix, times,
                                            route.prefix == "" and in_path or nil)
   if not ok then
+    if field == "utf8" then
+      return reader.where, "must be text in UTF-8 (a byte that is not, or an escaped half of a surrogate pair)",
+             "INVALID_UTF8"
+    end
+    if field == "deep" then return invalid("the body is nested deeper than " .. MAX_DEPTH .. " levels") end
     if field ~= "malformed" then error(field, 0) end
-    return "", "the body is not valid JSON (at byte " .. math.min(reader.at, #text) .. " of " .. #text .. ")",
-           "INVALID_JSON"
+    return invalid("the body is not valid JSON")
   end
   if field then return field, problem, reason or "INVALID_FIELD" end
+  -- The transcoder would parse what follows the object its own way, or echo it in its answer.
+  if reader:peek() ~= "" then return invalid("the body must be one JSON object, with nothing after it") end
   return nil, times
 end
 
@@ -487,7 +563,17 @@ local function check_query(route, query)
   local problem, changed, seen, parts = nil, false, {}, {}
   local rewritten = query:gsub("([^&=]*)=?([^&]*)", function(name, raw)
     if problem or name == "" then return end
+    -- A "%" that does not start two hex digits: the transcoder would answer in its own words.
+    local malformed = function(text) return text:gsub("%%%x%x", ""):find("%%") end
+    if malformed(name) then
+      problem = {name, "is not a parameter name: a % must start two hex digits (%2B)", "INVALID_FIELD"}
+      return
+    end
     local field, value = unescape(name), unescape(raw)
+    if malformed(raw) then
+      problem = {field, "is not percent-encoded: a % must start two hex digits (%25 for a % itself)", "INVALID_FIELD"}
+      return
+    end
     local spec = route.fields[field]
     if not spec then
       problem = route.path[field] and {field, "is given in the path already", "DUPLICATE_FIELD"}
@@ -546,12 +632,36 @@ function envoy_on_request(handle)
     end
     if rewritten then headers:replace(":path", path .. "?" .. rewritten) end
   end
-  local content_type = headers:get("content-type") or ""
-  if method ~= "POST" or not content_type:lower():find("^application/json") then return end
-  local route = route_of(method, path)
-  if not route then return end
+  if method == "GET" or method == "HEAD" or method == "DELETE" then
+    -- handle:body() is nil at once when the request ended with its headers.
+    local body = handle:body()
+    if body and body:length() > 0 then
+      handle:respond({[":status"] = "400", ["content-type"] = "application/json"},
+                     error_body("", "a " .. method .. " request takes no body", "BODY_NOT_ALLOWED"))
+    end
+    return
+  end
+  if method ~= "POST" then return end
+  local content_type = (headers:get("content-type") or ""):lower()
+  if content_type:find("^application/grpc") then return end  -- raw gRPC: the services answer
+  -- The headers cannot be read once the body has been waited for.
+  local encoding = (headers:get("content-encoding") or "identity"):lower()
   local body = handle:body()
   if not body or body:length() == 0 then return end
+  -- The routes refuse what the headers alone show; a chunked body (no Content-Length) only
+  -- shows here that there is one. Envoy does not decompress requests, and the services read
+  -- UTF-8 only: a compressed body or another charset would be read as something else.
+  local charset = content_type:match(";%s*charset%s*=%s*\"?([^;\"%s]*)")
+  local unsupported = (not content_type:find("^application/json") and "the body must be JSON (Content-Type: application/json)")
+    or (charset and charset ~= "utf-8" and charset ~= "utf8" and "the body must be JSON in UTF-8 (charset=utf-8, or none)")
+    or (encoding ~= "identity" and "the body must not be compressed (Content-Encoding: identity, or none)")
+  if unsupported then
+    -- Plain text: the gateway's 415 mapper puts it in the error shape with its reason.
+    handle:respond({[":status"] = "415"}, unsupported)
+    return
+  end
+  local route = route_of(method, path)
+  if not route then return end
   local text = body:getBytes(0, body:length())
   local ok, field, problem, reason = pcall(check, text, route, query_route and query_route.path)
   if not ok then return end  -- a fault of this script: the transcoder decides

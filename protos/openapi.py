@@ -45,11 +45,61 @@ UNITS_DIGITS = "^(0|[1-9][0-9]*)$"
 # gateway/body_check.lua): clients program against them (a test keeps this list, those files and
 # the README in step).
 GATEWAY_REASONS = (
-    "UNKNOWN_FIELD", "DUPLICATE_FIELD", "INVALID_FIELD", "TIMESTAMP_OUT_OF_RANGE", "INVALID_JSON", "INVALID_REQUEST",
+    "UNKNOWN_FIELD", "DUPLICATE_FIELD", "INVALID_FIELD", "TIMESTAMP_OUT_OF_RANGE", "INVALID_JSON", "INVALID_UTF8",
+    "BODY_NOT_ALLOWED", "INVALID_REQUEST",
     "INVALID_PATH", "INVALID_HEADER", "BODY_TOO_LARGE", "HEADERS_TOO_LARGE", "REQUEST_TIMEOUT", "METHOD_NOT_ALLOWED",
     "UNSUPPORTED_MEDIA_TYPE", "TOKEN_MISSING", "TOKEN_INVALID", "NO_SUCH_PATH", "SERVICE_UNAVAILABLE",
     "UPSTREAM_TIMEOUT", "REQUEST_REFUSED",
 )
+# The 4xx each operation can answer, declared so that a client (and Schemathesis) knows them.
+# Every operation: a request the gateway or the service refuses (400), the gateway's limits (408,
+# 431) and an unknown path (404); with a body, 413 and 415; with a token, 401 and 403. Beyond
+# those, what each operation's own rules and states answer (the services' errors, by reason).
+GATEWAY_400 = ("a field is wrong (google.rpc.BadRequest names it: INVALID_FIELD, UNKNOWN_FIELD, DUPLICATE_FIELD, "
+               "INVALID_UTF8, NUL_CHARACTER, TIMESTAMP_OUT_OF_RANGE...), or the request is not one the gateway "
+               "takes (INVALID_JSON, BODY_NOT_ALLOWED, INVALID_PATH, INVALID_HEADER, INVALID_REQUEST)")
+OPERATION_ERRORS = {
+    "CreateCustomer": {"409": "the email is taken (EMAIL_TAKEN), or the request_id was used by someone else "
+                              "(REQUEST_ID_REUSED)"},
+    "GetCustomer": {"404": "no such customer (CUSTOMER_NOT_FOUND)"},
+    "ListCustomers": {"400": "a page_token not issued for this listing (INVALID_PAGE_TOKEN)"},
+    "DeactivateCustomer": {"404": "no such customer (CUSTOMER_NOT_FOUND)"},
+    "CreateDisc": {"400": "a price beyond the limit (PRICE_TOO_HIGH) or in an unsupported currency "
+                          "(UNSUPPORTED_CURRENCY)"},
+    "GetDisc": {"404": "no such disc (DISC_NOT_FOUND)"},
+    "ListDiscs": {"400": "a page_token not issued for this listing (INVALID_PAGE_TOKEN)"},
+    "RestockDisc": {"400": "the stock would go beyond its limit (STOCK_LIMIT_EXCEEDED)",
+                    "404": "no such disc (DISC_NOT_FOUND)"},
+    "CreatePurchase": {"400": "the customer is deactivated (FAILED_PRECONDITION, CUSTOMER_DEACTIVATED)",
+                       "404": "no such customer or disc, or another customer's (CUSTOMER_NOT_FOUND, DISC_NOT_FOUND)",
+                       "409": "the request_id was used for another purchase (REQUEST_ID_REUSED)"},
+    "GetPurchase": {"404": "no such purchase, or another customer's (PURCHASE_NOT_FOUND)"},
+    "ListPurchases": {"400": "end_time not after start_time, or a page_token not issued for this listing "
+                             "(INVALID_PAGE_TOKEN)"},
+    "CancelPurchase": {"400": "the purchase was not effective, REJECTED or FAILED: nothing to cancel "
+                              "(FAILED_PRECONDITION, PURCHASE_NOT_EFFECTIVE)",
+                       "404": "no such purchase, or another customer's (PURCHASE_NOT_FOUND)"},
+}
+
+
+def error_responses(method: str, has_body: bool, anonymous: bool) -> dict[str, dict]:
+    """The 4xx responses of an operation, each a google.rpc.Status described in words."""
+    words = {"400": GATEWAY_400, "404": "no such path (NO_SUCH_PATH)",
+             "408": "the request was not received in time (REQUEST_TIMEOUT)",
+             "431": "the request line and headers are beyond 8 KiB or 100 lines (HEADERS_TOO_LARGE)",
+             "401": ("a token was sent that is not valid (TOKEN_INVALID, TOKEN_EXPIRED)" if anonymous else
+                     "no bearer token (TOKEN_MISSING), or one that is not valid (TOKEN_INVALID, TOKEN_EXPIRED)")}
+    if not anonymous:
+        words["403"] = "the token's role may not call this (ROLE_REQUIRED, ROLE_REFUSED)"
+    if has_body:
+        words["413"] = "the body is larger than 64 KiB (BODY_TOO_LARGE)"
+        words["415"] = "the body is not JSON in UTF-8, uncompressed (UNSUPPORTED_MEDIA_TYPE)"
+    for status, own in OPERATION_ERRORS.get(method, {}).items():
+        words[status] = f"{own}; or {words[status]}" if status in words else own
+    status_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/google_rpc_Status"}}}
+    return {status: {"description": words[status], "content": status_ref} for status in sorted(words)}
+
+
 STATUS_SCHEMA = {
     "type": "object",
     "description": "A google.rpc.Status: the gRPC code, a message, and typed details "
@@ -286,6 +336,7 @@ class _Builder:
                 "responses": {
                     "200": {"description": "OK", "content": {"application/json": {
                         "schema": {"$ref": self.ref(method.output_type)}}}},
+                    **error_responses(method.name, bool(rule.body), method.name in ANONYMOUS_OPERATIONS),
                     "default": {"description": "An error, as google.rpc.Status", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/google_rpc_Status"}}}},
                 },

@@ -121,3 +121,60 @@ def test_a_body_that_is_not_json_says_where_it_stops(api, raw):
     assert reply.status == 400, reply.text
     assert reply.json["details"][0]["reason"] == "INVALID_JSON"
     assert "not valid JSON (at byte" in reply.json["message"]
+
+
+def reason(reply) -> str:
+    return next(d["reason"] for d in reply.json["details"] if d["@type"].endswith("ErrorInfo"))
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b'\xef\xbb\xbf{"name": "Ana", "email": "bom@example.com"}', "without a byte order mark"),
+    (b'{"name": "Ana"} // a comment', "nothing after it"),
+    (b'{"name": /* a comment */ "Ana"}', "not valid JSON"),
+    (b'{}x', "nothing after it"),
+    (b'{}{}', "nothing after it"),
+    (b'   \n\t ', "one JSON object"),
+    (b'true', "one JSON object"), (b'1', "one JSON object"), (b'"x"', "one JSON object"),
+    (b'[]', "one JSON object"), (b'null', "one JSON object"),
+    (b'{"name": "Ana", "email": "a@example.com", "phone": "1\n2"}', "not valid JSON"),  # a raw control character
+    ('{"name": "Ana", "email": "x@example.com"}'.encode("utf-16"), "one JSON object"),
+    ('{"name": "Ana", "email": "x@example.com"}'.encode("utf-16-le"), "not valid JSON"),
+])
+def test_a_body_that_is_not_one_json_object_is_invalid_json_without_echo(api, raw, words):
+    reply = api.request("POST", "/v1/customers", raw=raw)
+    assert reply.status == 400, reply.text
+    assert reason(reply) == "INVALID_JSON" and words in reply.json["message"], reply.text
+    assert "at byte" in reply.json["message"] and "^" not in reply.text and "Ana" not in reply.text
+
+
+def test_nesting_deeper_than_the_bound_is_invalid_json(api, resources):
+    deep = b'{"quantity": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    reply = api.request("POST", f"/v1/discs/{resources['disc']}:restock", raw=deep)
+    # "x" is no field: the unknown key is found first, without reading the nesting.
+    assert reply.status == 400 and reason(reply) == "UNKNOWN_FIELD", reply.text
+    deep = b'{"quantity": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    reply = api.request("POST", f"/v1/discs/{resources['disc']}:restock", raw=deep)
+    assert reply.status == 400 and reason(reply) == "INVALID_JSON", reply.text
+    assert "nested deeper than 32 levels" in reply.json["message"]
+
+
+@pytest.mark.parametrize("raw, field", [
+    (b'{"name": "Jos\xe9", "email": "latin1@example.com"}', "customer.name"),  # latin-1
+    (b'{"name": "Ana", "email": "a@example.com", "phone": "\xc0\xaf"}', "customer.phone"),  # overlong
+    (b'{"name": "Ana", "email": "a@example.com", "phone": "\xed\xa0\x80"}', "customer.phone"),  # a surrogate
+    (b'{"name": "\\ud800", "email": "s@example.com"}', "customer.name"),
+    (b'{"name": "\\udc00x", "email": "s@example.com"}', "customer.name"),
+    (b'{"name": "\\ud800\\u0041", "email": "s@example.com"}', "customer.name"),
+    (b'{"na\xffme": "Ana", "email": "s@example.com"}', "customer"),
+])
+def test_text_that_is_not_utf8_is_refused_naming_the_field(api, raw, field):
+    reply = api.request("POST", "/v1/customers", raw=raw)
+    assert reply.status == 400, reply.text
+    assert violation(reply) == (field, "INVALID_UTF8"), reply.text
+
+
+def test_utf8_and_surrogate_pairs_still_pass(api):
+    raw = '{"name": "José \\ud83c\\udfb5 ♫", "email": "%s@example.com"}' % uuid.uuid4().hex
+    reply = api.request("POST", "/v1/customers", raw=raw.encode())
+    assert reply.status == 200, reply.text
+    assert reply.json["name"] == "José \U0001f3b5 ♫"
