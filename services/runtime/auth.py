@@ -124,7 +124,7 @@ class AuthSettings:
     roles_claim: str = "roles"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "AuthSettings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> AuthSettings:
         issuer, audience = env.get("AUTH_ISSUER", ""), env.get("AUTH_AUDIENCE", "")
         if not issuer:
             raise ConfigError("AUTH_ISSUER is not set (the `iss` every token must carry)")
@@ -138,8 +138,9 @@ class AuthSettings:
         algorithm = env.get("AUTH_ALGORITHM", DEFAULT_ALGORITHM)
         if algorithm not in ("ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA"):
             raise ConfigError(f"AUTH_ALGORITHM={algorithm!r} is not an asymmetric JWS algorithm (e.g. ES256, RS256)")
-        return cls(issuer, audience, url or None, Path(file) if file else None, algorithm,
-                   env.get("AUTH_ROLES_CLAIM", "roles"))
+        return cls(
+            issuer, audience, url or None, Path(file) if file else None, algorithm, env.get("AUTH_ROLES_CLAIM", "roles")
+        )
 
 
 class FileKeys:
@@ -147,7 +148,7 @@ class FileKeys:
 
     def __init__(self, path: Path):
         self._path = path
-        self._stamp = None
+        self._stamp: int | None = None
         self._checked = 0.0
         self._keys: dict[str | None, jwt.PyJWK] = {}
         self._load()
@@ -242,14 +243,22 @@ def _bearer(context) -> str | None:
 class Authenticator:
     """Turns a call's bearer token into a Caller (ANONYMOUS without one), or refuses it."""
 
+    @staticmethod
+    def _key_source(settings: AuthSettings) -> UrlKeys | FileKeys:
+        if settings.jwks_url:
+            return UrlKeys(settings.jwks_url)
+        if settings.jwks_file is None:  # from_env sets exactly one of the two
+            raise ConfigError("set exactly one of AUTH_JWKS_URL (an https:// JWKS) and AUTH_JWKS_FILE")
+        return FileKeys(settings.jwks_file)
+
     def __init__(self, settings: AuthSettings, keys: FileKeys | None = None, trust_domain: str = DEFAULT_TRUST_DOMAIN):
         self.settings = settings
         self.trust_domain = trust_domain  # whose SPIFFE IDs name our services (see tls.py)
-        self._keys = keys or (UrlKeys(settings.jwks_url) if settings.jwks_url else FileKeys(settings.jwks_file))
+        self._keys = keys or self._key_source(settings)
         self._verified: dict[str, Caller] = {}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Authenticator":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Authenticator:
         return cls(AuthSettings.from_env(env), trust_domain=env.get("TLS_TRUST_DOMAIN", "") or DEFAULT_TRUST_DOMAIN)
 
     def service(self, context) -> str | None:
@@ -288,9 +297,15 @@ class Authenticator:
         if key is None:
             raise Unauthenticated("the token is signed with a key the issuer does not publish", "TOKEN_INVALID")
         try:
-            claims = jwt.decode(token, key, algorithms=[settings.algorithm], audience=settings.audience,
-                                issuer=settings.issuer, leeway=LEEWAY_SECONDS,
-                                options={"require": ["exp", "iss", "aud", "sub"]})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[settings.algorithm],
+                audience=settings.audience,
+                issuer=settings.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired", "TOKEN_EXPIRED") from None
         except jwt.InvalidIssuerError:
@@ -304,11 +319,16 @@ class Authenticator:
             raise Unauthenticated(f"the token's subject {problem}", "TOKEN_INVALID")
         roles = claims.get(settings.roles_claim, [])
         roles = [roles] if isinstance(roles, str) else roles if isinstance(roles, list) else []
-        return Caller(subject=str(claims["sub"]), roles=frozenset(r for r in roles if isinstance(r, str)),
-                      token=token, expires=float(claims["exp"]))
+        return Caller(
+            subject=str(claims["sub"]),
+            roles=frozenset(r for r in roles if isinstance(r, str)),
+            token=token,
+            expires=float(claims["exp"]),
+        )
 
 
 # -- what a method asks of its caller -------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -325,8 +345,9 @@ class Rule:
     def check(self, caller: Caller, method: str) -> None:
         if self.service is not None:
             if caller.service != self.service:
-                raise PermissionDenied(f"{method} is for the {self.service} service only", "SERVICE_REQUIRED",
-                                       self.service)
+                raise PermissionDenied(
+                    f"{method} is for the {self.service} service only", "SERVICE_REQUIRED", self.service
+                )
             return
         if self.roles is None:
             return

@@ -66,8 +66,10 @@ def database_session_options(env: Mapping[str, str] = os.environ) -> str:
     (never 0: a service always runs under both limits)."""
     statement = seconds("DB_STATEMENT_TIMEOUT_SECONDS", DEFAULT_STATEMENT_TIMEOUT_SECONDS, env)
     idle = seconds("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS, env)
-    return (f"-c statement_timeout={max(1, round(statement * 1000))} "
-            f"-c idle_in_transaction_session_timeout={max(1, round(idle * 1000))}")
+    return (
+        f"-c statement_timeout={max(1, round(statement * 1000))} "
+        f"-c idle_in_transaction_session_timeout={max(1, round(idle * 1000))}"
+    )
 
 
 MIN_SECRET_BYTES = 32

@@ -232,8 +232,9 @@ class Database:
     async def _open(self):
         generation = self._generation
         # The session's own limits, which the role's settings (ALTER ROLE ... SET) cannot lift.
-        conn = psycopg2.connect(self._dsn, async_=1, application_name=self._application_name,
-                                options=database_session_options())
+        conn = psycopg2.connect(
+            self._dsn, async_=1, application_name=self._application_name, options=database_session_options()
+        )
         try:
             await asyncio.wait_for(_wait(conn), self._connect_timeout)
         except BaseException:
