@@ -33,7 +33,7 @@ def limits_seen(cluster, role: str) -> tuple[str, str]:
     async def scenario():
         db = await Database(cluster.service_url(role), 1, f"limits-{uuid.uuid4().hex[:8]}").open()
         try:
-            async with db.session() as session:
+            async with db.autocommit() as session:
                 return ((await session.one("SHOW statement_timeout"))[0],
                         (await session.one("SHOW idle_in_transaction_session_timeout"))[0])
         finally:
@@ -62,7 +62,7 @@ def test_a_service_connection_is_cut_when_its_statement_outlives_its_limit(clust
         db = await Database(cluster.service_url("orders"), 1, f"limits-{uuid.uuid4().hex[:8]}").open()
         try:
             with pytest.raises(psycopg2.errors.QueryCanceled):
-                async with db.session() as session:
+                async with db.autocommit() as session:
                     await session.one("SELECT pg_sleep(3)")
         finally:
             await db.close()
