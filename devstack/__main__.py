@@ -27,7 +27,7 @@ import psutil
 
 from .credentials import issuer_in
 from .gateway import CorsSettings, check_origin, envoy_ready, launch_envoy, public_url, write_config
-from .loopback import port_in_use
+from .loopback import free_address, port_in_use
 from .postgres import SERVICES, Cluster, Postmaster, postmaster_pid, start_embedded, stop_embedded
 from .pki import pki_in
 from .processes import PKI_DIR, REPO_ROOT, serving, stop
@@ -175,8 +175,12 @@ def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threadi
     # for its health checks, the gateway its own.
     pki = pki_in(args.data_dir).ensure()
     os.environ.update(pki.env("client"), **{PKI_DIR: str(pki.directory)})
-    services = ServiceStack(cluster, addresses, extra_env=shared_env(args.data_dir.parent, SERVICES),
-                            auth_env=issuer.env())
+    extra_env = shared_env(args.data_dir.parent, SERVICES)
+    # Each service's /metrics on a free loopback port, kept across its restarts.
+    metrics = {name: free_address() for name in SERVICES}
+    for name in SERVICES:
+        extra_env[name] = {**extra_env.get(name, {}), "METRICS_ADDR": metrics[name]}
+    services = ServiceStack(cluster, addresses, extra_env=extra_env, auth_env=issuer.env())
     units = [Unit(name, lambda name=name: services.launch(name).process,
                   lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
     if not args.no_gateway:
@@ -197,6 +201,7 @@ def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threadi
     gateway = "" if args.no_gateway else f", JSON gateway (Envoy) on {public_url(f'{args.host}:{args.gateway_port}')}"
     log.info("starting customers on %s, catalog on %s, orders on %s%s", addresses["customers"],
              addresses["catalog"], addresses["orders"], gateway)
+    log.info("metrics: %s", ", ".join(f"{name} http://{metrics[name]}/metrics" for name in SERVICES))
     try:
         supervisor.start()
         supervisor.run(stop_requested)

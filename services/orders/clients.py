@@ -22,6 +22,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from ..runtime import tls
 from ..runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, ServiceError, Unavailable
 from ..runtime.money import to_cents
+from ..runtime.outbound import Outbound
 from .errors import MalformedAnswer, PeerRefused
 from .model import Buyer, Reservation, ReservationOutcome
 
@@ -51,6 +52,7 @@ def _retrying_channel(address: str, service: str, tls_files: tls.TlsFiles | None
             ("grpc.enable_retries", 1),
             ("grpc.service_config", json.dumps(config)),
         ],
+        interceptors=[Outbound()],  # client metrics and trace context, on every call to the peer
     )
 
 

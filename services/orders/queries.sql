@@ -95,3 +95,11 @@ SELECT *
    AND update_time < now() - make_interval(secs => %(older_than_seconds)s)
  ORDER BY update_time
  LIMIT %(limit)s;
+
+-- name: recovery_backlog
+-- What the recovery loop has left to do, for the metrics: read once per round (the partial index
+-- purchases_unfinished holds exactly these rows), never per scrape.
+SELECT count(*) AS purchases,
+       coalesce(extract(epoch FROM now() - min(create_time)), 0)::float8 AS oldest_seconds
+  FROM orders.purchases
+ WHERE state IN (%(pending)s, %(cancelling)s, %(failing)s);

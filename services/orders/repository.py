@@ -95,6 +95,11 @@ class PurchaseRepository(Repository):
     async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:
         return await self._all("list_unfinished_purchases", {"older_than_seconds": older_than_seconds, "limit": limit})
 
+    async def recovery_backlog(self) -> tuple[int, float]:
+        """How many purchases are unfinished, and the oldest one's age in seconds (0 when none)."""
+        row = await self._connection.one(QUERIES["recovery_backlog"], STATES)
+        return (row[0], row[1]) if row else (0, 0.0)
+
 
 def store(database: Database) -> Store[PurchaseRepository]:
     return Store(database, PurchaseRepository)
