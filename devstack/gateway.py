@@ -63,7 +63,8 @@ def check_origin(origin: str) -> str:
 
 
 def render_config(listen: str, admin_port: int, upstreams: dict[str, str], auth, pki,
-                  descriptor: Path = DESCRIPTOR_SET, cors: CorsSettings = CorsSettings()) -> str:
+                  descriptor: Path = DESCRIPTOR_SET, cors: CorsSettings = CorsSettings(),
+                  otel_collector: str | None = None) -> str:
     """`auth`: the token issuer the gateway checks (issuer, audience, jwks_path), such as the
     local stack's credentials.DevIssuer; `pki`: the certificates of mutual TLS to the services
     (a pki.DevPki, whose `gateway` identity the gateway presents)."""
@@ -74,7 +75,16 @@ def render_config(listen: str, admin_port: int, upstreams: dict[str, str], auth,
     values["LISTEN_HOST"], values["LISTEN_PORT"] = split(listen)
     for name, address in upstreams.items():
         values[f"{name.upper()}_HOST"], values[f"{name.upper()}_PORT"] = split(address)
-    return Template(CONFIG_TEMPLATE.read_text()).substitute(values)
+    template = CONFIG_TEMPLATE.read_text()
+    if otel_collector:  # host:port of an OTLP/gRPC collector: Envoy traces too
+        values["OTEL_COLLECTOR_ADDR"] = otel_collector
+    else:
+        template = TRACING_BLOCK.sub("", template)
+    return Template(template).substitute(values)
+
+
+# The HCM's tracing block of envoy.yaml, between its two marker comments.
+TRACING_BLOCK = re.compile(r"^ *# tracing begin.*?^ *# tracing end\n", re.MULTILINE | re.DOTALL)
 
 
 @dataclass
@@ -86,9 +96,9 @@ class Gateway:
 
 
 def write_config(listen: str, admin_port: int, upstreams: dict[str, str],
-                 cors: CorsSettings, auth, pki) -> Path:
+                 cors: CorsSettings, auth, pki, otel_collector: str | None = None) -> Path:
     config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
-    config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors))
+    config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors, otel_collector=otel_collector))
     return config
 
 
@@ -113,9 +123,10 @@ def envoy_ready(admin_url: str, timeout: float = 1.0) -> bool:
 
 
 def start_gateway(listen: str, admin_port: int, upstreams: dict[str, str], auth, pki, log_path: Path | None = None,
-                  timeout: float = 20.0, cors: CorsSettings = CorsSettings()) -> Gateway:
+                  timeout: float = 20.0, cors: CorsSettings = CorsSettings(),
+                  otel_collector: str | None = None) -> Gateway:
     """Starts Envoy and waits until its admin interface reports it ready."""
-    config = write_config(listen, admin_port, upstreams, cors, auth, pki)
+    config = write_config(listen, admin_port, upstreams, cors, auth, pki, otel_collector)
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = launch_envoy(config, output)
     admin_url = f"http://127.0.0.1:{admin_port}"

@@ -1,11 +1,13 @@
-"""With OTEL_EXPORTER_OTLP_ENDPOINT set, the services send their spans to an OTLP collector: here
-a real OTLP/gRPC receiver (the collector's TraceService, from opentelemetry-proto) on loopback.
-One purchase that arrives with a W3C traceparent (as Envoy sends it) gives one trace: orders'
-server span under the caller's, its calls to customers and catalog under it, each peer's server
+"""With OTEL_EXPORTER_OTLP_ENDPOINT set, the services send their spans to an OTLP collector, and
+Envoy too (its OpenTelemetry tracer): here a real OTLP/gRPC receiver (the collector's TraceService,
+from opentelemetry-proto) on loopback. One JSON purchase sent with a W3C traceparent gives one
+trace: Envoy's span under the client's, orders' server span under Envoy's, its calls to customers and catalog under it, each peer's server
 span under the call, the SQL statements under the servers; a ReserveStock that fails is an error."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import secrets
 import threading
 import time
@@ -20,8 +22,10 @@ from recordstore.catalog.v1 import catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
-from devstack.loopback import free_address
+from devstack.gateway import start_gateway
+from devstack.loopback import free_address, free_port
 from devstack.postgres import SERVICES
+from devstack.processes import stop
 from devstack.stack import ServiceStack
 from tests.support import as_customer, channel, create_customer, create_disc, raises_status
 
@@ -60,7 +64,7 @@ def wait_for(condition, timeout: float = 20.0):
 
 
 @pytest.fixture(scope="module")
-def traced(cluster, issuer, pki):
+def traced(cluster, issuer, pki, tmp_path_factory):
     receiver = Receiver()
     collector = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)])
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, collector)
@@ -71,13 +75,17 @@ def traced(cluster, issuer, pki):
     services = ServiceStack(cluster, {name: free_address() for name in SERVICES},
                             {name: dict(otel) for name in SERVICES}, issuer.env())
     services.start()
+    gateway = start_gateway(free_address(), free_port(), services.addresses, issuer, pki,
+                            log_path=tmp_path_factory.mktemp("envoy") / "envoy.log",
+                            otel_collector=f"127.0.0.1:{port}")
     token = issuer.staff_token(ttl=3600)
     yield SimpleNamespace(
         customers=customers_pb2_grpc.CustomerServiceStub(channel(services.addresses["customers"], token)),
         catalog=catalog_pb2_grpc.CatalogServiceStub(channel(services.addresses["catalog"], token)),
         orders=orders_pb2_grpc.OrderServiceStub(channel(services.addresses["orders"], token)),
-        issuer=issuer, tokens={}, receiver=receiver,
+        issuer=issuer, tokens={}, receiver=receiver, gateway=gateway,
     )
+    stop([gateway.process])
     services.stop()
     collector.stop(1)
 
@@ -93,6 +101,23 @@ def purchase(traced, customer_id: str, disc_id: str) -> tuple[bytes, bytes]:
     return trace_id, parent_id
 
 
+def json_purchase(traced, customer_id: str, disc_id: str) -> tuple[bytes, bytes]:
+    """Buys through the gateway, as a JSON client that traces its own calls (its traceparent)."""
+    trace_id, parent_id = secrets.token_bytes(16), secrets.token_bytes(8)
+    connection = http.client.HTTPConnection(*traced.gateway.url.removeprefix("http://").split(":"), timeout=10)
+    try:
+        connection.request(
+            "POST", f"/v1/purchases?request_id={uuid.uuid4()}",
+            body=json.dumps({"customer_id": customer_id, "disc_id": disc_id, "quantity": 1}),
+            headers={"content-type": "application/json", "authorization": as_customer(traced, customer_id)[0][1],
+                     "traceparent": f"00-{trace_id.hex()}-{parent_id.hex()}-01"})
+        answer = connection.getresponse()
+        assert answer.status == 200, answer.read()
+    finally:
+        connection.close()
+    return trace_id, parent_id
+
+
 def named(spans, service: str, name: str, kind: int):
     matching = [s for s in spans if s.service == service and s.span.name == name and s.span.kind == kind]
     return matching[0].span if len(matching) == 1 else None
@@ -101,11 +126,13 @@ def named(spans, service: str, name: str, kind: int):
 def test_one_purchase_is_one_trace_across_every_hop(traced):
     customer = create_customer(traced)
     disc = create_disc(traced, stock=5)
-    trace_id, parent_id = purchase(traced, customer.id, disc.id)
+    trace_id, parent_id = json_purchase(traced, customer.id, disc.id)
 
     def complete():
         spans = traced.receiver.of_trace(trace_id)
+        gateway = [s.span for s in spans if s.service == "gateway"]
         wanted = [
+            gateway[0] if len(gateway) == 1 else None,
             named(spans, "orders", "recordstore.orders.v1.OrderService/CreatePurchase", SERVER),
             named(spans, "orders", "recordstore.customers.v1.CustomerService/GetCustomer", CLIENT),
             named(spans, "orders", "recordstore.catalog.v1.CatalogService/ReserveStock", CLIENT),
@@ -119,8 +146,9 @@ def test_one_purchase_is_one_trace_across_every_hop(traced):
     except AssertionError:
         print([(s.service, s.span.name, s.span.kind, s.span.trace_id == trace_id) for s in traced.receiver.spans])
         raise
-    spans, (orders, get_customer, reserve, customers, catalog) = wait_for(complete)
-    assert orders.parent_span_id == parent_id  # the caller's traceparent honoured
+    spans, (gateway, orders, get_customer, reserve, customers, catalog) = wait_for(complete)
+    assert gateway.parent_span_id == parent_id  # the JSON client's traceparent honoured
+    assert orders.parent_span_id == gateway.span_id
     assert get_customer.parent_span_id == orders.span_id
     assert reserve.parent_span_id == orders.span_id
     assert customers.parent_span_id == get_customer.span_id
@@ -140,7 +168,7 @@ def test_one_purchase_is_one_trace_across_every_hop(traced):
             parent = ancestors[parent]
         assert parent in servers, (service, name)
         assert all(disc.id not in a.value.string_value for a in span.attributes), name
-    assert {s.service for s in spans} == {"orders", "customers", "catalog"}
+    assert {s.service for s in spans} == {"gateway", "orders", "customers", "catalog"}
 
 
 def test_a_failed_reserve_stock_is_marked_as_an_error(traced):
