@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from . import metrics, tls, tracing
+from . import logs, metrics, tls, tracing
 from .access_log import ACCESS_LOG
 from .auth import Authenticator, AuthSettings
 from .config import ConfigError, ServerSettings
@@ -279,12 +279,12 @@ async def serve_service(app: ServiceApp[S], settings: S) -> None:
 
 def run_service(app: ServiceApp) -> None:
     """The whole life of a service process: config, migrate, serve, drain on SIGTERM, exit 0."""
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else logging.INFO,
-        format=f"%(asctime)s {app.name} %(levelname)s %(name)s: %(message)s",
-    )
-    ACCESS_LOG.configure(app.name, enabled=logging.getLogger("rpc").isEnabledFor(logging.INFO))
+    try:
+        logs.configure(app.name)  # LOG_LEVEL, LOG_FORMAT (text, or json with trace ids)
+    except ConfigError as error:
+        logging.basicConfig()
+        log.error("%s", error)
+        sys.exit(2)
     try:
         settings = app.read_settings(os.environ)  # every setting, before anything connects
         tracing.configure(app.name)

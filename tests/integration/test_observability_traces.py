@@ -71,9 +71,10 @@ def traced(cluster, issuer, pki, tmp_path_factory):
     port = collector.add_insecure_port("127.0.0.1:0")
     collector.start()
     otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_INSECURE": "true",
-            "OTEL_BSP_SCHEDULE_DELAY": "100", "METRICS_ADDR": "off"}
+            "OTEL_BSP_SCHEDULE_DELAY": "100", "METRICS_ADDR": "off", "LOG_FORMAT": "json"}
+    logs = tmp_path_factory.mktemp("logs")
     services = ServiceStack(cluster, {name: free_address() for name in SERVICES},
-                            {name: dict(otel) for name in SERVICES}, issuer.env())
+                            {name: dict(otel) for name in SERVICES}, issuer.env(), log_dir=logs)
     services.start()
     gateway = start_gateway(free_address(), free_port(), services.addresses, issuer, pki,
                             log_path=tmp_path_factory.mktemp("envoy") / "envoy.log",
@@ -83,7 +84,7 @@ def traced(cluster, issuer, pki, tmp_path_factory):
         customers=customers_pb2_grpc.CustomerServiceStub(channel(services.addresses["customers"], token)),
         catalog=catalog_pb2_grpc.CatalogServiceStub(channel(services.addresses["catalog"], token)),
         orders=orders_pb2_grpc.OrderServiceStub(channel(services.addresses["orders"], token)),
-        issuer=issuer, tokens={}, receiver=receiver, gateway=gateway,
+        issuer=issuer, tokens={}, receiver=receiver, gateway=gateway, logs=logs,
     )
     stop([gateway.process])
     services.stop()
@@ -179,3 +180,17 @@ def test_a_failed_reserve_stock_is_marked_as_an_error(traced):
                               if s.service == "orders" and s.span.kind == CLIENT
                               and s.span.name.endswith("/ReserveStock") and s.span.status.code == ERROR] or None)
     assert spans[0].span.status.message == "NOT_FOUND"
+
+
+def test_json_logs_carry_the_trace_id_of_the_rpc_they_were_written_in(traced):
+    customer = create_customer(traced)
+    disc = create_disc(traced, stock=5)
+    trace_id, _ = purchase(traced, customer.id, disc.id)
+
+    def logged():  # the access log is written in batches, every 0.2 s
+        lines = (traced.logs / "orders.log").read_text().splitlines()
+        entries = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON object
+        return [e for e in entries if e.get("trace_id") == trace_id.hex()] or None
+
+    (entry,) = wait_for(logged)
+    assert entry["method"].endswith("/CreatePurchase") and entry["code"] == "OK" and len(entry["span_id"]) == 16
