@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -185,7 +186,10 @@ def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threadi
                   lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
     if not args.no_gateway:
         cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
-        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors, issuer, pki)
+        # Envoy traces to the services' collector (OTEL_EXPORTER_OTLP_ENDPOINT, host:port), or OTEL_COLLECTOR_ADDR's.
+        collector = os.environ.get("OTEL_COLLECTOR_ADDR") or urlsplit(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")).netloc
+        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, addresses, cors, issuer, pki,
+                              collector or None)
         admin_url = f"http://127.0.0.1:{args.admin_port}"
         units.append(Unit("gateway", lambda: launch_envoy(config, subprocess.DEVNULL),
                           lambda: envoy_ready(admin_url, 0.3)))
