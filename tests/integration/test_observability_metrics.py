@@ -4,6 +4,7 @@ a rejected one and a cancellation, each endpoint's counters moved by exactly wha
 from __future__ import annotations
 
 import urllib.request
+import uuid
 from types import SimpleNamespace
 
 import grpc
@@ -119,3 +120,28 @@ def test_a_failed_call_is_counted_under_its_code(processes):
     after = scrape(processes.metrics["orders"])
     labels = rpc(ORDERS, "GetPurchase", grpc_code="NOT_FOUND")
     assert moved(before, after, "grpc_server_handled_total", labels) == 1
+
+
+def test_a_recovery_round_reads_the_backlog_count_and_the_age_of_the_oldest(stack):
+    """Inside a transaction that is rolled back, so no other test's recovery sees the planted rows."""
+    from prometheus_client import REGISTRY
+
+    from services.orders import metrics as orders_metrics
+    from services.orders.model import PurchaseOrder
+
+    async def round_with_two_planted() -> tuple[int, float]:
+        async with orders_metrics.store(stack.databases["orders"]).transaction() as repo:
+            for _ in range(2):
+                order = PurchaseOrder(str(uuid.uuid4()), str(uuid.uuid4()), 1)
+                await repo.insert_pending_purchase(order, str(uuid.uuid4()), None)
+            await repo.list_unfinished_purchases(older_than_seconds=3600, limit=100)  # what a round does
+            row = await repo._connection.one(
+                "SELECT count(*), extract(epoch FROM now() - min(create_time))::float8 FROM orders.purchases"
+                " WHERE state IN ('pending', 'cancelling', 'failing')"
+            )
+            return row[0], row[1]  # and the block ends without commit: rolled back
+
+    count, oldest = stack.run(round_with_two_planted())
+    assert count >= 2
+    assert REGISTRY.get_sample_value("recordstore_recovery_backlog_purchases") == count
+    assert REGISTRY.get_sample_value("recordstore_recovery_backlog_oldest_seconds") == pytest.approx(oldest, abs=0.01)
