@@ -8,6 +8,13 @@ stack and its own data directory (the two trees' schemas may differ), and prints
 both sides with the head/base ratio of their medians.
 
 Any other argument goes to both benchmarks unchanged (e.g. --duration 5 --discs 200000).
+
+The cost of observability: `--head-env NAME=VALUE` (repeatable) sets a variable for this tree's
+runs only, and `--tracing RATIO` runs an OTLP sink (bench/otlp_sink.py) and has this tree's
+services trace a RATIO of their requests to it (1 = every one):
+
+    python -m bench.compare --base <before metrics> --duration 3          # metrics alone
+    python -m bench.compare --base <before metrics> --tracing 0.1         # metrics + 10% traced
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
-from devstack.processes import REPO_ROOT
+from devstack.loopback import free_address
+from devstack.processes import REPO_ROOT, dying_with_parent
 
 # The figures compared, as the benchmark's table names them: (label, phase prefix, column).
 FIGURES = [
@@ -75,11 +83,11 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def run_bench(tree: Path, data_dir: Path, bench_args: list[str], log) -> str:
+def run_bench(tree: Path, data_dir: Path, bench_args: list[str], log, extra_env: dict | None = None) -> str:
     """One whole benchmark run from `tree`: its services, its SQL, its data directory."""
     # The tree first on the path, so that its own packages (and generated stubs) are imported
     # rather than those the virtual environment installed in editable mode.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "protos")])}
+    env = {**os.environ, **(extra_env or {}), "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "protos")])}
     result = subprocess.run([sys.executable, "-m", "bench", "--data-dir", str(data_dir), *bench_args],
                             cwd=tree, env=env, capture_output=True, text=True)
     log.write(result.stdout + result.stderr)
@@ -97,7 +105,18 @@ def main(argv=None) -> int:
     parser.add_argument("--pairs", type=int, default=2, help="base/head runs, alternating (default 2)")
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / ".data" / "compare",
                         help="data directories of both sides, kept for the next run (default .data/compare)")
+    parser.add_argument("--head-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a variable for this tree's runs only (repeatable)")
+    parser.add_argument("--tracing", type=float, metavar="RATIO",
+                        help="this tree's services trace this share of requests to an OTLP sink (0-1)")
     args, bench_args = parser.parse_known_args(argv)
+    head_env = dict(item.split("=", 1) for item in args.head_env)
+    sink = None
+    if args.tracing is not None:
+        address = free_address()
+        sink = subprocess.Popen(dying_with_parent([sys.executable, "-m", "bench.otlp_sink", address]), cwd=REPO_ROOT)
+        head_env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{address}", OTEL_EXPORTER_OTLP_INSECURE="true",
+                        OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG=str(args.tracing))
     base_rev = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", args.base],
                               check=True, capture_output=True, text=True).stdout.strip()
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -109,9 +128,14 @@ def main(argv=None) -> int:
             for side, tree in sides.items():
                 print(f"run {number}/{args.pairs}: {side} ({base_rev if side == 'base' else 'this tree'})...",
                       file=sys.stderr, flush=True)
-                results[side].append(parse_table(run_bench(tree, args.work_dir / side, bench_args, log)))
+                results[side].append(parse_table(run_bench(tree, args.work_dir / side, bench_args, log,
+                                                           head_env if side == "head" else None)))
+    if sink is not None:
+        sink.terminate()
+        sink.wait(10)
     print(f"\nbase {base_rev} vs this tree, {args.pairs} alternating run(s) each, "
-          f"bench arguments: {' '.join(bench_args) or '(defaults)'}; full output in {log_path}\n")
+          f"bench arguments: {' '.join(bench_args) or '(defaults)'}; full output in {log_path}")
+    print(f"this tree's own environment: {' '.join(f'{k}={v}' for k, v in head_env.items()) or '(none)'}\n")
     print(f"{'figure':<46}{'base runs':>22}{'head runs':>22}{'head/base':>11}")
     for label in [f[0] for f in FIGURES] + list(TARGETS):
         base = [r[label] for r in results["base"] if label in r]

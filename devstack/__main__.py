@@ -25,12 +25,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
 from .credentials import issuer_in
 from .gateway import CorsSettings, check_origin, envoy_ready, launch_envoy, public_url, write_config
-from .loopback import port_in_use
+from .loopback import free_address, port_in_use
 from .postgres import SERVICES, Cluster, Postmaster, postmaster_pid, start_embedded, stop_embedded
 from .pki import pki_in
 from .processes import PKI_DIR, REPO_ROOT, serving, stop
@@ -195,13 +196,20 @@ def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threadi
         # Every replica's pool on one PostgreSQL (100 connections, 40 per role): 24 per service in all.
         for name in SERVICES:
             extra_env.setdefault(name, {})["DB_POOL_SIZE"] = str(max(2, 24 // args.replicas))
+    # Each instance's /metrics on a free loopback port, kept across its restarts.
+    metrics = {instance: free_address() for instance in addresses}
+    for instance in addresses:
+        extra_env[instance] = {**extra_env.get(instance, {}), "METRICS_ADDR": metrics[instance]}
     services = ServiceStack(cluster, addresses, extra_env=extra_env, auth_env=issuer.env())
     units = [Unit(name, lambda name=name: services.launch(name).process,
                   lambda address=address: serving(address, 0.3)) for name, address in addresses.items()]
     if not args.no_gateway:
         cors = CorsSettings(tuple(args.cors_origin), args.cors_credentials)
         upstreams = {name: services.replicas(name) for name in SERVICES}
-        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, upstreams, cors, issuer, pki)
+        # Envoy traces to the services' collector (OTEL_EXPORTER_OTLP_ENDPOINT, host:port), or OTEL_COLLECTOR_ADDR's.
+        collector = os.environ.get("OTEL_COLLECTOR_ADDR") or urlsplit(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")).netloc
+        config = write_config(f"{args.host}:{args.gateway_port}", args.admin_port, upstreams, cors, issuer, pki,
+                              collector or None)
         admin_url = f"http://127.0.0.1:{args.admin_port}"
         units.append(Unit("gateway", lambda: launch_envoy(config, subprocess.DEVNULL),
                           lambda: envoy_ready(admin_url, 0.3)))
@@ -217,6 +225,7 @@ def supervise(args, cluster: Cluster, run_file: RunFile, stop_requested: threadi
     gateway = "" if args.no_gateway else f", JSON gateway (Envoy) on {public_url(f'{args.host}:{args.gateway_port}')}"
     log.info("starting customers on %s, catalog on %s, orders on %s%s",
              *(", ".join(services.replicas(name)) for name in SERVICES), gateway)
+    log.info("metrics: %s", ", ".join(f"{instance} http://{address}/metrics" for instance, address in metrics.items()))
     try:
         supervisor.start()
         supervisor.run(stop_requested)

@@ -80,7 +80,8 @@ def with_replicas(template: str, upstreams: Upstreams) -> str:
 
 
 def render_config(listen: str, admin_port: int, upstreams: Upstreams, auth, pki,
-                  descriptor: Path = DESCRIPTOR_SET, cors: CorsSettings = CorsSettings()) -> str:
+                  descriptor: Path = DESCRIPTOR_SET, cors: CorsSettings = CorsSettings(),
+                  otel_collector: str | None = None) -> str:
     """`upstreams`: each service's address, or the list of its replicas' addresses; `auth`: the
     token issuer the gateway checks (issuer, audience, jwks_path), such as the local stack's
     credentials.DevIssuer; `pki`: the certificates of mutual TLS to the services (a pki.DevPki,
@@ -93,7 +94,16 @@ def render_config(listen: str, admin_port: int, upstreams: Upstreams, auth, pki,
     for name, address in upstreams.items():
         if isinstance(address, str):
             values[f"{name.upper()}_HOST"], values[f"{name.upper()}_PORT"] = split(address)
-    return Template(with_replicas(CONFIG_TEMPLATE.read_text(), upstreams)).substitute(values)
+    template = with_replicas(CONFIG_TEMPLATE.read_text(), upstreams)
+    if otel_collector:  # host:port of an OTLP/gRPC collector: Envoy traces too
+        values["OTEL_COLLECTOR_ADDR"] = otel_collector
+    else:
+        template = TRACING_BLOCK.sub("", template)
+    return Template(template).substitute(values)
+
+
+# The HCM's tracing block of envoy.yaml, between its two marker comments.
+TRACING_BLOCK = re.compile(r"^ *# tracing begin.*?^ *# tracing end\n", re.MULTILINE | re.DOTALL)
 
 
 @dataclass
@@ -105,9 +115,9 @@ class Gateway:
 
 
 def write_config(listen: str, admin_port: int, upstreams: Upstreams,
-                 cors: CorsSettings, auth, pki) -> Path:
+                 cors: CorsSettings, auth, pki, otel_collector: str | None = None) -> Path:
     config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
-    config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors))
+    config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors, otel_collector=otel_collector))
     return config
 
 
@@ -132,9 +142,10 @@ def envoy_ready(admin_url: str, timeout: float = 1.0) -> bool:
 
 
 def start_gateway(listen: str, admin_port: int, upstreams: Upstreams, auth, pki, log_path: Path | None = None,
-                  timeout: float = 20.0, cors: CorsSettings = CorsSettings()) -> Gateway:
+                  timeout: float = 20.0, cors: CorsSettings = CorsSettings(),
+                  otel_collector: str | None = None) -> Gateway:
     """Starts Envoy and waits until its admin interface reports it ready."""
-    config = write_config(listen, admin_port, upstreams, cors, auth, pki)
+    config = write_config(listen, admin_port, upstreams, cors, auth, pki, otel_collector)
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = launch_envoy(config, output)
     admin_url = f"http://127.0.0.1:{admin_port}"

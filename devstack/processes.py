@@ -56,6 +56,7 @@ def start_service(name: str, address: str, database_url: str, extra_env: Mapping
     certificate of that development CA (TLS_*)."""
     own_tls = DevPki(Path(os.environ[PKI_DIR])).env(name) if os.environ.get(PKI_DIR) else {}
     env = {**os.environ, **own_tls, "LISTEN_ADDR": address, "DATABASE_URL": database_url, **dict(extra_env)}
+    env.setdefault("METRICS_ADDR", "127.0.0.1:0")  # never the fixed default: stacks and tests run side by side
     output = open(log_file, "ab") if log_file else None
     process = subprocess.Popen(dying_with_parent([sys.executable, "-m", f"services.{name}"]), cwd=REPO_ROOT,
                                env=env, stdout=output, stderr=subprocess.STDOUT if output else None)

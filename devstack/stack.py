@@ -40,7 +40,7 @@ def grpc_target(addresses: list[str]) -> str:
 class ServiceStack:
     cluster: Cluster
     addresses: dict[str, str]  # instance name (see instance_names) -> its address
-    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # by service
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # by service or instance name
     auth_env: dict[str, str] = field(default_factory=dict)  # every service's AUTH_* (credentials.DevIssuer.env)
     log_dir: Path | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -51,7 +51,8 @@ class ServiceStack:
 
     def env_for(self, instance: str) -> dict[str, str]:
         service = service_of(instance)
-        env = {**self.auth_env, **self.extra_env.get(service, {})}
+        # By service, then by instance (a replica's own METRICS_ADDR, say).
+        env = {**self.auth_env, **self.extra_env.get(service, {}), **self.extra_env.get(instance, {})}
         if service == "orders":
             # Every replica of its peers, balanced by the orders service (round_robin).
             env = {"CUSTOMERS_ADDR": grpc_target(self.replicas("customers")),

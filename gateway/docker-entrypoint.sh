@@ -13,6 +13,13 @@ case "$CORS_ALLOW_CREDENTIALS" in true|false) ;; *) echo "CORS_ALLOW_CREDENTIALS
 case "$CORS_ORIGIN_REGEX" in *"'"*) echo "CORS_ORIGIN_REGEX must not contain a quote" >&2; exit 1 ;; esac
 export CORS_ORIGIN_REGEX CORS_ALLOW_CREDENTIALS
 sep=$(printf '\001')
+# Tracing: spans to the OTLP/gRPC collector at OTEL_COLLECTOR_ADDR (host:port); unset, the block goes.
+if [ -n "${OTEL_COLLECTOR_ADDR:-}" ]; then
+  value=$(printf '%s' "$OTEL_COLLECTOR_ADDR" | sed 's/[\\&]/\\&/g')
+  sed -i "s${sep}\${OTEL_COLLECTOR_ADDR}${sep}${value}${sep}g" "$config"
+else
+  sed -i '/# tracing begin/,/# tracing end/d' "$config"
+fi
 for name in LISTEN_HOST LISTEN_PORT ADMIN_PORT DESCRIPTOR_PATH \
             CUSTOMERS_HOST CUSTOMERS_PORT CATALOG_HOST CATALOG_PORT ORDERS_HOST ORDERS_PORT \
             CORS_ORIGIN_REGEX CORS_ALLOW_CREDENTIALS AUTH_ISSUER AUTH_AUDIENCE AUTH_JWKS_PATH \

@@ -14,11 +14,12 @@ from recordstore.catalog.v1 import catalog_pb2_grpc
 
 from ..runtime.db import Database
 from ..runtime.server import Built, CommonSettings, ServiceApp
-from . import repository
+from . import metrics
 from .servicer import SERVICE_NAME, CatalogServicer
 from .usecases import Catalog
 
 DEFAULT_LISTEN_ADDR = "127.0.0.1:50052"
+DEFAULT_METRICS_ADDR = "127.0.0.1:9462"  # METRICS_ADDR: Prometheus's /metrics
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        return cls(CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env))
+        return cls(CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env, DEFAULT_METRICS_ADDR))
 
 
 async def build(database: Database, settings: Settings) -> Built:
     """Nothing to close beyond the server: the catalog calls no peer and runs no background task."""
-    servicer = CatalogServicer(Catalog(repository.store(database)), settings.common.authenticator())
+    servicer = CatalogServicer(Catalog(metrics.store(database)), settings.common.authenticator())
     return Built(lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server))
 
 

@@ -19,6 +19,7 @@ from .servicer import SERVICE_NAME, CustomerServicer
 from .usecases import Customers
 
 DEFAULT_LISTEN_ADDR = "127.0.0.1:50051"
+DEFAULT_METRICS_ADDR = "127.0.0.1:9461"  # METRICS_ADDR: Prometheus's /metrics
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        return cls(CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env))
+        return cls(CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env, DEFAULT_METRICS_ADDR))
 
 
 async def build(database: Database, settings: Settings) -> Built:

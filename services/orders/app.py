@@ -19,7 +19,7 @@ from recordstore.orders.v1 import orders_pb2_grpc
 from ..runtime import config
 from ..runtime.db import Database
 from ..runtime.server import Built, CommonSettings, ServiceApp
-from . import repository
+from . import metrics
 from .clients import CatalogClient, CustomersClient
 from .recovery import RecoveryLoop
 from .servicer import SERVICE_NAME, OrderServicer
@@ -27,6 +27,7 @@ from .usecases import Purchases
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN_ADDR = "127.0.0.1:50053"
+DEFAULT_METRICS_ADDR = "127.0.0.1:9463"  # METRICS_ADDR: Prometheus's /metrics
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         return cls(
-            common=CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env),
+            common=CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env, DEFAULT_METRICS_ADDR),
             customers_addr=config.address("CUSTOMERS_ADDR", "127.0.0.1:50051", env),
             catalog_addr=config.address("CATALOG_ADDR", "127.0.0.1:50052", env),
             request_budget=config.seconds("REQUEST_BUDGET_SECONDS", 5.0, env),
@@ -61,7 +62,7 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
     budget = settings.request_budget
     customers = CustomersClient(settings.customers_addr, settings.common.tls)
     catalog = CatalogClient(settings.catalog_addr, settings.common.tls)
-    purchases = Purchases(repository.store(database), customers, catalog, budget)
+    purchases = Purchases(metrics.store(database), customers, catalog, budget)
     servicer = OrderServicer(purchases, budget, settings.common.authenticator())
     recovery = None
     if settings.recovery:

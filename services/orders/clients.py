@@ -22,6 +22,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from ..runtime import tls
 from ..runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, ServiceError, Unavailable
 from ..runtime.money import to_cents
+from ..runtime.outbound import Outbound
 from .errors import MalformedAnswer, PeerRefused
 from .model import Buyer, Reservation, ReservationOutcome
 
@@ -59,6 +60,7 @@ def _retrying_channel(address: str, service: str, peer: str, tls_files: tls.TlsF
             ("grpc.service_config", json.dumps(config)),
             ("grpc.ssl_target_name_override", peer),
         ],
+        interceptors=[Outbound()],  # client metrics and trace context, on every call to the peer
     )
 
 

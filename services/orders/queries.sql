@@ -109,7 +109,7 @@ WITH lease AS (
     INSERT INTO orders.recovery_leases AS held (purchase_id, leased_until, leased_by)
     SELECT id, now() + make_interval(secs => %(lease_seconds)s), %(leased_by)s
       FROM orders.purchases
-     WHERE id = %(id)s AND state IN ('pending', 'cancelling', 'failing')
+     WHERE id = %(id)s AND state IN (%(pending)s, %(cancelling)s, %(failing)s)
     ON CONFLICT (purchase_id) DO UPDATE
        SET leased_until = EXCLUDED.leased_until, leased_by = EXCLUDED.leased_by
      WHERE held.leased_until <= now()
@@ -117,7 +117,15 @@ WITH lease AS (
 )
 SELECT purchases.*
   FROM orders.purchases JOIN lease ON lease.purchase_id = purchases.id
- WHERE state IN ('pending', 'cancelling', 'failing');
+ WHERE state IN (%(pending)s, %(cancelling)s, %(failing)s);
 
 -- name: release_purchase_lease
 DELETE FROM orders.recovery_leases WHERE purchase_id = %(id)s AND leased_by = %(leased_by)s;
+
+-- name: recovery_backlog
+-- What the recovery loop has left to do, for the metrics: read once per round (the partial index
+-- purchases_unfinished holds exactly these rows), never per scrape.
+SELECT count(*) AS purchases,
+       coalesce(extract(epoch FROM now() - min(create_time)), 0)::float8 AS oldest_seconds
+  FROM orders.purchases
+ WHERE state IN (%(pending)s, %(cancelling)s, %(failing)s);

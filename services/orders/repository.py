@@ -104,6 +104,11 @@ class PurchaseRepository(Repository):
     async def release_purchase_lease(self, purchase_id: str, leased_by: str) -> None:
         await self._connection.run(QUERIES["release_purchase_lease"], {"id": purchase_id, "leased_by": leased_by})
 
+    async def recovery_backlog(self) -> tuple[int, float]:
+        """How many purchases are unfinished, and the oldest one's age in seconds (0 when none)."""
+        row = await self._connection.one(QUERIES["recovery_backlog"], STATES)
+        return (row[0], row[1]) if row else (0, 0.0)
+
 
 def store(database: Database) -> Store[PurchaseRepository]:
     return Store(database, PurchaseRepository)

@@ -22,6 +22,13 @@ def address(name: str, default: str | None = None, env: Mapping[str, str] = os.e
     return value
 
 
+def optional_address(name: str, default: str, env: Mapping[str, str] = os.environ) -> str | None:
+    """A `host:port` setting that may be `off` (None), such as METRICS_ADDR."""
+    if env.get(name, default).strip().lower() == "off":
+        return None
+    return address(name, default, env)
+
+
 def database_url(name: str = "DATABASE_URL", env: Mapping[str, str] = os.environ) -> str:
     value = env.get(name, "")
     if not value.startswith(("postgresql://", "postgres://")):
@@ -100,9 +107,12 @@ class ServerSettings:
     grace_seconds: float
     page_token_secret: bytes | None  # checked here so a wrong one fails the start (pagination reads it too)
     database_options: str = ""  # database_session_options, checked here so a wrong one fails the start (db reads it)
+    metrics_addr: str | None = None  # where /metrics is served (METRICS_ADDR); None: not served
 
     @classmethod
-    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> ServerSettings:
+    def from_env(
+        cls, default_listen_addr: str, env: Mapping[str, str] = os.environ, default_metrics_addr: str = "off"
+    ) -> ServerSettings:
         return cls(
             listen_addr=address("LISTEN_ADDR", default_listen_addr, env),
             database_url=database_url("DATABASE_URL", env),
@@ -110,4 +120,5 @@ class ServerSettings:
             grace_seconds=seconds("SHUTDOWN_GRACE_SECONDS", 10.0, env),
             page_token_secret=secret("PAGE_TOKEN_SECRET", env),
             database_options=database_session_options(env),
+            metrics_addr=optional_address("METRICS_ADDR", default_metrics_addr, env),
         )

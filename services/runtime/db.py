@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 import psycopg2
 import psycopg2.extensions
 
+from . import metrics, tracing
 from .config import database_session_options
 
 
@@ -133,6 +135,12 @@ class Connection:
         self._conn = conn
 
     async def _execute(self, sql: str, params):
+        if not tracing.ENABLED:
+            return await self._statement(sql, params)
+        with tracing.sql_span(sql):
+            return await self._statement(sql, params)
+
+    async def _statement(self, sql: str, params):
         cursor = self._conn.cursor()
         try:
             cursor.execute(sql, params)
@@ -222,6 +230,9 @@ class Database:
         self._idle: list = []  # (connection, generation), most recently used last
         self._generation = 0
         self._closed = False
+        self._in_use = 0
+        self._waiting = 0
+        self._wait_seconds = metrics.watch_pool(application_name, size, lambda: self._in_use, lambda: self._waiting)
 
     async def open(self) -> Database:
         """Opens every connection now: a wrong URL fails the start, the first requests pay no connect."""
@@ -276,8 +287,25 @@ class Database:
             await transaction._rollback_unless_committed()
 
     @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the `size` places, counted for the metrics: in use, waiting, how long it waited."""
+        asked = time.perf_counter()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        self._wait_seconds.observe(time.perf_counter() - asked)
+        self._in_use += 1
+        try:
+            yield
+        finally:
+            self._in_use -= 1
+            self._slots.release()
+
+    @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        async with self._slots:
+        async with self._slot():
             conn, generation = await self._checkout()
             try:
                 yield conn

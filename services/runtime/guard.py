@@ -21,6 +21,7 @@ import time
 import grpc
 from grpc_status import rpc_status
 
+from . import metrics, tracing
 from .access_log import ACCESS_LOG
 from .auth import CURRENT, Rule
 from .db import CONNECTION_ERRORS
@@ -70,14 +71,19 @@ def guarded(service_name: str, access: dict[str, Rule]):
 
 
 def _guard(path: str, method, rule: Rule):
+    measured = metrics.server_method(path)  # its label children, bound once
+
     @functools.wraps(method)
     async def rpc(self, request, context):
         started = time.perf_counter()
+        measured.started.inc()
         admission = ADMISSION.get()
         if admission is not None:
             admission.last_rpc = time.monotonic()
             if not admission.open:
-                ACCESS_LOG.rpc(path, grpc.StatusCode.UNAVAILABLE.name, (time.perf_counter() - started) * 1000)
+                elapsed = time.perf_counter() - started
+                measured.done(grpc.StatusCode.UNAVAILABLE, elapsed)
+                ACCESS_LOG.rpc(path, grpc.StatusCode.UNAVAILABLE.name, elapsed * 1000)
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down, retry")
             admission.in_flight += 1
         code = grpc.StatusCode.OK
@@ -107,6 +113,17 @@ def _guard(path: str, method, rule: Rule):
         finally:
             if admission is not None:
                 admission.in_flight -= 1
-            ACCESS_LOG.rpc(path, code.name, (time.perf_counter() - started) * 1000)
+            elapsed = time.perf_counter() - started
+            measured.done(code, elapsed)
+            ACCESS_LOG.rpc(path, code.name, elapsed * 1000)
+            if tracing.ENABLED:
+                tracing.server_code(code)
 
-    return rpc
+    @functools.wraps(method)
+    async def traced(self, request, context):
+        if not tracing.ENABLED:
+            return await rpc(self, request, context)
+        with tracing.server_span(path, context):
+            return await rpc(self, request, context)
+
+    return traced

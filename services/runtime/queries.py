@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+# Every loaded statement's name, by its text: what a trace calls it (tracing.sql_span).
+NAMES: dict[str, str] = {}
+
 _HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
@@ -24,4 +27,5 @@ def load_queries(path: Path) -> dict[str, str]:
         if not sql:
             raise ValueError(f"{path}: query {name!r} is empty")
         queries[name] = sql
+        NAMES[sql] = name
     return queries

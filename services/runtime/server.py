@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from . import tls
+from . import logs, metrics, tls, tracing
 from .access_log import ACCESS_LOG
 from .auth import Authenticator, AuthSettings
 from .config import ConfigError, ServerSettings
@@ -192,9 +192,13 @@ class CommonSettings:
     tls: TlsFiles
 
     @classmethod
-    def from_env(cls, default_listen_addr: str, env: Mapping[str, str] = os.environ) -> CommonSettings:
+    def from_env(
+        cls, default_listen_addr: str, env: Mapping[str, str] = os.environ, default_metrics_addr: str = "off"
+    ) -> CommonSettings:
         return cls(
-            ServerSettings.from_env(default_listen_addr, env), AuthSettings.from_env(env), TlsFiles.from_env(env)
+            ServerSettings.from_env(default_listen_addr, env, default_metrics_addr),
+            AuthSettings.from_env(env),
+            TlsFiles.from_env(env),
         )
 
     def authenticator(self) -> Authenticator:
@@ -260,6 +264,7 @@ async def serve_service(app: ServiceApp[S], settings: S) -> None:
     server = settings.common.server
     database = await connect(server.database_url, server.pool_size, app.name)
     await asyncio.to_thread(migrate, server.database_url, app.name, app.migrations_dir)
+    metrics.serve(server.metrics_addr)  # a port already taken fails the start (exit 2), naming METRICS_ADDR
     running = await start(app, settings, database)
     log.info("%s listening on %s", app.name, server.listen_addr)
     await wait_for_shutdown_signal()
@@ -268,19 +273,21 @@ async def serve_service(app: ServiceApp[S], settings: S) -> None:
     await running.stop(server.grace_seconds)  # the listener, the RPCs in flight, then what they left running
     await database.close()  # the pool: it opens nothing after this
     ACCESS_LOG.flush()
+    tracing.shutdown()  # the spans still batched
     log.info("%s stopped", app.name)
 
 
 def run_service(app: ServiceApp) -> None:
     """The whole life of a service process: config, migrate, serve, drain on SIGTERM, exit 0."""
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else logging.INFO,
-        format=f"%(asctime)s {app.name} %(levelname)s %(name)s: %(message)s",
-    )
-    ACCESS_LOG.configure(app.name, enabled=logging.getLogger("rpc").isEnabledFor(logging.INFO))
+    try:
+        logs.configure(app.name)  # LOG_LEVEL, LOG_FORMAT (text, or json with trace ids)
+    except ConfigError as error:
+        logging.basicConfig()
+        log.error("%s", error)
+        sys.exit(2)
     try:
         settings = app.read_settings(os.environ)  # every setting, before anything connects
+        tracing.configure(app.name)
         asyncio.run(serve_service(app, settings))
     except ConfigError as error:
         log.error("%s", error)

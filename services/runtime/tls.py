@@ -71,8 +71,10 @@ def channel(address: str, files: TlsFiles | None = None, options=()) -> grpc.Cha
     return grpc.secure_channel(address, (files or from_env()).channel_credentials(), options=list(options))
 
 
-def aio_channel(address: str, files: TlsFiles | None = None, options=()) -> grpc.aio.Channel:
-    return grpc.aio.secure_channel(address, (files or from_env()).channel_credentials(), options=list(options))
+def aio_channel(address: str, files: TlsFiles | None = None, options=(), interceptors=()) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(
+        address, (files or from_env()).channel_credentials(), options=list(options), interceptors=list(interceptors)
+    )
 
 
 def peer_service(context, trust_domain: str) -> str | None:

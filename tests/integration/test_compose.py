@@ -57,6 +57,8 @@ def test_docker_compose_accepts_the_file_with_no_password_given():
 
 def test_every_container_has_a_health_check_and_waits_for_healthy_dependencies():
     for name, service in SERVICES.items():
+        if "observability" in service.get("profiles", ()):
+            continue  # the tools of the observability profile: tests/integration/test_observability_configs.py
         if name == INIT:
             assert service["restart"] == "no" and "depends_on" not in service  # one-shot, first
             continue
