@@ -12,6 +12,9 @@ init step, which runs once beforehand (README, "Docker Swarm"):
     export PAGE_TOKEN_SECRET=$(openssl rand -hex 32)   # keep it: every deploy needs the same
     .venv/bin/python -m devstack.swarm | docker stack deploy -c - recordstore
 
+Swarm has no profiles either: services of a compose profile (`observability`) are left out; run
+those with compose beside the stack, or deploy them as a stack of their own.
+
 Swarm has no start order: a service that starts before PostgreSQL answers waits for it (the
 services retry their first connection), and one that exits is restarted (restart_policy).
 """
@@ -39,6 +42,8 @@ SHARED_SECRET = "${PAGE_TOKEN_SECRET:?set PAGE_TOKEN_SECRET (32+ bytes): every r
 def stack_of(compose: dict) -> dict:
     stack = copy.deepcopy(compose)
     stack["services"].pop(INIT_STEP)
+    for name in [name for name, service in stack["services"].items() if "profiles" in service]:
+        stack["services"].pop(name)
     for service in stack["services"].values():
         for key in NOT_FOR_SWARM:
             service.pop(key, None)
