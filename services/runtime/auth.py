@@ -15,6 +15,7 @@ object (another customer's purchase is NOT_FOUND, never PERMISSION_DENIED).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import json
 import os
@@ -58,6 +59,16 @@ SUBJECT_MAX_CHARACTERS = 255
 SUBJECT_PATTERN = "[!-~](?:[ -~]{0,253}[!-~])?"
 # RFC 7519, 2: a NumericDate is a JSON number; PyJWT would take "1700000000" too, Envoy does not.
 NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+NUMERIC_DATE_LIMIT = 2**64
+
+
+def _payload_bytes(token: str) -> bytes:
+    """The JWT's claims segment, decoded (b"" when it is not base64url: PyJWT refuses it then)."""
+    segment = token.split(".")[1] if token.count(".") == 2 else ""
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except ValueError:
+        return b""
 
 
 class Unauthenticated(ServiceError):
@@ -287,10 +298,18 @@ class Authenticator:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.InvalidTokenError:
             raise Unauthenticated("the bearer token is not a JWT", "TOKEN_INVALID") from None
+        if _payload_bytes(token).startswith(b"\xef\xbb\xbf"):  # json.loads skips a BOM; Envoy refuses it
+            raise Unauthenticated("the bearer token's claims are not a JSON object", "TOKEN_INVALID")
         for claim in NUMERIC_DATE_CLAIMS:  # refused before PyJWT reads "exp": "1e11" as a number
-            value = unverified.get(claim)
-            if claim in unverified and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if claim not in unverified:
+                continue
+            value = unverified[claim]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise Unauthenticated(f"the token's {claim} is not a NumericDate (a JSON number)", "TOKEN_INVALID")
+            # Envoy reads NumericDates as unsigned 64-bit seconds: a negative one, or one beyond
+            # (an "exp" that never comes), is refused there, so here too.
+            if not 0 <= value < NUMERIC_DATE_LIMIT:
+                raise Unauthenticated(f"the token's {claim} is out of range", "TOKEN_INVALID")
         if header.get("alg") != settings.algorithm:
             raise Unauthenticated(f"the token's algorithm must be {settings.algorithm}", "TOKEN_INVALID")
         key = await self._keys.key(header.get("kid"))

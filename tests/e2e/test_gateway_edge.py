@@ -84,7 +84,8 @@ def test_a_request_line_beyond_8_kib_is_431_with_a_reason(api):
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", "application/jsonx", None])
+                                          "multipart/form-data; boundary=x", "application/jsonx",
+                                          "application/json+x", "application/json-seq", None])
 def test_a_body_that_is_not_json_is_415(api, content_type):
     headers = {"content-type": content_type} if content_type else {}
     payload = json.dumps({"name": "Ana", "email": f"{uuid.uuid4().hex}@example.com"}).encode()

@@ -55,8 +55,12 @@ NOW = int(time.time())
     ({"nbf": str(NOW - 60)}, False),
     ({"iat": str(NOW)}, False),
     ({"iat": False}, False),
+    ({"exp": 10**20}, False),  # beyond unsigned 64-bit seconds: never expires
+    ({"exp": 1e20}, False),
+    ({"nbf": -1}, False),
+    ({"iat": -1}, False),
 ], ids=["exp int", "exp float", "exp string", "exp far string", "exp bool", "nbf int", "nbf string",
-        "iat string", "iat bool"])
+        "iat string", "iat bool", "exp beyond 2^64", "exp 1e20", "nbf negative", "iat negative"])
 def test_a_numeric_date_must_be_a_json_number_at_the_gateway_as_at_the_services(api, stack, claims, taken):
     token = signed(stack.issuer, **claims)
     assert gateway_takes(api, token) is taken
@@ -85,6 +89,17 @@ def test_a_numeric_date_that_is_not_finite_is_refused_by_the_services_as_the_gat
     body = json.dumps({"iss": stack.issuer.issuer, "aud": stack.issuer.audience, "sub": "staff", "roles": ["staff"],
                        "exp": float("inf")}).encode()  # json.dumps writes Infinity
     signing_input = header + b"." + jwt.utils.base64url_encode(body)
+    signature = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256).sign(signing_input, stack.issuer._private_key())
+    token = (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
+    assert gateway_takes(api, token) is False
+    assert service_takes(stack, token) is False
+
+
+def test_claims_behind_a_byte_order_mark_are_refused_by_the_services_as_by_the_gateway(api, stack):
+    header = jwt.utils.base64url_encode(json.dumps({"alg": "ES256", "typ": "JWT", "kid": stack.issuer.key_id()}).encode())
+    body = "\ufeff" + json.dumps({"iss": stack.issuer.issuer, "aud": stack.issuer.audience, "sub": "staff",
+                                   "roles": ["staff"], "exp": NOW + 600})
+    signing_input = header + b"." + jwt.utils.base64url_encode(body.encode())
     signature = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256).sign(signing_input, stack.issuer._private_key())
     token = (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
     assert gateway_takes(api, token) is False
