@@ -7,27 +7,45 @@ import uuid
 
 import psycopg2
 import pytest
+from psycopg2 import sql
 
 from services.runtime.db import CheckViolation, Database, OutOfRange, UniqueViolation
+
+
+class Table:
+    """A table of the tests' own: its statements composed with psycopg2.sql (the name quoted as an
+    identifier), rendered once against a connection so the pool's string API takes them."""
+
+    def __init__(self, cluster, name: str):
+        self.name = name
+        self._conn = psycopg2.connect(cluster.admin_url)
+
+    def sql(self, template: str) -> str:
+        """`template` with {table} as the quoted public.<name>."""
+        return sql.SQL(template).format(table=sql.Identifier("public", self.name)).as_string(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 @pytest.fixture
 def table(cluster):
     """A table of its own, in the public schema of the tests' database (the superuser's)."""
-    name = f"tx_{uuid.uuid4().hex[:8]}"
+    made = Table(cluster, f"tx_{uuid.uuid4().hex[:8]}")
     with psycopg2.connect(cluster.admin_url) as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE public.{name} (id integer PRIMARY KEY, n bigint CHECK (n >= 0))")
+        cursor.execute(made.sql("CREATE TABLE {table} (id integer PRIMARY KEY, n bigint CHECK (n >= 0))"))
     conn.close()
-    yield name
+    yield made
     with psycopg2.connect(cluster.admin_url) as conn, conn.cursor() as cursor:
-        cursor.execute(f"DROP TABLE public.{name}")
+        cursor.execute(made.sql("DROP TABLE {table}"))
     conn.close()
+    made.close()
 
 
 def rows(cluster, table) -> list[tuple]:
     """What another session sees: only what was committed."""
     with psycopg2.connect(cluster.admin_url) as conn, conn.cursor() as cursor:
-        cursor.execute(f"SELECT id, n FROM public.{table} ORDER BY id")
+        cursor.execute(table.sql("SELECT id, n FROM {table} ORDER BY id"))
         found = cursor.fetchall()
     conn.close()
     return found
@@ -49,8 +67,8 @@ def with_pool(cluster, scenario, size=1):
 def test_a_transaction_is_seen_by_others_only_once_committed(cluster, table):
     async def scenario(db):
         async with db.transaction() as tx:
-            await tx.run(f"INSERT INTO public.{table} VALUES (1, 10)")
-            await tx.run(f"INSERT INTO public.{table} VALUES (2, 20)")
+            await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (1, 10))
+            await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (2, 20))
             before = rows(cluster, table)
             await tx.commit()
         return before
@@ -64,14 +82,14 @@ def test_a_transaction_left_without_commit_rolls_back_and_keeps_its_connection(c
     async def scenario(db):
         (pid,) = await first_pid(db)
         async with db.transaction() as tx:
-            await tx.run(f"INSERT INTO public.{table} VALUES (1, 10)")
+            await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (1, 10))
         with pytest.raises(UniqueViolation):
             async with db.transaction() as tx:
-                await tx.run(f"INSERT INTO public.{table} VALUES (3, 30)")
-                await tx.run(f"INSERT INTO public.{table} VALUES (3, 31)")
+                await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (3, 30))
+                await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (3, 31))
         async with db.transaction() as tx:  # the same connection, idle again, not mid-transaction
             assert await tx.one("SELECT pg_backend_pid()") == (pid,)
-            await tx.run(f"INSERT INTO public.{table} VALUES (4, 40)")
+            await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (4, 40))
             await tx.commit()
         return pid
 
@@ -88,8 +106,8 @@ def test_autocommit_statements_stand_alone(cluster, table):
     async def scenario(db):
         with pytest.raises(UniqueViolation):
             async with db.autocommit() as connection:
-                await connection.run(f"INSERT INTO public.{table} VALUES (1, 10)")
-                await connection.run(f"INSERT INTO public.{table} VALUES (1, 11)")
+                await connection.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (1, 10))
+                await connection.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (1, 11))
 
     with_pool(cluster, scenario)
     assert rows(cluster, table) == [(1, 10)]  # the first statement had committed on its own
@@ -98,20 +116,22 @@ def test_autocommit_statements_stand_alone(cluster, table):
 def test_refusals_name_their_kind_and_constraint_and_cost_no_connection(cluster, table):
     async def scenario(db):
         async with db.autocommit() as connection:
-            await connection.run(f"INSERT INTO public.{table} VALUES (1, 1)")
+            await connection.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (1, 1))
         refused = []
-        for sql, kind in ((f"INSERT INTO public.{table} VALUES (1, 2)", UniqueViolation),
-                          (f"INSERT INTO public.{table} VALUES (2, -1)", CheckViolation),
-                          (f"UPDATE public.{table} SET n = 9223372036854775807 * 2", OutOfRange)):
+        for statement, params, kind in (
+            (table.sql("INSERT INTO {table} VALUES (%s, %s)"), (1, 2), UniqueViolation),
+            (table.sql("INSERT INTO {table} VALUES (%s, %s)"), (2, -1), CheckViolation),
+            (table.sql("UPDATE {table} SET n = %s * 2"), (9223372036854775807,), OutOfRange),
+        ):
             with pytest.raises(kind) as caught:
                 async with db.autocommit() as connection:
-                    await connection.run(sql)
+                    await connection.run(statement, params)
             refused.append(caught.value)
         return refused
 
     (unique, check, out_of_range), _ = with_pool(cluster, scenario, size=2)
-    assert (unique.sqlstate, unique.constraint) == ("23505", f"{table}_pkey")
-    assert (check.sqlstate, check.constraint) == ("23514", f"{table}_n_check")
+    assert (unique.sqlstate, unique.constraint) == ("23505", f"{table.name}_pkey")
+    assert (check.sqlstate, check.constraint) == ("23514", f"{table.name}_n_check")
     assert out_of_range.sqlstate == "22003" and "out of range" in out_of_range.message
     assert not isinstance(unique, psycopg2.Error)  # repositories need not know the driver
 
@@ -142,9 +162,9 @@ def test_a_statement_after_commit_is_refused_without_costing_the_pool(cluster, t
         (pid,) = await first_pid(db)
         with pytest.raises(RuntimeError, match="has committed"):
             async with db.transaction() as tx:
-                await tx.run(f"INSERT INTO public.{table} VALUES (1, 10)")
+                await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (1, 10))
                 await tx.commit()
-                await tx.run(f"INSERT INTO public.{table} VALUES (2, 20)")
+                await tx.run(table.sql("INSERT INTO {table} VALUES (%s, %s)"), (2, 20))
         return pid, (await first_pid(db))[0]
 
     (before, after), _ = with_pool(cluster, scenario)
