@@ -15,5 +15,6 @@ ACCESS = {
     # caller could drain a disc with made-up reservations, or give units back for a purchase that
     # stays confirmed. Never routed by the gateway either.
     "ReserveStock": service_only("orders"),
+    "ReserveStocks": service_only("orders"),
     "ReleaseStock": service_only("orders"),
 }

@@ -101,3 +101,29 @@ class Reservation:
     def __post_init__(self) -> None:
         if type(self.state) is not ReservationState:  # as read from the database: text
             object.__setattr__(self, "state", ReservationState(self.state))
+
+
+@dataclass(frozen=True)
+class StockRequest:
+    """One reservation asked for: `quantity` units of a disc, under the caller's reservation id."""
+
+    reservation_id: str
+    disc_id: str
+    quantity: int
+
+
+def layers(asked: list[StockRequest]) -> list[list[StockRequest]]:
+    """`asked`, split so that no layer names a disc or a reservation id twice: one statement
+    reserves a layer (an UPDATE changes a row once), and the layers run in order, so a disc asked
+    twice is decremented twice and a repeated id finds the first made."""
+    split: list[tuple[list[StockRequest], set[tuple[str, str]]]] = []
+    for request in asked:
+        keys = {("disc", request.disc_id), ("reservation", request.reservation_id)}
+        for layer, named in split:
+            if named.isdisjoint(keys):
+                layer.append(request)
+                named |= keys
+                break
+        else:
+            split.append(([request], keys))
+    return [layer for layer, _ in split]

@@ -86,6 +86,40 @@ SELECT %(reservation_id)s, d.id, %(quantity)s,
  WHERE d.id = %(disc_id)s
 RETURNING *;
 
+-- name: lock_discs
+-- A batch of reservations locks its discs first, in one order (by id), so that two batches
+-- touching the same discs queue behind each other instead of deadlocking.
+SELECT id FROM catalog.discs WHERE id = ANY(%(disc_ids)s::uuid[]) ORDER BY id FOR UPDATE;
+
+-- name: reserve_stocks
+-- reserve_stock for many reservations in one statement, each on its own disc (the caller splits
+-- a batch into layers of distinct discs and distinct ids). Only reservations whose id is new are
+-- made and returned: the caller answers the others as reserve_stock would. A duplicate made
+-- concurrently fails the INSERT on the primary key, which undoes the whole statement.
+WITH asked AS (
+    SELECT * FROM unnest(%(reservation_ids)s::uuid[], %(disc_ids)s::uuid[], %(quantities)s::integer[])
+                  AS a(id, disc_id, quantity)
+),
+fresh AS (
+    SELECT a.* FROM asked a
+     WHERE NOT EXISTS (SELECT 1 FROM catalog.reservations r WHERE r.id = a.id)
+),
+taken AS (
+    UPDATE catalog.discs d
+       SET stock = d.stock - f.quantity,
+           update_time = now()
+      FROM fresh f
+     WHERE d.id = f.disc_id
+       AND d.stock >= f.quantity
+    RETURNING f.id
+)
+INSERT INTO catalog.reservations (id, disc_id, quantity, state, unit_price_cents, currency)
+SELECT f.id, d.id, f.quantity,
+       CASE WHEN f.id IN (SELECT id FROM taken) THEN %(granted)s ELSE %(rejected)s END,
+       d.price_cents, d.currency
+  FROM fresh f JOIN catalog.discs d ON d.id = f.disc_id
+RETURNING *;
+
 -- name: get_reservation
 SELECT * FROM catalog.reservations WHERE id = %(reservation_id)s;
 

@@ -9,7 +9,7 @@ from ..runtime.db import Database, UniqueViolation
 from ..runtime.queries import load_queries
 from ..runtime.store import Repository, Store
 from .errors import ReservationIdTaken, RestockIdTaken
-from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, Restock
+from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, Restock, StockRequest
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 # The queries on reservations may name any state: %(granted)s is ReservationState.GRANTED.
@@ -82,6 +82,24 @@ class CatalogRepository(Repository):
             )
         except UniqueViolation:
             raise ReservationIdTaken(reservation_id) from None
+
+    async def lock_discs(self, disc_ids: list[str]) -> None:
+        """Locks the discs a batch of reservations will touch, in id order (a transaction's)."""
+        await self._connection.run(QUERIES["lock_discs"], {"disc_ids": sorted(set(disc_ids))})
+
+    async def reserve_stocks(self, asked: list[StockRequest]) -> list[Reservation]:
+        """The reservations made of `asked` (each its own disc and id); those whose id existed are
+        left out. Raises ReservationIdTaken when a concurrent call made one of them at this moment."""
+        params = {
+            **STATES,
+            "reservation_ids": [r.reservation_id for r in asked],
+            "disc_ids": [r.disc_id for r in asked],
+            "quantities": [r.quantity for r in asked],
+        }
+        try:
+            return await self._connection.all_records(Reservation, QUERIES["reserve_stocks"], params)
+        except UniqueViolation:
+            raise ReservationIdTaken(", ".join(r.reservation_id for r in asked)) from None
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None:
         return await self._reservation("get_reservation", {"reservation_id": reservation_id})

@@ -6,14 +6,17 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator
+from ..runtime.errors import InvalidArgument, ServiceError, to_rpc_status
 from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from .access import ACCESS
-from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState
+from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, StockRequest
 from .usecases import Catalog
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+# Reservations in one ReserveStocks call, at most (catalog.proto).
+MAX_BATCH = 256
 # The one mapping of a reservation's states to the API's.
 RESERVATION_STATES_TO_PROTO = {
     ReservationState.GRANTED: catalog_pb2.Reservation.GRANTED,
@@ -100,6 +103,25 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         fields = rules.checked(request)
         reservation = await self._catalog.reserve_stock(fields["reservation_id"], fields["disc_id"], fields["quantity"])
         return reservation_to_proto(reservation)
+
+    async def ReserveStocks(self, request, context):
+        if not 1 <= len(request.reservations) <= MAX_BATCH:
+            raise InvalidArgument(
+                "reservations", f"must hold 1 to {MAX_BATCH} reservations, not {len(request.reservations)}"
+            )
+        asked = [
+            StockRequest(**rules.checked(item, f"reservations[{index}]"))
+            for index, item in enumerate(request.reservations)
+        ]
+        answers = await self._catalog.reserve_stocks(asked)
+        return catalog_pb2.ReserveStocksResponse(
+            results=[
+                catalog_pb2.ReservationResult(error=to_rpc_status(answer))
+                if isinstance(answer, ServiceError)
+                else catalog_pb2.ReservationResult(reservation=reservation_to_proto(answer))
+                for answer in answers
+            ]
+        )
 
     async def ReleaseStock(self, request, context):
         return reservation_to_proto(await self._catalog.release_stock(rules.checked(request)["reservation_id"]))

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound, ServiceError
 from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import UUID, cut_page, decode_token
 from ..runtime.store import Store, present
 from .errors import ReservationIdTaken, RestockIdTaken
-from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation
+from .faults import crash_point
+from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation, StockRequest, layers
 from .repository import CatalogRepository
+
+
+def _reused(first: Reservation) -> AlreadyExists:
+    return AlreadyExists(
+        f"reservation {first.id!r} was made for {first.quantity} unit(s) of disc {first.disc_id!r}",
+        "RESERVATION_ID_REUSED",
+    )
 
 
 class Catalog:
@@ -81,11 +89,40 @@ class Catalog:
         async with self._store.autocommit() as repo:
             first = present(await repo.get_reservation(reservation_id), f"reservation {reservation_id!r}")
         if first.disc_id != disc_id or first.quantity != quantity:
-            raise AlreadyExists(
-                f"reservation {reservation_id!r} was made for {first.quantity} unit(s) of disc {first.disc_id!r}",
-                "RESERVATION_ID_REUSED",
-            )
+            raise _reused(first)
         return first
+
+    async def reserve_stocks(self, asked: list[StockRequest]) -> list[Reservation | ServiceError]:
+        """reserve_stock for each of `asked`, in one transaction: one commit for all (the discs
+        locked in id order first, then one statement per layer, see model.layers). Each is
+        answered as reserve_stock would answer it alone, in the order asked.
+
+        What the statements leave out (an id used before, a disc that does not exist), and a batch
+        that met a concurrent duplicate (rolled back whole), go through reserve_stock one by one.
+        """
+        made: dict[str, Reservation] = {}
+        try:
+            async with self._store.transaction() as repo:
+                await repo.lock_discs([r.disc_id for r in asked])
+                for layer in layers(asked):
+                    made.update((r.id, r) for r in await repo.reserve_stocks(layer))
+                crash_point("mid_batch")
+                await repo.commit()
+        except ReservationIdTaken:
+            made = {}
+        answers: list[Reservation | ServiceError] = []
+        for request in asked:
+            reservation = made.get(request.reservation_id)
+            try:
+                if reservation is None:
+                    reservation = await self.reserve_stock(request.reservation_id, request.disc_id, request.quantity)
+                elif (reservation.disc_id, reservation.quantity) != (request.disc_id, request.quantity):
+                    raise _reused(reservation)  # the same id twice in one batch, for other units
+            except ServiceError as error:
+                answers.append(error)
+                continue
+            answers.append(reservation)
+        return answers
 
     async def release_stock(self, reservation_id: str) -> Reservation:
         """Gives a granted reservation's units back, once; any other state is returned unchanged."""

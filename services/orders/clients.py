@@ -12,14 +12,19 @@ with its own reason, never an error about a field the buyer sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import grpc
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import tls
+from ..runtime.batching import Batcher
 from ..runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, ServiceError, Unavailable
 from ..runtime.money import to_cents
 from ..runtime.outbound import Outbound
@@ -75,6 +80,9 @@ _REFUSALS = frozenset(
 )
 
 
+# Reservations in one ReserveStocks call, at most (as the catalog takes them: catalog.proto).
+MAX_BATCH = 256
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 _ACTIVITY = {customers_pb2.Customer.ACTIVE: True, customers_pb2.Customer.DEACTIVATED: False}
 _OUTCOMES = {
     catalog_pb2.Reservation.GRANTED: ReservationOutcome.GRANTED,
@@ -114,7 +122,12 @@ def reservation_from_reply(
 
 
 def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None = None) -> ServiceError:
-    code = error.code()
+    return _status_error(error.code(), error.details() or "", peer, resource)
+
+
+def _status_error(
+    code: grpc.StatusCode, details: str, peer: str, resource: tuple[str, str] | None = None
+) -> ServiceError:
     if code == grpc.StatusCode.NOT_FOUND and resource:
         return NotFound(*resource)
     if code == grpc.StatusCode.UNAVAILABLE:
@@ -122,8 +135,8 @@ def _translate(error: grpc.RpcError, peer: str, resource: tuple[str, str] | None
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"the {peer} service did not answer in time", f"{peer.upper()}_TIMEOUT")
     if code in _REFUSALS:
-        return PeerRefused(f"the {peer} service refused it ({code.name}): {error.details()}", f"{peer.upper()}_REFUSED")
-    log.error("%s service answered %s: %s", peer, code.name, error.details())
+        return PeerRefused(f"the {peer} service refused it ({code.name}): {details}", f"{peer.upper()}_REFUSED")
+    log.error("%s service answered %s: %s", peer, code.name, details)
     return ServiceError(f"the {peer} service failed ({code.name})", f"{peer.upper()}_FAILED")
 
 
@@ -150,20 +163,76 @@ class CustomersClient:
         await self._channel.close()
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A reservation waiting for its ReserveStock(s) call, with its caller's deadline."""
+
+    reservation_id: str
+    disc_id: str
+    quantity: int
+    deadline: float  # time.monotonic()
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def request(self) -> catalog_pb2.ReserveStockRequest:
+        return catalog_pb2.ReserveStockRequest(
+            reservation_id=self.reservation_id, disc_id=self.disc_id, quantity=self.quantity
+        )
+
+
+def _reservation_result(asked: _Asked, result: catalog_pb2.ReservationResult) -> Reservation | ServiceError:
+    """One item of a ReserveStocks answer: as ReserveStock's reply or status would have been."""
+    if result.WhichOneof("result") == "reservation":
+        try:
+            return reservation_from_reply(asked.reservation_id, asked.disc_id, asked.quantity, result.reservation)
+        except MalformedAnswer as wrong:
+            return wrong
+    if result.WhichOneof("result") == "error" and result.error.code != grpc.StatusCode.OK.value[0]:
+        code = _CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
+        return _status_error(code, result.error.message, "catalog", ("disc", asked.disc_id))
+    return MalformedAnswer("catalog", f"reservation {asked.reservation_id!r}: neither a reservation nor an error")
+
+
 class CatalogClient:
     def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
         self._channel = _retrying_channel(
             address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, "catalog", tls_files
         )
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
+        self._reservations = Batcher("reserve_stock", self._reserve, max_items=MAX_BATCH)
+        self._batches_served = True
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation:
-        request = catalog_pb2.ReserveStockRequest(reservation_id=reservation_id, disc_id=disc_id, quantity=quantity)
+        """The reservation, made once per id. Those asked while an earlier call is in flight go
+        together as one ReserveStocks call (one commit in the catalog): see runtime/batching.py."""
+        asked = _Asked(reservation_id, disc_id, quantity, time.monotonic() + timeout)
+        return await self._reservations.submit(asked)
+
+    async def _reserve(self, batch: list[_Asked]) -> Sequence[Reservation | BaseException]:
+        if len(batch) == 1 or not self._batches_served:
+            return await asyncio.gather(*(self._reserve_one(asked) for asked in batch), return_exceptions=True)
+        request = catalog_pb2.ReserveStocksRequest(reservations=[asked.request() for asked in batch])
         try:
-            reply = await self._stub.ReserveStock(request, timeout=timeout)
+            reply = await self._stub.ReserveStocks(request, timeout=max(asked.remaining() for asked in batch))
         except grpc.RpcError as error:
-            raise _translate(error, "catalog", ("disc", disc_id)) from None
-        return reservation_from_reply(reservation_id, disc_id, quantity, reply)
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                # A catalog older than ReserveStocks (a rolling upgrade): one call each, from now on.
+                log.warning("the catalog does not serve ReserveStocks: reserving one by one")
+                self._batches_served = False
+                return await self._reserve(batch)
+            return [_translate(error, "catalog") for _ in batch]
+        if len(reply.results) != len(batch):
+            wrong = MalformedAnswer("catalog", f"{len(reply.results)} results for {len(batch)} reservations")
+            return [wrong] * len(batch)
+        return [_reservation_result(asked, result) for asked, result in zip(batch, reply.results, strict=True)]
+
+    async def _reserve_one(self, asked: _Asked) -> Reservation:
+        try:
+            reply = await self._stub.ReserveStock(asked.request(), timeout=asked.remaining())
+        except grpc.RpcError as error:
+            raise _translate(error, "catalog", ("disc", asked.disc_id)) from None
+        return reservation_from_reply(asked.reservation_id, asked.disc_id, asked.quantity, reply)
 
     async def release_stock(self, reservation_id: str, timeout: float) -> None:
         """Gives a granted reservation's units back (once, however often it is called)."""

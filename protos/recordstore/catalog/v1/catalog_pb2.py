@@ -27,9 +27,10 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from recordstore.rules.v1 import rules_pb2 as recordstore_dot_rules_dot_v1_dot_rules__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$recordstore/catalog/v1/catalog.proto\x12\x16recordstore.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a recordstore/rules/v1/rules.proto\x1a\x17google/type/money.proto\"\xe9\x02\n\x04\x44isc\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x05title\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x1d\n\x06\x61rtist\x18\x03 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x1b\n\x05genre\x18\x04 \x01(\tB\x0c\xe2\x41\x01\x02\xca\xf4\x18\x04\x18\x01 2\x12$\n\x0crelease_year\x18\x05 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\xe8\x07@\x8fN\x12\x46\n\x05price\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB#\xe2\x41\x01\x02\xca\xf4\x18\x1bj\x19\x08\x01\x10\x80\xa0\x94\xa5\x8d\x1d\x1a\x0ePRICE_TOO_HIGH\x12\x19\n\x05stock\x18\x07 \x01(\x05\x42\n\xca\xf4\x18\x06\x38\x00@\xc0\x84=\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"g\n\x11\x43reateDiscRequest\x12\x30\n\x04\x64isc\x18\x01 \x01(\x0b\x32\x1c.recordstore.catalog.v1.DiscB\x04\xe2\x41\x01\x02\x12 \n\nrequest_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x08\x01\x10\x01\"(\n\x0eGetDiscRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\xbb\x01\n\x10ListDiscsRequest\x12 \n\tpage_size\x18\x01 \x01(\x05\x42\r\xca\xf4\x18\t8\x00@\xe8\x07P\x01X2\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x19\n\x06\x61rtist\x18\x03 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x18\n\x05title\x18\x04 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x18\n\x05genre\x18\x05 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\"\n\x0crelease_year\x18\x06 \x01(\x05\x42\x0c\xca\xf4\x18\x08\x08\x01\x38\xe8\x07@\x8fN\"Y\n\x11ListDiscsResponse\x12+\n\x05\x64iscs\x18\x01 \x03(\x0b\x32\x1c.recordstore.catalog.v1.Disc\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x12RestockDiscRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12 \n\x08quantity\x18\x02 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\x01@\xc0\x84=\"\xca\x02\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x64isc_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x38\n\x05state\x18\x04 \x01(\x0e\x32).recordstore.catalog.v1.Reservation.State\x12&\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.Money\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0crelease_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07GRANTED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\"x\n\x13ReserveStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\x1b\n\x07\x64isc_id\x18\x02 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12 \n\x08quantity\x18\x03 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\x01@\xc0\x84=\"9\n\x13ReleaseStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x32\x9e\x05\n\x0e\x43\x61talogService\x12n\n\nCreateDisc\x12).recordstore.catalog.v1.CreateDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/discs:\x04\x64isc\x12g\n\x07GetDisc\x12&.recordstore.catalog.v1.GetDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/discs/{id}\x12s\n\tListDiscs\x12(.recordstore.catalog.v1.ListDiscsRequest\x1a).recordstore.catalog.v1.ListDiscsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/discs\x12z\n\x0bRestockDisc\x12*.recordstore.catalog.v1.RestockDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/discs/{id}:restock:\x01*\x12`\n\x0cReserveStock\x12+.recordstore.catalog.v1.ReserveStockRequest\x1a#.recordstore.catalog.v1.Reservation\x12`\n\x0cReleaseStock\x12+.recordstore.catalog.v1.ReleaseStockRequest\x1a#.recordstore.catalog.v1.Reservationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$recordstore/catalog/v1/catalog.proto\x12\x16recordstore.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a recordstore/rules/v1/rules.proto\x1a\x17google/type/money.proto\x1a\x17google/rpc/status.proto\"\xe9\x02\n\x04\x44isc\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x05title\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x1d\n\x06\x61rtist\x18\x03 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x1b\n\x05genre\x18\x04 \x01(\tB\x0c\xe2\x41\x01\x02\xca\xf4\x18\x04\x18\x01 2\x12$\n\x0crelease_year\x18\x05 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\xe8\x07@\x8fN\x12\x46\n\x05price\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB#\xe2\x41\x01\x02\xca\xf4\x18\x1bj\x19\x08\x01\x10\x80\xa0\x94\xa5\x8d\x1d\x1a\x0ePRICE_TOO_HIGH\x12\x19\n\x05stock\x18\x07 \x01(\x05\x42\n\xca\xf4\x18\x06\x38\x00@\xc0\x84=\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"g\n\x11\x43reateDiscRequest\x12\x30\n\x04\x64isc\x18\x01 \x01(\x0b\x32\x1c.recordstore.catalog.v1.DiscB\x04\xe2\x41\x01\x02\x12 \n\nrequest_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x08\x01\x10\x01\"(\n\x0eGetDiscRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\xbb\x01\n\x10ListDiscsRequest\x12 \n\tpage_size\x18\x01 \x01(\x05\x42\r\xca\xf4\x18\t8\x00@\xe8\x07P\x01X2\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x19\n\x06\x61rtist\x18\x03 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x18\n\x05title\x18\x04 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\x18\n\x05genre\x18\x05 \x01(\tB\t\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12\"\n\x0crelease_year\x18\x06 \x01(\x05\x42\x0c\xca\xf4\x18\x08\x08\x01\x38\xe8\x07@\x8fN\"Y\n\x11ListDiscsResponse\x12+\n\x05\x64iscs\x18\x01 \x03(\x0b\x32\x1c.recordstore.catalog.v1.Disc\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x12RestockDiscRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12 \n\x08quantity\x18\x02 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\x01@\xc0\x84=\"\xca\x02\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x64isc_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x38\n\x05state\x18\x04 \x01(\x0e\x32).recordstore.catalog.v1.Reservation.State\x12&\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.Money\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0crelease_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07GRANTED\x10\x01\x12\x0c\n\x08REJECTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\"x\n\x13ReserveStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\x1b\n\x07\x64isc_id\x18\x02 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12 \n\x08quantity\x18\x03 \x01(\x05\x42\x0e\xe2\x41\x01\x02\xca\xf4\x18\x06\x38\x01@\xc0\x84=\"_\n\x14ReserveStocksRequest\x12G\n\x0creservations\x18\x01 \x03(\x0b\x32+.recordstore.catalog.v1.ReserveStockRequestB\x04\xe2\x41\x01\x02\"S\n\x15ReserveStocksResponse\x12:\n\x07results\x18\x01 \x03(\x0b\x32).recordstore.catalog.v1.ReservationResult\"~\n\x11ReservationResult\x12:\n\x0breservation\x18\x01 \x01(\x0b\x32#.recordstore.catalog.v1.ReservationH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"9\n\x13ReleaseStockRequest\x12\"\n\x0ereservation_id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x32\x8c\x06\n\x0e\x43\x61talogService\x12n\n\nCreateDisc\x12).recordstore.catalog.v1.CreateDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/discs:\x04\x64isc\x12g\n\x07GetDisc\x12&.recordstore.catalog.v1.GetDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/discs/{id}\x12s\n\tListDiscs\x12(.recordstore.catalog.v1.ListDiscsRequest\x1a).recordstore.catalog.v1.ListDiscsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/discs\x12z\n\x0bRestockDisc\x12*.recordstore.catalog.v1.RestockDiscRequest\x1a\x1c.recordstore.catalog.v1.Disc\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/discs/{id}:restock:\x01*\x12`\n\x0cReserveStock\x12+.recordstore.catalog.v1.ReserveStockRequest\x1a#.recordstore.catalog.v1.Reservation\x12l\n\rReserveStocks\x12,.recordstore.catalog.v1.ReserveStocksRequest\x1a-.recordstore.catalog.v1.ReserveStocksResponse\x12`\n\x0cReleaseStock\x12+.recordstore.catalog.v1.ReleaseStockRequest\x1a#.recordstore.catalog.v1.Reservationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -80,6 +81,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['disc_id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['quantity']._loaded_options = None
   _globals['_RESERVESTOCKREQUEST'].fields_by_name['quantity']._serialized_options = b'\342A\001\002\312\364\030\0068\001@\300\204='
+  _globals['_RESERVESTOCKSREQUEST'].fields_by_name['reservations']._loaded_options = None
+  _globals['_RESERVESTOCKSREQUEST'].fields_by_name['reservations']._serialized_options = b'\342A\001\002'
   _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._loaded_options = None
   _globals['_RELEASESTOCKREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_CATALOGSERVICE'].methods_by_name['CreateDisc']._loaded_options = None
@@ -90,26 +93,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['ListDiscs']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/discs'
   _globals['_CATALOGSERVICE'].methods_by_name['RestockDisc']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['RestockDisc']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/discs/{id}:restock:\001*'
-  _globals['_DISC']._serialized_start=220
-  _globals['_DISC']._serialized_end=581
-  _globals['_CREATEDISCREQUEST']._serialized_start=583
-  _globals['_CREATEDISCREQUEST']._serialized_end=686
-  _globals['_GETDISCREQUEST']._serialized_start=688
-  _globals['_GETDISCREQUEST']._serialized_end=728
-  _globals['_LISTDISCSREQUEST']._serialized_start=731
-  _globals['_LISTDISCSREQUEST']._serialized_end=918
-  _globals['_LISTDISCSRESPONSE']._serialized_start=920
-  _globals['_LISTDISCSRESPONSE']._serialized_end=1009
-  _globals['_RESTOCKDISCREQUEST']._serialized_start=1011
-  _globals['_RESTOCKDISCREQUEST']._serialized_end=1089
-  _globals['_RESERVATION']._serialized_start=1092
-  _globals['_RESERVATION']._serialized_end=1422
-  _globals['_RESERVATION_STATE']._serialized_start=1351
-  _globals['_RESERVATION_STATE']._serialized_end=1422
-  _globals['_RESERVESTOCKREQUEST']._serialized_start=1424
-  _globals['_RESERVESTOCKREQUEST']._serialized_end=1544
-  _globals['_RELEASESTOCKREQUEST']._serialized_start=1546
-  _globals['_RELEASESTOCKREQUEST']._serialized_end=1603
-  _globals['_CATALOGSERVICE']._serialized_start=1606
-  _globals['_CATALOGSERVICE']._serialized_end=2276
+  _globals['_DISC']._serialized_start=245
+  _globals['_DISC']._serialized_end=606
+  _globals['_CREATEDISCREQUEST']._serialized_start=608
+  _globals['_CREATEDISCREQUEST']._serialized_end=711
+  _globals['_GETDISCREQUEST']._serialized_start=713
+  _globals['_GETDISCREQUEST']._serialized_end=753
+  _globals['_LISTDISCSREQUEST']._serialized_start=756
+  _globals['_LISTDISCSREQUEST']._serialized_end=943
+  _globals['_LISTDISCSRESPONSE']._serialized_start=945
+  _globals['_LISTDISCSRESPONSE']._serialized_end=1034
+  _globals['_RESTOCKDISCREQUEST']._serialized_start=1036
+  _globals['_RESTOCKDISCREQUEST']._serialized_end=1114
+  _globals['_RESERVATION']._serialized_start=1117
+  _globals['_RESERVATION']._serialized_end=1447
+  _globals['_RESERVATION_STATE']._serialized_start=1376
+  _globals['_RESERVATION_STATE']._serialized_end=1447
+  _globals['_RESERVESTOCKREQUEST']._serialized_start=1449
+  _globals['_RESERVESTOCKREQUEST']._serialized_end=1569
+  _globals['_RESERVESTOCKSREQUEST']._serialized_start=1571
+  _globals['_RESERVESTOCKSREQUEST']._serialized_end=1666
+  _globals['_RESERVESTOCKSRESPONSE']._serialized_start=1668
+  _globals['_RESERVESTOCKSRESPONSE']._serialized_end=1751
+  _globals['_RESERVATIONRESULT']._serialized_start=1753
+  _globals['_RESERVATIONRESULT']._serialized_end=1879
+  _globals['_RELEASESTOCKREQUEST']._serialized_start=1881
+  _globals['_RELEASESTOCKREQUEST']._serialized_end=1938
+  _globals['_CATALOGSERVICE']._serialized_start=1941
+  _globals['_CATALOGSERVICE']._serialized_end=2721
 # @@protoc_insertion_point(module_scope)

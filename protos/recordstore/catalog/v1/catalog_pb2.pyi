@@ -5,6 +5,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from recordstore.rules.v1 import rules_pb2 as _rules_pb2
 from google.type import money_pb2 as _money_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -119,6 +120,26 @@ class ReserveStockRequest(_message.Message):
     disc_id: str
     quantity: int
     def __init__(self, reservation_id: _Optional[str] = ..., disc_id: _Optional[str] = ..., quantity: _Optional[int] = ...) -> None: ...
+
+class ReserveStocksRequest(_message.Message):
+    __slots__ = ("reservations",)
+    RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    reservations: _containers.RepeatedCompositeFieldContainer[ReserveStockRequest]
+    def __init__(self, reservations: _Optional[_Iterable[_Union[ReserveStockRequest, _Mapping]]] = ...) -> None: ...
+
+class ReserveStocksResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ReservationResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ReservationResult, _Mapping]]] = ...) -> None: ...
+
+class ReservationResult(_message.Message):
+    __slots__ = ("reservation", "error")
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    reservation: Reservation
+    error: _status_pb2.Status
+    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class ReleaseStockRequest(_message.Message):
     __slots__ = ("reservation_id",)

@@ -60,6 +60,11 @@ class CatalogServiceStub:
                 request_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStockRequest.SerializeToString,
                 response_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
                 _registered_method=True)
+        self.ReserveStocks = channel.unary_unary(
+                '/recordstore.catalog.v1.CatalogService/ReserveStocks',
+                request_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStocksRequest.SerializeToString,
+                response_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStocksResponse.FromString,
+                _registered_method=True)
         self.ReleaseStock = channel.unary_unary(
                 '/recordstore.catalog.v1.CatalogService/ReleaseStock',
                 request_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReleaseStockRequest.SerializeToString,
@@ -106,6 +111,16 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveStocks(self, request, context):
+        """Internal: many reservations in one call, as the orders service sends those that queued while
+        its previous call was in flight. Applied in one transaction (one commit), each as ReserveStock
+        would apply it, and each answered on its own, in order: its Reservation, or the status
+        ReserveStock would have returned for it (NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReleaseStock(self, request, context):
         """Internal: gives a GRANTED reservation's units back. Idempotent: releasing a RELEASED or
         REJECTED reservation changes nothing and returns it.
@@ -141,6 +156,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ReserveStock,
                     request_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStockRequest.FromString,
                     response_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.SerializeToString,
+            ),
+            'ReserveStocks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveStocks,
+                    request_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStocksRequest.FromString,
+                    response_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStocksResponse.SerializeToString,
             ),
             'ReleaseStock': grpc.unary_unary_rpc_method_handler(
                     servicer.ReleaseStock,
@@ -284,6 +304,33 @@ class CatalogService:
             '/recordstore.catalog.v1.CatalogService/ReserveStock',
             recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStockRequest.SerializeToString,
             recordstore_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveStocks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recordstore.catalog.v1.CatalogService/ReserveStocks',
+            recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStocksRequest.SerializeToString,
+            recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStocksResponse.FromString,
             options,
             channel_credentials,
             insecure,
