@@ -6,12 +6,15 @@ subject), and reads and deactivates itself only: any other customer is NOT_FOUND
 that does not exist, so ids leak nothing.
 """
 
-from ..runtime.auth import SIGNED_IN, STAFF_ONLY, Caller
+from ..runtime.auth import SIGNED_IN, STAFF_ONLY, Caller, service_only
 from .model import Customer
 
 ACCESS = {
     "CreateCustomer": SIGNED_IN,
     "GetCustomer": SIGNED_IN,
+    # Lookups for many buyers at once, each with its buyer's token, checked as GetCustomer's call
+    # would be (LOOKUP_RULE): only the orders service sends them.
+    "BatchGetCustomers": service_only("orders"),
     "ListCustomers": STAFF_ONLY,
     "DeactivateCustomer": SIGNED_IN,
 }
@@ -19,3 +22,7 @@ ACCESS = {
 
 def may_see(caller: Caller, customer: Customer) -> bool:
     return caller.is_staff or (customer.subject is not None and customer.subject == caller.subject)
+
+
+# Who may be looked up for in BatchGetCustomers: whoever may call GetCustomer.
+LOOKUP_RULE = ACCESS["GetCustomer"]

@@ -17,6 +17,9 @@ SELECT *
 -- name: get_customer
 SELECT * FROM customers.customers WHERE id = %(id)s;
 
+-- name: get_customers
+SELECT * FROM customers.customers WHERE id = ANY(%(ids)s::uuid[]);
+
 -- name: list_customers
 SELECT *
   FROM customers.customers

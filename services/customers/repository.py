@@ -44,6 +44,10 @@ class CustomerRepository(Repository):
     async def get_customer(self, customer_id: str) -> Customer | None:
         return await self._one("get_customer", {"id": customer_id})
 
+    async def get_customers(self, customer_ids: list[str]) -> list[Customer]:
+        """Those of the customers that exist, in no particular order."""
+        return await self._connection.all_records(Customer, QUERIES["get_customers"], {"ids": customer_ids})
+
     async def list_customers(self, show_deactivated: bool, after_id: str | None, limit: int) -> list[Customer]:
         return await self._connection.all_records(
             Customer,

@@ -5,14 +5,17 @@ from __future__ import annotations
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import idempotency, rules
-from ..runtime.auth import Authenticator, current_caller
+from ..runtime.auth import Authenticator, Caller, current_caller
+from ..runtime.errors import InvalidArgument, ServiceError, to_rpc_status
 from ..runtime.guard import guarded
 from ..runtime.timestamps import to_timestamp
-from .access import ACCESS
+from .access import ACCESS, LOOKUP_RULE
 from .model import Customer, CustomerState, NewCustomer
 from .usecases import Customers
 
 SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
+# Lookups in one BatchGetCustomers call, at most (customers.proto).
+MAX_BATCH = 256
 # The one mapping of a customer's states to the API's.
 STATES_TO_PROTO = {
     CustomerState.ACTIVE: customers_pb2.Customer.ACTIVE,
@@ -57,6 +60,35 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     async def GetCustomer(self, request, context):
         customer_id = rules.checked(request)["id"]
         return customer_to_proto(await self._customers.get_customer(customer_id, current_caller()))
+
+    async def BatchGetCustomers(self, request, context):
+        if not 1 <= len(request.lookups) <= MAX_BATCH:
+            raise InvalidArgument("lookups", f"must hold 1 to {MAX_BATCH} lookups, not {len(request.lookups)}")
+        checked = [rules.checked(lookup, f"lookups[{index}]") for index, lookup in enumerate(request.lookups)]
+        # Each token as the guard would judge it on GetCustomer: one refused fails its lookup alone.
+        callers: list[Caller | ServiceError] = []
+        for fields in checked:
+            try:
+                caller = await self.authenticator.caller_of(fields["bearer_token"])
+                LOOKUP_RULE.check(caller, "GetCustomer")
+                callers.append(caller)
+            except ServiceError as refused:
+                callers.append(refused)
+        lookups = [
+            (fields["id"], caller)
+            for fields, caller in zip(checked, callers, strict=True)
+            if isinstance(caller, Caller)
+        ]
+        found = iter(await self._customers.get_customers(lookups) if lookups else [])
+        results = []
+        for judged in callers:
+            answer = judged if isinstance(judged, ServiceError) else next(found)
+            results.append(
+                customers_pb2.CustomerResult(error=to_rpc_status(answer))
+                if isinstance(answer, ServiceError)
+                else customers_pb2.CustomerResult(customer=customer_to_proto(answer))
+            )
+        return customers_pb2.BatchGetCustomersResponse(results=results)
 
     async def ListCustomers(self, request, context):
         customers, token = await self._customers.list_customers(

@@ -37,6 +37,19 @@ class Customers:
             raise NotFound("customer", customer_id)
         return customer
 
+    async def get_customers(self, lookups: list[tuple[str, Caller]]) -> list[Customer | NotFound]:
+        """get_customer for each (customer id, caller) of `lookups`, in one statement."""
+        async with self._store.autocommit() as repo:
+            found = {c.id: c for c in await repo.get_customers(sorted({customer_id for customer_id, _ in lookups}))}
+        answers: list[Customer | NotFound] = []
+        for customer_id, caller in lookups:
+            customer = found.get(customer_id)
+            if customer is None or not access.may_see(caller, customer):
+                answers.append(NotFound("customer", customer_id))
+            else:
+                answers.append(customer)
+        return answers
+
     async def list_customers(
         self, show_deactivated: bool, page_size: int, page_token: str
     ) -> tuple[list[Customer], str]:

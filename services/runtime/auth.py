@@ -279,6 +279,10 @@ class Authenticator:
         token = _bearer(context)
         if token is None:
             return ANONYMOUS
+        return await self.caller_of(token)
+
+    async def caller_of(self, token: str) -> Caller:
+        """The caller `token` names, verified (or remembered as verified until it expires)."""
         known = self._verified.get(token)
         if known is not None and known.expires + LEEWAY_SECONDS > time.time():
             return known

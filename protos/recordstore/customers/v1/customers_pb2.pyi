@@ -3,6 +3,7 @@ import datetime
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from recordstore.rules.v1 import rules_pb2 as _rules_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -54,6 +55,34 @@ class GetCustomerRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class BatchGetCustomersRequest(_message.Message):
+    __slots__ = ("lookups",)
+    LOOKUPS_FIELD_NUMBER: _ClassVar[int]
+    lookups: _containers.RepeatedCompositeFieldContainer[CustomerLookup]
+    def __init__(self, lookups: _Optional[_Iterable[_Union[CustomerLookup, _Mapping]]] = ...) -> None: ...
+
+class CustomerLookup(_message.Message):
+    __slots__ = ("id", "bearer_token")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BEARER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    bearer_token: str
+    def __init__(self, id: _Optional[str] = ..., bearer_token: _Optional[str] = ...) -> None: ...
+
+class BatchGetCustomersResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CustomerResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[CustomerResult, _Mapping]]] = ...) -> None: ...
+
+class CustomerResult(_message.Message):
+    __slots__ = ("customer", "error")
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    customer: Customer
+    error: _status_pb2.Status
+    def __init__(self, customer: _Optional[_Union[Customer, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class ListCustomersRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "show_deactivated")

@@ -46,6 +46,11 @@ class CustomerServiceStub:
                 request_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.GetCustomerRequest.SerializeToString,
                 response_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
                 _registered_method=True)
+        self.BatchGetCustomers = channel.unary_unary(
+                '/recordstore.customers.v1.CustomerService/BatchGetCustomers',
+                request_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.BatchGetCustomersRequest.SerializeToString,
+                response_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.BatchGetCustomersResponse.FromString,
+                _registered_method=True)
         self.ListCustomers = channel.unary_unary(
                 '/recordstore.customers.v1.CustomerService/ListCustomers',
                 request_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.ListCustomersRequest.SerializeToString,
@@ -72,6 +77,18 @@ class CustomerServiceServicer:
 
     def GetCustomer(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetCustomers(self, request, context):
+        """Internal: GetCustomer for many callers at once, as the orders service sends the buyers'
+        lookups that queue while its previous call is in flight. Each lookup carries its own caller's
+        bearer token, verified here, and is answered as GetCustomer with that token would answer it,
+        in the order asked: the customer, or the status (NOT_FOUND for a customer that is not the
+        token's own, UNAUTHENTICATED for a token refused). The orders service holds no rights over
+        customers of its own: it only carries its buyers' tokens.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -104,6 +121,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.GetCustomer,
                     request_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.GetCustomerRequest.FromString,
                     response_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.Customer.SerializeToString,
+            ),
+            'BatchGetCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetCustomers,
+                    request_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.BatchGetCustomersRequest.FromString,
+                    response_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.BatchGetCustomersResponse.SerializeToString,
             ),
             'ListCustomers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCustomers,
@@ -172,6 +194,33 @@ class CustomerService:
             '/recordstore.customers.v1.CustomerService/GetCustomer',
             recordstore_dot_customers_dot_v1_dot_customers__pb2.GetCustomerRequest.SerializeToString,
             recordstore_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recordstore.customers.v1.CustomerService/BatchGetCustomers',
+            recordstore_dot_customers_dot_v1_dot_customers__pb2.BatchGetCustomersRequest.SerializeToString,
+            recordstore_dot_customers_dot_v1_dot_customers__pb2.BatchGetCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,
