@@ -167,7 +167,7 @@ def catalog_on(database: Database) -> Catalog:
 
 
 class SlowCatalog(CatalogServicer):
-    """The real catalog, answering ReserveStock only after `delay` seconds."""
+    """The real catalog, answering ReserveStock and ReserveStocks only after `delay` seconds."""
 
     def __init__(self, catalog: Catalog, delay: float, authenticator):
         super().__init__(catalog, authenticator)
@@ -177,9 +177,13 @@ class SlowCatalog(CatalogServicer):
         await asyncio.sleep(self.delay)
         return await super().ReserveStock(request, context)
 
+    async def ReserveStocks(self, request, context):
+        await asyncio.sleep(self.delay)
+        return await super().ReserveStocks(request, context)
+
 
 async def start_slow_catalog(stack, delay: float):
-    """A catalog server (on the services' loop) whose ReserveStock takes `delay` seconds."""
+    """A catalog server (on the services' loop) whose reservations take `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                          lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
                              SlowCatalog(catalog_on(stack.databases["catalog"]), delay, Authenticator.from_env()), s), None,

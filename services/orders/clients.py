@@ -16,8 +16,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -29,6 +30,7 @@ from ..runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, Servic
 from ..runtime.money import to_cents
 from ..runtime.outbound import Outbound
 from .errors import MalformedAnswer, PeerRefused
+from .faults import crash_point
 from .model import Buyer, Reservation, ReservationOutcome
 
 log = logging.getLogger(__name__)
@@ -140,32 +142,21 @@ def _status_error(
     return ServiceError(f"the {peer} service failed ({code.name})", f"{peer.upper()}_FAILED")
 
 
-class CustomersClient:
-    """Create inside the event loop that will use it (grpc.aio channels belong to a loop)."""
+@dataclass(frozen=True)
+class _Lookup:
+    """A buyer waiting for its GetCustomer / BatchGetCustomers call."""
 
-    def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
-        self._channel = _retrying_channel(
-            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, "customers", tls_files
-        )
-        self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
+    customer_id: str
+    token: str  # the buyer's own bearer token: the customers service decides with it
+    deadline: float  # time.monotonic()
 
-    async def get_customer(self, customer_id: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()) -> Buyer:
-        """The customer, as the caller whose token `metadata` carries may see it."""
-        try:
-            reply = await self._stub.GetCustomer(
-                customers_pb2.GetCustomerRequest(id=customer_id), timeout=timeout, metadata=metadata
-            )
-        except grpc.RpcError as error:
-            raise _translate(error, "customers", ("customer", customer_id)) from None
-        return buyer_from_reply(customer_id, reply)
-
-    async def close(self) -> None:
-        await self._channel.close()
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
 
 
 @dataclass(frozen=True)
 class _Asked:
-    """A reservation waiting for its ReserveStock(s) call, with its caller's deadline."""
+    """A reservation waiting for its ReserveStock / ReserveStocks call."""
 
     reservation_id: str
     disc_id: str
@@ -181,17 +172,110 @@ class _Asked:
         )
 
 
-def _reservation_result(asked: _Asked, result: catalog_pb2.ReservationResult) -> Reservation | ServiceError:
-    """One item of a ReserveStocks answer: as ReserveStock's reply or status would have been."""
-    if result.WhichOneof("result") == "reservation":
+class _Item(Protocol):
+    def remaining(self) -> float: ...
+
+
+I = TypeVar("I", bound=_Item)
+V = TypeVar("V")
+
+
+class _BatchedMethod(Generic[I, V]):
+    """A peer's method for one item (`one`), and its batch form (`many`, a repeated oneof of the
+    answer or a google.rpc.Status) for the items that queue while a call is in flight (see
+    runtime/batching.py). Each item gets what the method for one would have given it: the value,
+    or the error its status translates to."""
+
+    def __init__(
+        self,
+        name: str,
+        peer: str,
+        one: Callable[[I], Awaitable[V]],
+        many: Callable[[list[I], float], Awaitable[Sequence[Any]]],
+        answer: Callable[[I, Any], V],
+        resource: Callable[[I], tuple[str, str]],
+    ):
+        self._name, self._peer = name, peer
+        self._one, self._many, self._answer, self._resource = one, many, answer, resource
+        self._batches_served = True
+        self._batcher: Batcher[I, V] = Batcher(name, self._flush, max_items=MAX_BATCH)
+
+    async def __call__(self, item: I) -> V:
+        return await self._batcher.submit(item)
+
+    async def _flush(self, batch: list[I]) -> Sequence[V | BaseException]:
+        if len(batch) == 1 or not self._batches_served:
+            return await asyncio.gather(*(self._one(item) for item in batch), return_exceptions=True)
         try:
-            return reservation_from_reply(asked.reservation_id, asked.disc_id, asked.quantity, result.reservation)
+            results = await self._many(batch, max(item.remaining() for item in batch))
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                # A peer older than the batch method (a rolling upgrade): one call each, from now on.
+                log.warning(
+                    "the %s service does not serve %s in batches: calling it once per item", self._peer, self._name
+                )
+                self._batches_served = False
+                return await self._flush(batch)
+            return [_translate(error, self._peer) for _ in batch]
+        if len(results) != len(batch):
+            wrong = MalformedAnswer(self._peer, f"{len(results)} answers to a batch of {len(batch)}")
+            return [wrong] * len(batch)
+        return [self._result(item, result) for item, result in zip(batch, results, strict=True)]
+
+    def _result(self, item: I, result: Any) -> V | ServiceError:
+        kind = result.WhichOneof("result")
+        if kind == "error" and result.error.code != grpc.StatusCode.OK.value[0]:
+            code = _CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
+            return _status_error(code, result.error.message, self._peer, self._resource(item))
+        if kind is None or kind == "error":
+            return MalformedAnswer(self._peer, f"{self._name}: an answer with neither a value nor an error")
+        try:
+            return self._answer(item, getattr(result, kind))
         except MalformedAnswer as wrong:
             return wrong
-    if result.WhichOneof("result") == "error" and result.error.code != grpc.StatusCode.OK.value[0]:
-        code = _CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
-        return _status_error(code, result.error.message, "catalog", ("disc", asked.disc_id))
-    return MalformedAnswer("catalog", f"reservation {asked.reservation_id!r}: neither a reservation nor an error")
+
+
+class CustomersClient:
+    """Create inside the event loop that will use it (grpc.aio channels belong to a loop)."""
+
+    def __init__(self, address: str, tls_files: tls.TlsFiles | None = None):
+        self._channel = _retrying_channel(
+            address, customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name, "customers", tls_files
+        )
+        self._stub = customers_pb2_grpc.CustomerServiceStub(self._channel)
+        self._lookups: _BatchedMethod[_Lookup, Buyer] = _BatchedMethod(
+            "get_customer",
+            "customers",
+            self._get_one,
+            self._get_many,
+            lambda lookup, reply: buyer_from_reply(lookup.customer_id, reply),
+            lambda lookup: ("customer", lookup.customer_id),
+        )
+
+    async def get_customer(self, customer_id: str, timeout: float, token: str) -> Buyer:
+        """The customer, as the caller whose bearer token `token` is may see it. Lookups asked
+        while an earlier call is in flight go together as one BatchGetCustomers call."""
+        return await self._lookups(_Lookup(customer_id, token, time.monotonic() + timeout))
+
+    async def _get_one(self, lookup: _Lookup) -> Buyer:
+        try:
+            reply = await self._stub.GetCustomer(
+                customers_pb2.GetCustomerRequest(id=lookup.customer_id),
+                timeout=lookup.remaining(),
+                metadata=(("authorization", f"Bearer {lookup.token}"),),
+            )
+        except grpc.RpcError as error:
+            raise _translate(error, "customers", ("customer", lookup.customer_id)) from None
+        return buyer_from_reply(lookup.customer_id, reply)
+
+    async def _get_many(self, lookups: list[_Lookup], timeout: float) -> Sequence[Any]:
+        request = customers_pb2.BatchGetCustomersRequest(
+            lookups=[customers_pb2.CustomerLookup(id=one.customer_id, bearer_token=one.token) for one in lookups]
+        )
+        return (await self._stub.BatchGetCustomers(request, timeout=timeout)).results
+
+    async def close(self) -> None:
+        await self._channel.close()
 
 
 class CatalogClient:
@@ -200,32 +284,19 @@ class CatalogClient:
             address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name, "catalog", tls_files
         )
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
-        self._reservations = Batcher("reserve_stock", self._reserve, max_items=MAX_BATCH)
-        self._batches_served = True
+        self._reservations: _BatchedMethod[_Asked, Reservation] = _BatchedMethod(
+            "reserve_stock",
+            "catalog",
+            self._reserve_one,
+            self._reserve_many,
+            lambda asked, reply: reservation_from_reply(asked.reservation_id, asked.disc_id, asked.quantity, reply),
+            lambda asked: ("disc", asked.disc_id),
+        )
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation:
-        """The reservation, made once per id. Those asked while an earlier call is in flight go
-        together as one ReserveStocks call (one commit in the catalog): see runtime/batching.py."""
-        asked = _Asked(reservation_id, disc_id, quantity, time.monotonic() + timeout)
-        return await self._reservations.submit(asked)
-
-    async def _reserve(self, batch: list[_Asked]) -> Sequence[Reservation | BaseException]:
-        if len(batch) == 1 or not self._batches_served:
-            return await asyncio.gather(*(self._reserve_one(asked) for asked in batch), return_exceptions=True)
-        request = catalog_pb2.ReserveStocksRequest(reservations=[asked.request() for asked in batch])
-        try:
-            reply = await self._stub.ReserveStocks(request, timeout=max(asked.remaining() for asked in batch))
-        except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
-                # A catalog older than ReserveStocks (a rolling upgrade): one call each, from now on.
-                log.warning("the catalog does not serve ReserveStocks: reserving one by one")
-                self._batches_served = False
-                return await self._reserve(batch)
-            return [_translate(error, "catalog") for _ in batch]
-        if len(reply.results) != len(batch):
-            wrong = MalformedAnswer("catalog", f"{len(reply.results)} results for {len(batch)} reservations")
-            return [wrong] * len(batch)
-        return [_reservation_result(asked, result) for asked, result in zip(batch, reply.results, strict=True)]
+        """The reservation, made once per id. Reservations asked while an earlier call is in
+        flight go together as one ReserveStocks call (one commit in the catalog)."""
+        return await self._reservations(_Asked(reservation_id, disc_id, quantity, time.monotonic() + timeout))
 
     async def _reserve_one(self, asked: _Asked) -> Reservation:
         try:
@@ -233,6 +304,12 @@ class CatalogClient:
         except grpc.RpcError as error:
             raise _translate(error, "catalog", ("disc", asked.disc_id)) from None
         return reservation_from_reply(asked.reservation_id, asked.disc_id, asked.quantity, reply)
+
+    async def _reserve_many(self, batch: list[_Asked], timeout: float) -> Sequence[Any]:
+        request = catalog_pb2.ReserveStocksRequest(reservations=[asked.request() for asked in batch])
+        reply = await self._stub.ReserveStocks(request, timeout=timeout)
+        crash_point("after_batch_reserve")
+        return reply.results
 
     async def release_stock(self, reservation_id: str, timeout: float) -> None:
         """Gives a granted reservation's units back (once, however often it is called)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..runtime import metrics
 from ..runtime.db import Database
 from ..runtime.store import Store
-from .model import Purchase, PurchaseState
+from .model import Purchase, PurchaseState, Settlement
 from .repository import PurchaseRepository
 
 _SETTLED = {
@@ -28,6 +28,12 @@ class CountingRepository(PurchaseRepository):
         settled = await super().settle_purchase(purchase_id, granted, unit_price_cents, currency)
         if settled is not None:
             _SETTLED[settled.state].inc()
+        return settled
+
+    async def settle_purchases(self, outcomes: list[Settlement]) -> list[Purchase]:
+        settled = await super().settle_purchases(outcomes)
+        for purchase in settled:
+            _SETTLED[purchase.state].inc()
         return settled
 
     async def finish_cancellation(self, purchase_id: str) -> Purchase | None:

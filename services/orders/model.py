@@ -45,6 +45,25 @@ class PurchaseOrder:
 
 
 @dataclass(frozen=True)
+class PendingPurchase:
+    """A purchase to record as pending: the order, its buyer's request id and token subject."""
+
+    order: PurchaseOrder
+    request_id: str
+    customer_subject: str | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The outcome of a pending purchase's reservation, to record."""
+
+    purchase_id: str
+    granted: bool
+    unit_price_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
 class Purchase:
     id: str
     request_id: str

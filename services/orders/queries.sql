@@ -8,6 +8,15 @@ VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s, %(customer_s
 ON CONFLICT (customer_id, request_id) DO NOTHING
 RETURNING *;
 
+-- name: insert_pending_purchases
+-- insert_pending_purchase for many in one statement (one commit): the new ones are returned, a
+-- request id used before (or twice in the batch) is left out for the caller to read.
+INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
+SELECT * FROM unnest(%(request_ids)s::uuid[], %(customer_ids)s::uuid[], %(disc_ids)s::uuid[],
+                     %(quantities)s::integer[], %(customer_subjects)s::text[])
+ON CONFLICT (customer_id, request_id) DO NOTHING
+RETURNING *;
+
 -- name: get_purchase_by_request_id
 SELECT * FROM orders.purchases WHERE customer_id = %(customer_id)s AND request_id = %(request_id)s;
 
@@ -26,6 +35,21 @@ UPDATE orders.purchases
  WHERE id = %(id)s
    AND state = %(pending)s
 RETURNING *;
+
+-- name: settle_purchases
+-- settle_purchase for many in one statement (one commit); those no longer pending are left out.
+UPDATE orders.purchases p
+   SET state = CASE WHEN s.granted THEN %(confirmed)s ELSE %(rejected)s END,
+       effective = s.granted,
+       unit_price_cents = s.unit_price_cents,
+       total_cents = s.unit_price_cents * p.quantity,
+       currency = s.currency,
+       update_time = now()
+  FROM unnest(%(ids)s::uuid[], %(granted)s::boolean[], %(unit_price_cents)s::bigint[], %(currencies)s::text[])
+       AS s(id, granted, unit_price_cents, currency)
+ WHERE p.id = s.id
+   AND p.state = %(pending)s
+RETURNING p.*;
 
 -- name: start_failure
 -- Decides that a pending purchase can never settle: from here no settlement can confirm it, and

@@ -9,7 +9,7 @@ from ..runtime.db import Database, Refused
 from ..runtime.queries import load_queries
 from ..runtime.store import Repository, Store
 from .errors import RecordRefused
-from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
+from .model import PendingPurchase, Purchase, PurchaseFilter, PurchaseOrder, PurchaseState, Settlement
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 # Every query may name any state: %(pending)s is PurchaseState.PENDING (see queries.sql).
@@ -37,7 +37,10 @@ class PurchaseRepository(Repository):
             raise RecordRefused(refused.message) from None
 
     async def _all(self, name: str, params: dict) -> list[Purchase]:
-        return await self._connection.all_records(Purchase, QUERIES[name], {**STATES, **params})
+        try:
+            return await self._connection.all_records(Purchase, QUERIES[name], {**STATES, **params})
+        except Refused as refused:
+            raise RecordRefused(refused.message) from None
 
     async def insert_pending_purchase(
         self, order: PurchaseOrder, request_id: str, customer_subject: str | None
@@ -54,6 +57,18 @@ class PurchaseRepository(Repository):
             },
         )
 
+    async def insert_pending_purchases(self, asked: list[PendingPurchase]) -> list[Purchase]:
+        """The new pending purchases of `asked`, in one statement; those whose request id was
+        used before (or repeats in `asked`) are left out."""
+        params = {
+            "request_ids": [a.request_id for a in asked],
+            "customer_ids": [a.order.customer_id for a in asked],
+            "disc_ids": [a.order.disc_id for a in asked],
+            "quantities": [a.order.quantity for a in asked],
+            "customer_subjects": [a.customer_subject for a in asked],
+        }
+        return await self._all("insert_pending_purchases", params)
+
     async def get_purchase_by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
         """The buyer's purchase of that request id: request ids are each buyer's own."""
         return await self._one("get_purchase_by_request_id", {"customer_id": customer_id, "request_id": request_id})
@@ -68,6 +83,17 @@ class PurchaseRepository(Repository):
             "settle_purchase",
             {"id": purchase_id, "granted": granted, "unit_price_cents": unit_price_cents, "currency": currency},
         )
+
+    async def settle_purchases(self, outcomes: list[Settlement]) -> list[Purchase]:
+        """settle_purchase for each of `outcomes`, in one statement; those no longer pending are
+        left out."""
+        params = {
+            "ids": [o.purchase_id for o in outcomes],
+            "granted": [o.granted for o in outcomes],
+            "unit_price_cents": [o.unit_price_cents for o in outcomes],
+            "currencies": [o.currency for o in outcomes],
+        }
+        return await self._all("settle_purchases", params)
 
     async def start_failure(self, purchase_id: str, reason: str) -> Purchase | None:
         return await self._one("start_failure", {"id": purchase_id, "reason": reason})

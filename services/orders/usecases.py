@@ -21,7 +21,8 @@ import uuid
 from collections.abc import Coroutine
 from typing import Protocol
 
-from ..runtime.auth import Caller, bearer_metadata
+from ..runtime.auth import Caller
+from ..runtime.batching import Batcher
 from ..runtime.db import CONNECTION_ERRORS
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import DeadlineExceeded, FailedPrecondition, NotFound, ServiceError, Unavailable
@@ -31,7 +32,17 @@ from ..runtime.store import Store, present
 from . import access
 from .errors import MalformedAnswer, PeerRefused, RecordRefused
 from .faults import crash_point
-from .model import Buyer, Purchase, PurchaseFilter, PurchaseOrder, PurchaseState, Reservation, ReservationOutcome
+from .model import (
+    Buyer,
+    PendingPurchase,
+    Purchase,
+    PurchaseFilter,
+    PurchaseOrder,
+    PurchaseState,
+    Reservation,
+    ReservationOutcome,
+    Settlement,
+)
 from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
@@ -61,9 +72,7 @@ def _retrieve(task: asyncio.Task) -> None:
 class CustomersPeer(Protocol):
     """What the purchases need of the customers service (clients.CustomersClient; a fake in unit tests)."""
 
-    async def get_customer(
-        self, customer_id: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
-    ) -> Buyer: ...
+    async def get_customer(self, customer_id: str, timeout: float, token: str) -> Buyer: ...
 
 
 class CatalogPeer(Protocol):
@@ -83,6 +92,8 @@ class Purchases:
         self._catalog = catalog
         self._budget = budget  # REQUEST_BUDGET_SECONDS: the deadline of work whose caller left
         self._in_flight: set[asyncio.Task] = set()
+        self._pending = Batcher("insert_pending_purchase", self._record_pending)
+        self._settlements = Batcher("settle_purchase", self._record_settlements)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -116,7 +127,7 @@ class Purchases:
         request_id = request_id or str(uuid.uuid4())
         # With the buyer's own token: the customers service answers NOT_FOUND for a customer that
         # is not the buyer's own (see access.py).
-        buyer = await self._customers.get_customer(order.customer_id, deadline.remaining(), bearer_metadata(caller))
+        buyer = await self._customers.get_customer(order.customer_id, deadline.remaining(), caller.token or "")
         return await self._to_completion(self._record_and_settle(order, request_id, buyer.active, caller.subject))
 
     async def _record_and_settle(
@@ -129,16 +140,65 @@ class Purchases:
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
-        async with self._store.autocommit() as repo:
-            purchase = present(
-                await repo.insert_pending_purchase(order, request_id, subject)
-                or await repo.get_purchase_by_request_id(order.customer_id, request_id),
-                f"purchase of request {request_id!r}",
-            )
+        purchase = await self._pending.submit(PendingPurchase(order, request_id, subject))
         if not purchase.is_for(order):
             # Not which purchase: the message says only that this buyer used the id before.
             raise RequestIdReused(request_id, "another purchase")
         return await self._advance(purchase, deadline)
+
+    # -- the batched writes -------------------------------------------------------------------
+    # Purchases recorded or settled while an earlier statement of the same kind is running go
+    # together as one statement and one commit (runtime/batching.py); one alone goes at once.
+    # What a batch statement leaves out (a request id used before, a purchase no longer pending)
+    # is read one by one, and a batch the database refuses is written one by one, so that each
+    # purchase gets the answer it would have got alone.
+
+    async def _record_pending(self, asked: list[PendingPurchase]) -> list[Purchase | BaseException]:
+        try:
+            async with self._store.autocommit() as repo:
+                made = await repo.insert_pending_purchases(asked)
+        except RecordRefused:
+            made = []
+        by_request = {(p.customer_id, p.request_id): p for p in made}
+        answers: list[Purchase | BaseException] = []
+        for one in asked:
+            try:
+                purchase = by_request.get((one.order.customer_id, one.request_id))
+                if purchase is None:
+                    async with self._store.autocommit() as repo:
+                        purchase = present(
+                            await repo.insert_pending_purchase(one.order, one.request_id, one.customer_subject)
+                            or await repo.get_purchase_by_request_id(one.order.customer_id, one.request_id),
+                            f"purchase of request {one.request_id!r}",
+                        )
+                answers.append(purchase)
+            except Exception as error:  # noqa: BLE001 - that purchase's caller raises it
+                answers.append(error)
+        return answers
+
+    async def _record_settlements(self, outcomes: list[Settlement]) -> list[Purchase | BaseException]:
+        try:
+            async with self._store.autocommit() as repo:
+                settled = {p.id: p for p in await repo.settle_purchases(outcomes)}
+        except RecordRefused:
+            settled = {}
+        answers: list[Purchase | BaseException] = []
+        for outcome in outcomes:
+            try:
+                purchase = settled.get(outcome.purchase_id)
+                if purchase is None:
+                    async with self._store.autocommit() as repo:
+                        purchase = present(
+                            await repo.settle_purchase(
+                                outcome.purchase_id, outcome.granted, outcome.unit_price_cents, outcome.currency
+                            )
+                            or await repo.get_purchase(outcome.purchase_id),
+                            f"purchase {outcome.purchase_id!r}",
+                        )
+                answers.append(purchase)
+            except Exception as error:  # noqa: BLE001 - that purchase's caller raises it
+                answers.append(error)
+        return answers
 
     # -- finishing what was started ----------------------------------------------------------
 
@@ -180,12 +240,9 @@ class Purchases:
             return await self._fail(purchase, "its reservation is already RELEASED", deadline)
         granted = reservation.outcome == ReservationOutcome.GRANTED
         try:
-            async with self._store.autocommit() as repo:
-                settled = present(
-                    await repo.settle_purchase(purchase.id, granted, reservation.unit_price_cents, reservation.currency)
-                    or await repo.get_purchase(purchase.id),
-                    f"purchase {purchase.id!r}",
-                )
+            settled = await self._settlements.submit(
+                Settlement(purchase.id, granted, reservation.unit_price_cents, reservation.currency)
+            )
         except RecordRefused as refused:
             return await self._fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
         crash_point("after_settle")

@@ -6,6 +6,7 @@ import uuid
 import grpc
 import pytest
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from devstack.loopback import free_address
 from devstack.processes import stop
@@ -76,6 +77,8 @@ def test_malformed_json_is_400_json(api):
 @pytest.mark.parametrize("method, path", [
     ("POST", "/recordstore.catalog.v1.CatalogService/ReserveStock"),
     ("POST", "/recordstore.catalog.v1.CatalogService/ReleaseStock"),
+    ("POST", "/recordstore.catalog.v1.CatalogService/ReserveStocks"),
+    ("POST", "/recordstore.customers.v1.CustomerService/BatchGetCustomers"),
     ("POST", "/v1/discs:reserve"),
     ("POST", "/v1/reservations"),
     ("POST", "/grpc.health.v1.Health/Check"),
@@ -98,6 +101,11 @@ def test_internal_rpcs_cannot_be_reached_as_raw_grpc(api, stack):
             (stub.ReserveStock, catalog_pb2.ReserveStockRequest(reservation_id=str(uuid.uuid4()),
                                                                 disc_id=disc["id"], quantity=5)),
             (stub.ReleaseStock, catalog_pb2.ReleaseStockRequest(reservation_id=str(uuid.uuid4()))),
+            (stub.ReserveStocks, catalog_pb2.ReserveStocksRequest(reservations=[catalog_pb2.ReserveStockRequest(
+                reservation_id=str(uuid.uuid4()), disc_id=disc["id"], quantity=5)])),
+            (customers_pb2_grpc.CustomerServiceStub(staff).BatchGetCustomers,
+             customers_pb2.BatchGetCustomersRequest(lookups=[customers_pb2.CustomerLookup(
+                 id=str(uuid.uuid4()), bearer_token=api.staff_token)])),
         ]:
             with pytest.raises(grpc.RpcError) as caught:
                 call(request, timeout=5)

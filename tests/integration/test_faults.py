@@ -113,6 +113,79 @@ def test_orders_crashing_mid_cancellation_restocks_exactly_once(cluster, stack, 
     assert again.state == PURCHASE.CANCELLED and stock_of(stack, disc.id) == 3
 
 
+def buy_at_once(address, token, customer_id, disc_id, request_ids, timeout=10):
+    """Sends one purchase per request id at the same moment (so that the orders service batches
+    them); returns each one's purchase or status code, in order."""
+    with channel(address, token) as buyer:
+        stub = orders_pb2_grpc.OrderServiceStub(buyer)
+        calls = [stub.CreatePurchase.future(request(customer_id, disc_id, 1, r), timeout=timeout) for r in request_ids]
+        answers = []
+        for call in calls:
+            try:
+                answers.append(call.result())
+            except grpc.RpcError as error:
+                answers.append(error.code())
+        return answers
+
+
+def test_orders_crashing_after_a_batch_of_reservations_settles_each_once(cluster, stack, orders_process):
+    """ORDERS_CRASH_AT=after_batch_reserve: the process dies as a ReserveStocks answer arrives, the
+    batch's units taken and none of its purchases settled. Recovery settles each with its own
+    reservation's outcome; nothing is reserved twice."""
+    customer, disc = create_customer(stack), create_disc(stack, stock=6)
+    request_ids = [str(uuid.uuid4()) for _ in range(10)]
+    orders_process.start(crash_at="after_batch_reserve")
+    answers = buy_at_once(orders_process.address, stack.tokens[customer.id], customer.id, disc.id, request_ids)
+    assert grpc.StatusCode.UNAVAILABLE in answers and grpc.StatusCode.INTERNAL not in answers
+    assert orders_process.process.wait(timeout=10) == 70  # a batch formed, and the process died on its answer
+
+    orders_process.start()
+    wait_until(lambda: not any(p.state == PURCHASE.PENDING for p in purchases_of(stack, customer.id)))
+    recorded = purchases_of(stack, customer.id)
+    assert len(recorded) <= len(request_ids)  # those the crash stopped before recording: never made
+    assert sum(p.effective for p in recorded) == min(6, len(recorded)) and check(cluster.admin_url, [disc.id]).ok
+    # The clients' retries get the purchases recorded, and make the others: ten purchases, six sold.
+    retried = buy_at_once(orders_process.address, stack.tokens[customer.id], customer.id, disc.id, request_ids)
+    assert all(isinstance(p, orders_pb2.Purchase) for p in retried)
+    assert {p.id for p in recorded} <= {p.id for p in retried}
+    assert sum(p.effective for p in retried) == 6 and stock_of(stack, disc.id) == 0
+    assert sorted(p.request_id for p in purchases_of(stack, customer.id)) == sorted(request_ids)
+    assert check(cluster.admin_url, [disc.id]).ok
+
+
+def test_a_catalog_crashing_mid_batch_commits_none_of_it(cluster, stack):
+    """CATALOG_CRASH_AT=mid_batch: the catalog dies with a batch's units taken and not committed.
+    None of the batch stays taken; recovery reserves them again, once each."""
+    catalog_address = free_address()
+    catalog = start_service("catalog", catalog_address, cluster.service_url("catalog"), {"CATALOG_CRASH_AT": "mid_batch"})
+    wait_serving(catalog_address, timeout=30, process=catalog.process)
+    orders_host = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"], catalog_address))
+    customer, disc = create_customer(stack), create_disc(stack, stock=5)
+    request_ids = [str(uuid.uuid4()) for _ in range(10)]
+    try:
+        answers = buy_at_once(f"127.0.0.1:{orders_host.port}", stack.tokens[customer.id], customer.id, disc.id,
+                              request_ids)
+        assert catalog.process.wait(timeout=10) == 70  # a batch formed, and the catalog died in it
+        assert grpc.StatusCode.UNAVAILABLE in answers and grpc.StatusCode.INTERNAL not in answers
+        sold_before = sum(isinstance(a, orders_pb2.Purchase) and a.effective for a in answers)
+        assert stock_of(stack, disc.id) == 5 - sold_before  # the batch's units are all back
+        catalog = start_service("catalog", catalog_address, cluster.service_url("catalog"))
+        wait_serving(catalog_address, timeout=30, process=catalog.process)
+
+        def recovered():  # rounds of the recovery loop, until the channel to the catalog is back
+            stack.run(orders_host.built.purchases.recover(older_than_seconds=0, call_timeout=5))
+            return not any(p.state == PURCHASE.PENDING for p in purchases_of(stack, customer.id))
+
+        wait_until(recovered, timeout=30)
+    finally:
+        stack.run(orders_host.stop(1))
+        stop([catalog.process])
+    recorded = purchases_of(stack, customer.id)
+    assert len(recorded) == len(request_ids)
+    assert sum(p.effective for p in recorded) == 5 and stock_of(stack, disc.id) == 0
+    assert check(cluster.admin_url, [disc.id]).ok
+
+
 def buy_with_retries(orders, customer_id, disc_id, request_id, deadline):
     """A careful client: retries UNAVAILABLE / DEADLINE_EXCEEDED with the same request_id."""
     codes = []

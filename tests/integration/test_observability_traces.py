@@ -157,8 +157,8 @@ def test_one_purchase_is_one_trace_across_every_hop(traced):
     # the SQL under each server: named after its query, no values
     sql = {(s.service, s.span.name): s.span for s in spans
            if any(a.key == "db.system" and a.value.string_value == "postgresql" for a in s.span.attributes)}
-    assert ("orders", "insert_pending_purchase") in sql
-    assert ("orders", "settle_purchase") in sql
+    assert ("orders", "insert_pending_purchases") in sql  # the batch statement, of one purchase here
+    assert ("orders", "settle_purchases") in sql
     assert ("catalog", "reserve_stock") in sql
     assert ("customers", "get_customer") in sql
     servers = {s.span.span_id for s in spans if s.span.kind == SERVER}

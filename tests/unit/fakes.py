@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from services.orders.errors import PeerRefused, RecordRefused
-from services.orders.model import (UNFINISHED, Buyer, Purchase, PurchaseFilter, PurchaseOrder, PurchaseState,
-                                   Reservation, ReservationOutcome)
+from services.orders.model import (UNFINISHED, Buyer, PendingPurchase, Purchase, PurchaseFilter, PurchaseOrder,
+                                   PurchaseState, Reservation, ReservationOutcome, Settlement)
 from services.runtime.errors import DeadlineExceeded, NotFound
 
 BIGINT_MAX = 2**63 - 1
@@ -60,6 +60,9 @@ class FakePurchaseRepository:
         self._failures.check("insert_pending_purchase")
         if any((p.customer_id, p.request_id) == (order.customer_id, request_id) for p in self._rows.values()):
             return None  # the unique (customer_id, request_id) of migration 0004
+        return await self._insert(order, request_id, customer_subject)
+
+    async def _insert(self, order: PurchaseOrder, request_id: str, customer_subject: str | None) -> Purchase:
         now = datetime.now(UTC)
         purchase = Purchase(id=str(uuid.uuid4()), request_id=request_id, customer_id=order.customer_id,
                             disc_id=order.disc_id, quantity=order.quantity, state=PurchaseState.PENDING,
@@ -68,6 +71,18 @@ class FakePurchaseRepository:
                             customer_subject=customer_subject)
         self._rows[purchase.id] = purchase
         return purchase
+
+    async def insert_pending_purchases(self, asked: list[PendingPurchase]) -> list[Purchase]:
+        """One statement: the new ones, and those whose request id was used are left out. Fails as
+        a whole (a failure queued for insert_pending_purchase)."""
+        self._failures.check("insert_pending_purchase")
+        made = []
+        for one in asked:
+            taken = any((p.customer_id, p.request_id) == (one.order.customer_id, one.request_id)
+                        for p in self._rows.values())
+            if not taken:
+                made.append(await self._insert(one.order, one.request_id, one.customer_subject))
+        return made
 
     async def get_purchase_by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
         return next((p for p in self._rows.values() if (p.customer_id, p.request_id) == (customer_id, request_id)),
@@ -86,6 +101,27 @@ class FakePurchaseRepository:
                             state=PurchaseState.CONFIRMED if granted else PurchaseState.REJECTED, effective=granted,
                             unit_price_cents=unit_price_cents, currency=currency,
                             total_cents=None if row is None else unit_price_cents * row.quantity)
+
+    async def settle_purchases(self, outcomes: list[Settlement]) -> list[Purchase]:
+        """One statement: all of them or, when the database refuses one (a total beyond bigint),
+        none."""
+        self._failures.check("settle_purchase")
+        for outcome in outcomes:
+            row = self._rows.get(outcome.purchase_id)
+            if row is not None and row.state == PurchaseState.PENDING \
+                    and outcome.unit_price_cents * row.quantity > BIGINT_MAX:
+                raise RecordRefused("bigint out of range")
+        settled = []
+        for outcome in outcomes:
+            row = self._rows.get(outcome.purchase_id)
+            changed = self._change(outcome.purchase_id, {PurchaseState.PENDING},
+                                   state=PurchaseState.CONFIRMED if outcome.granted else PurchaseState.REJECTED,
+                                   effective=outcome.granted, unit_price_cents=outcome.unit_price_cents,
+                                   currency=outcome.currency,
+                                   total_cents=None if row is None else outcome.unit_price_cents * row.quantity)
+            if changed is not None:
+                settled.append(changed)
+        return settled
 
     async def start_failure(self, purchase_id: str, reason: str) -> Purchase | None:
         return self._change(purchase_id, {PurchaseState.PENDING}, state=PurchaseState.FAILING, failure_reason=reason)
@@ -152,7 +188,7 @@ class FakeCustomers:
         self.buyers = dict(buyers)  # customer id -> active
         self.failures = Failures()
 
-    async def get_customer(self, customer_id: str, timeout: float, metadata=()) -> Buyer:
+    async def get_customer(self, customer_id: str, timeout: float, token: str = "") -> Buyer:
         self.failures.check("get_customer")
         if customer_id not in self.buyers:
             raise NotFound("customer", customer_id)
