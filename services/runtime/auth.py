@@ -392,8 +392,3 @@ CUSTOMER_ONLY = Rule(frozenset({CUSTOMER}), refused=frozenset({STAFF}))
 
 def service_only(name: str) -> Rule:
     return Rule(service=name)
-
-
-def bearer_metadata(caller: Caller) -> tuple[tuple[str, str], ...]:
-    """Metadata that makes a peer see this caller (its own token, which the peer verifies)."""
-    return (("authorization", f"Bearer {caller.token}"),) if caller.token else ()
