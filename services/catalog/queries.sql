@@ -87,21 +87,27 @@ SELECT %(reservation_id)s, d.id, %(quantity)s,
 RETURNING *;
 
 -- name: lock_discs
--- A batch of reservations locks its discs first, in one order (by id), so that two batches
--- touching the same discs queue behind each other instead of deadlocking.
+-- A batch of reservations in several statements (layers) locks all of its discs first, in id
+-- order, so that two batches touching the same discs queue instead of deadlocking.
 SELECT id FROM catalog.discs WHERE id = ANY(%(disc_ids)s::uuid[]) ORDER BY id FOR UPDATE;
 
 -- name: reserve_stocks
 -- reserve_stock for many reservations in one statement, each on its own disc (the caller splits
 -- a batch into layers of distinct discs and distinct ids). Only reservations whose id is new are
 -- made and returned: the caller answers the others as reserve_stock would. A duplicate made
--- concurrently fails the INSERT on the primary key, which undoes the whole statement.
+-- concurrently fails the INSERT on the primary key, which undoes the whole statement. The discs
+-- are locked in id order before any is changed (LockRows under the Sort hands them out in that
+-- order, and a disc is updated only once handed out), so two statements on the same discs queue
+-- instead of deadlocking.
 WITH asked AS (
     SELECT * FROM unnest(%(reservation_ids)s::uuid[], %(disc_ids)s::uuid[], %(quantities)s::integer[])
                   AS a(id, disc_id, quantity)
 ),
+locked AS MATERIALIZED (
+    SELECT id FROM catalog.discs WHERE id = ANY(%(disc_ids)s::uuid[]) ORDER BY id FOR UPDATE
+),
 fresh AS (
-    SELECT a.* FROM asked a
+    SELECT a.* FROM asked a JOIN locked l ON l.id = a.disc_id
      WHERE NOT EXISTS (SELECT 1 FROM catalog.reservations r WHERE r.id = a.id)
 ),
 taken AS (

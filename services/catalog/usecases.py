@@ -93,21 +93,27 @@ class Catalog:
         return first
 
     async def reserve_stocks(self, asked: list[StockRequest]) -> list[Reservation | ServiceError]:
-        """reserve_stock for each of `asked`, in one transaction: one commit for all (the discs
-        locked in id order first, then one statement per layer, see model.layers). Each is
-        answered as reserve_stock would answer it alone, in the order asked.
+        """reserve_stock for each of `asked`, with one commit for all: one statement when no disc
+        or id repeats, else a transaction (the discs locked in id order first, then one statement
+        per layer, see model.layers). Each is answered as reserve_stock would answer it alone, in
+        the order asked.
 
         What the statements leave out (an id used before, a disc that does not exist), and a batch
         that met a concurrent duplicate (rolled back whole), go through reserve_stock one by one.
         """
         made: dict[str, Reservation] = {}
+        split = layers(asked)
         try:
-            async with self._store.transaction() as repo:
-                await repo.lock_discs([r.disc_id for r in asked])
-                for layer in layers(asked):
-                    made.update((r.id, r) for r in await repo.reserve_stocks(layer))
-                crash_point("mid_batch")
-                await repo.commit()
+            if len(split) == 1:  # one statement: atomic on its own, one round trip
+                async with self._store.autocommit() as repo:
+                    made.update((r.id, r) for r in await repo.reserve_stocks(split[0]))
+            else:
+                async with self._store.transaction() as repo:
+                    await repo.lock_discs([r.disc_id for r in asked])
+                    for layer in split:
+                        made.update((r.id, r) for r in await repo.reserve_stocks(layer))
+                    crash_point("mid_batch")
+                    await repo.commit()
         except ReservationIdTaken:
             made = {}
         answers: list[Reservation | ServiceError] = []
