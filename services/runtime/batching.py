@@ -5,8 +5,12 @@ call is in flight queue, and go together as the next call the moment it returns.
 batch is one item sent without delay; under load a batch is whatever queued during one round
 trip, so the cost of a call (an RPC, a commit) is shared by the items that waited for it.
 
-A caller's own context (its trace) goes with its item when the item goes alone; a batch of
-several is sent in a context of its own. `flush` answers each item: a result, or the exception that item's caller raises. An exception
+An item that finds nothing in flight and nothing queued is sent by its own caller, in its own
+task and context (its trace): at low load a batcher costs no task of its own. Queued items are
+sent by a task the batcher starts, a batch of several in a context of its own (it is no single
+caller's work), an item alone in its caller's context.
+
+`flush` answers each item: a result, or the exception that item's caller raises. An exception
 raised by `flush` itself is every item's. A caller that stops waiting (cancelled) does not take
 its item out of a batch already sent: what the items ask must be safe to do once without an
 answer, as every batched step here is (idempotent, keyed by the purchase's id).
@@ -45,47 +49,69 @@ class Batcher(Generic[T, R]):
         self._flush = flush
         self._max_items = max_items
         self._in_flight = in_flight  # calls at once: 1 keeps batches largest, 2 overlaps round trips
+        self._sending = 0  # calls in flight now
         self._queue: list[tuple[T, asyncio.Future, contextvars.Context]] = []
         self._senders: set[asyncio.Task] = set()
         self._sizes = BATCH_SIZE.labels(name)
 
     async def submit(self, item: T) -> R:
+        if self._sending < self._in_flight and not self._queue:
+            self._sending += 1
+            try:
+                (answer,) = await self._call([item])
+            finally:
+                self._sending -= 1
+                self._start_sender()  # for what queued meanwhile
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._queue.append((item, future, contextvars.copy_context()))
-        if len(self._senders) < self._in_flight:
-            sender = asyncio.create_task(self._send())
-            self._senders.add(sender)
-            sender.add_done_callback(self._senders.discard)
+        self._start_sender()
         return await future
 
-    async def _send(self) -> None:
+    async def _call(self, items: list[T]) -> Sequence[R | BaseException]:
+        """`flush(items)`, its failure made each item's answer (a cancellation goes on up)."""
+        self._sizes.observe(len(items))
+        try:
+            answers = await self._flush(items)
+            if len(answers) != len(items):
+                raise RuntimeError(f"a batch of {len(items)} item(s) got {len(answers)} answer(s)")
+            return answers
+        except Exception as error:  # noqa: BLE001 - the batch's failure is each of its callers'
+            return [error] * len(items)
+
+    def _start_sender(self) -> None:
+        if self._queue and self._sending < self._in_flight:
+            self._sending += 1
+            sender = asyncio.create_task(self._send_queued(), context=contextvars.Context())
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+
+    async def _send_queued(self) -> None:
         """Sends what is queued, batch after batch, until the queue is empty."""
-        while self._queue:
-            batch = self._queue[: self._max_items]
-            del self._queue[: self._max_items]
-            self._sizes.observe(len(batch))
-            # One item alone is sent in its caller's context (its trace, say); a batch in a context
-            # of its own, as it is no single caller's work.
-            context = batch[0][2] if len(batch) == 1 else contextvars.Context()
-            try:
-                flush: asyncio.Task[Sequence[R | BaseException]] = asyncio.create_task(
-                    self._flush([item for item, _, _ in batch]), context=context
-                )
-                answers: Sequence[R | BaseException] = await flush
-                if len(answers) != len(batch):
-                    raise RuntimeError(f"a batch of {len(batch)} item(s) got {len(answers)} answer(s)")
-            except asyncio.CancelledError:
-                # Shutdown: every caller waiting on this batch hears of it, and so do the queued.
-                for _, future, _ in batch + self._queue:
-                    future.cancel()
-                self._queue.clear()
-                raise
-            except Exception as error:  # noqa: BLE001 - the batch's failure is each of its callers'
-                answers = [error] * len(batch)
-            for (_, future, _), answer in zip(batch, answers, strict=True):
-                if future.done():
-                    continue  # its caller stopped waiting
-                if isinstance(answer, BaseException):
-                    future.set_exception(answer)
-                else:
-                    future.set_result(answer)
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_items]
+                del self._queue[: self._max_items]
+                items = [item for item, _, _ in batch]
+                try:
+                    if len(batch) == 1:  # alone: in its caller's context, as if it had sent it itself
+                        answers = await asyncio.create_task(self._call(items), context=batch[0][2])
+                    else:
+                        answers = await self._call(items)
+                except asyncio.CancelledError:
+                    # Shutdown: every caller waiting on this batch hears of it, and so do the queued.
+                    for _, future, _ in batch + self._queue:
+                        future.cancel()
+                    self._queue.clear()
+                    raise
+                for (_, future, _), answer in zip(batch, answers, strict=True):
+                    if future.done():
+                        continue  # its caller stopped waiting
+                    if isinstance(answer, BaseException):
+                        future.set_exception(answer)
+                    else:
+                        future.set_result(answer)
+        finally:
+            self._sending -= 1

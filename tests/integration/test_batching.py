@@ -15,6 +15,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2
 
 from devstack.invariant import check
+from tests.e2e.test_hostile_corpus import INTEGERS, STRINGS
 from tests.support import (as_customer, buy, channel, create_customer, create_disc, raises_status, stock_of,
                            unique)
 
@@ -216,3 +217,47 @@ def test_a_batch_of_purchases_with_a_deactivated_buyer_and_an_unknown_disc(stack
     assert answers[9:12] == [grpc.StatusCode.NOT_FOUND] * 3
     assert sorted(a.effective for a in answers[12:]) == [False, True]
     assert stock_of(stack, disc.id) == 0 and stock_of(stack, gone.id) == 0
+
+
+# What an item of a batch may be refused with: what the call for one would answer a client.
+ITEM_CLIENT_CODES = {code_pb2.INVALID_ARGUMENT, code_pb2.NOT_FOUND, code_pb2.ALREADY_EXISTS,
+                     code_pb2.UNAUTHENTICATED, code_pb2.PERMISSION_DENIED}
+
+
+def test_hostile_values_in_a_batch_get_client_errors_and_take_nothing(stack):
+    disc, customer = create_disc(stack, stock=5), create_customer(stack)
+    token = stack.tokens[customer.id]
+    lookup = customers_pb2.CustomerLookup
+    cases = []
+    for text in STRINGS:
+        cases += [
+            ("catalog", pb.ReserveStocksRequest(reservations=[ask(disc.id, 0), ask(disc.id, 0, text)])),
+            ("catalog", pb.ReserveStocksRequest(reservations=[ask(text, 1), ask(str(uuid.uuid4()), 1)])),
+            ("customers", customers_pb2.BatchGetCustomersRequest(
+                lookups=[lookup(id=customer.id, bearer_token=token), lookup(id=text, bearer_token=token)])),
+            ("customers", customers_pb2.BatchGetCustomersRequest(
+                lookups=[lookup(id=customer.id, bearer_token=text), lookup(id=customer.id, bearer_token=token)])),
+        ]
+    for number in INTEGERS:
+        quantity = max(-(2**31), min(2**31 - 1, number))
+        cases.append(("catalog", pb.ReserveStocksRequest(reservations=[ask(disc.id, quantity),
+                                                                       ask(str(uuid.uuid4()), quantity)])))
+    bad = []
+    with channel(stack.addresses["catalog"], identity="orders") as to_catalog, \
+            channel(stack.addresses["customers"], identity="orders") as to_customers:
+        stubs = {"catalog": catalog_pb2_grpc.CatalogServiceStub(to_catalog).ReserveStocks,
+                 "customers": customers_pb2_grpc.CustomerServiceStub(to_customers).BatchGetCustomers}
+        for service, request in cases:
+            try:
+                results = stubs[service](request, timeout=10).results
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                    bad.append((str(request)[:120], error.code().name, error.details()[:120]))
+                continue
+            wrong = [r.error.code for r in results
+                     if r.WhichOneof("result") == "error" and r.error.code not in ITEM_CLIENT_CODES]
+            if wrong:
+                bad.append((str(request)[:120], wrong))
+    assert not bad, bad
+    # A disc's stock moves only for a positive quantity it can give: 2**31 - 1 units it cannot.
+    assert stock_of(stack, disc.id) == 5 - sum(1 <= n <= 5 for n in INTEGERS)
