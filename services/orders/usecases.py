@@ -18,8 +18,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Coroutine
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from typing import Protocol, TypeVar
 
 from ..runtime.auth import Caller
 from ..runtime.batching import Batcher
@@ -46,6 +46,7 @@ from .model import (
 from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
+Item = TypeVar("Item")  # what a batched write is of
 
 # Whose recovery loop holds a lease (recover): this process, by host and pid.
 LOCAL_REPLICA = f"{socket.gethostname()}:{os.getpid()}"
@@ -154,47 +155,61 @@ class Purchases:
     # purchase gets the answer it would have got alone.
 
     async def _record_pending(self, asked: list[PendingPurchase]) -> list[Purchase | BaseException]:
-        try:
-            async with self._store.autocommit() as repo:
-                made = await repo.insert_pending_purchases(asked)
-        except RecordRefused:
-            made = []
-        by_request = {(p.customer_id, p.request_id): p for p in made}
-        answers: list[Purchase | BaseException] = []
-        for one in asked:
-            try:
-                purchase = by_request.get((one.order.customer_id, one.request_id))
-                if purchase is None:
-                    async with self._store.autocommit() as repo:
-                        purchase = present(
-                            await repo.insert_pending_purchase(one.order, one.request_id, one.customer_subject)
-                            or await repo.get_purchase_by_request_id(one.order.customer_id, one.request_id),
-                            f"purchase of request {one.request_id!r}",
-                        )
-                answers.append(purchase)
-            except Exception as error:  # noqa: BLE001 - that purchase's caller raises it
-                answers.append(error)
-        return answers
+        async def alone(repo: PurchaseRepository, one: PendingPurchase) -> Purchase:
+            return present(
+                await repo.insert_pending_purchase(one.order, one.request_id, one.customer_subject)
+                or await repo.get_purchase_by_request_id(one.order.customer_id, one.request_id),
+                f"purchase of request {one.request_id!r}",
+            )
+
+        return await self._together_or_alone(
+            asked,
+            lambda repo: repo.insert_pending_purchases(asked),
+            lambda made: (made.customer_id, made.request_id),
+            lambda one: (one.order.customer_id, one.request_id),
+            alone,
+        )
 
     async def _record_settlements(self, outcomes: list[Settlement]) -> list[Purchase | BaseException]:
+        async def alone(repo: PurchaseRepository, outcome: Settlement) -> Purchase:
+            return present(
+                await repo.settle_purchase(
+                    outcome.purchase_id, outcome.granted, outcome.unit_price_cents, outcome.currency
+                )
+                or await repo.get_purchase(outcome.purchase_id),
+                f"purchase {outcome.purchase_id!r}",
+            )
+
+        return await self._together_or_alone(
+            outcomes,
+            lambda repo: repo.settle_purchases(outcomes),
+            lambda settled: settled.id,
+            lambda outcome: outcome.purchase_id,
+            alone,
+        )
+
+    async def _together_or_alone(
+        self,
+        items: list[Item],
+        together: Callable[[PurchaseRepository], Awaitable[list[Purchase]]],
+        row_key: Callable[[Purchase], Hashable],
+        item_key: Callable[[Item], Hashable],
+        alone: Callable[[PurchaseRepository, Item], Awaitable[Purchase]],
+    ) -> list[Purchase | BaseException]:
+        """`together` for all items in one statement; then `alone` for each item it left out (or
+        for all, when the database refused the statement), each item's failure its own answer."""
         try:
             async with self._store.autocommit() as repo:
-                settled = {p.id: p for p in await repo.settle_purchases(outcomes)}
+                done = {row_key(row): row for row in await together(repo)}
         except RecordRefused:
-            settled = {}
+            done = {}
         answers: list[Purchase | BaseException] = []
-        for outcome in outcomes:
+        for item in items:
             try:
-                purchase = settled.get(outcome.purchase_id)
+                purchase = done.get(item_key(item))
                 if purchase is None:
                     async with self._store.autocommit() as repo:
-                        purchase = present(
-                            await repo.settle_purchase(
-                                outcome.purchase_id, outcome.granted, outcome.unit_price_cents, outcome.currency
-                            )
-                            or await repo.get_purchase(outcome.purchase_id),
-                            f"purchase {outcome.purchase_id!r}",
-                        )
+                        purchase = await alone(repo, item)
                 answers.append(purchase)
             except Exception as error:  # noqa: BLE001 - that purchase's caller raises it
                 answers.append(error)

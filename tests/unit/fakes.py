@@ -7,6 +7,7 @@ No PostgreSQL, no gRPC: the state machine of services/orders/usecases.py runs in
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections import defaultdict
@@ -106,6 +107,7 @@ class FakePurchaseRepository:
         """One statement: all of them or, when the database refuses one (a total beyond bigint),
         none."""
         self._failures.check("settle_purchase")
+        self._failures.calls[f"settle_purchases of {len(outcomes)}"] += 1
         for outcome in outcomes:
             row = self._rows.get(outcome.purchase_id)
             if row is not None and row.state == PurchaseState.PENDING \
@@ -174,6 +176,7 @@ class FakePurchaseStore:
 
     @asynccontextmanager
     async def autocommit(self):
+        await asyncio.sleep(0)  # a round trip: other purchases run meanwhile, and queue behind it
         yield FakePurchaseRepository(self.rows, self.failures)
 
     transaction = autocommit

@@ -261,6 +261,24 @@ def test_a_total_beyond_bigint_fails_the_purchase_and_its_units_come_back():
     assert world.stock == 3  # granted, then released by the failure
 
 
+def test_a_total_beyond_bigint_in_a_batch_of_settlements_fails_that_purchase_alone():
+    world = World(stock=10)
+    world.catalog.discs["x"] = FakeDisc(3, BIGINT_MAX // 2 + 1)
+
+    async def scenario():
+        orders = [world.buy(1) for _ in range(4)] + [world.buy(2, disc="x")] + [world.buy(1) for _ in range(4)]
+        return await asyncio.gather(*orders)
+
+    bought = run(scenario)
+    assert [p.state for p in bought] == [PurchaseState.CONFIRMED] * 4 + [PurchaseState.FAILED] \
+        + [PurchaseState.CONFIRMED] * 4
+    assert "out of range" in bought[4].failure_reason
+    assert world.stock == 2 and world.catalog.discs["x"].stock == 3
+    # They went together: the refused statement was one of several, then each was written alone.
+    assert any(n.startswith("settle_purchases of ") and n != "settle_purchases of 1"
+               for n in world.store.failures.calls)
+
+
 def test_a_failure_while_failing_is_finished_by_recovery():
     world = World(price_cents=BIGINT_MAX // 2 + 1)
     world.catalog.failures.queue("release_stock", DOWN)
