@@ -32,9 +32,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import psycopg2
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.credentials import DevIssuer
 from devstack.pki import DevPki
@@ -93,7 +95,10 @@ class Bench:
         addresses = {instance: free_address() for name in SERVICES for instance in instance_names(name, replicas)}
         # Every replica's pool on one PostgreSQL, as scripts/run --replicas sizes them.
         pools = {name: {"DB_POOL_SIZE": str(max(2, 24 // replicas))} for name in SERVICES} if replicas > 1 else {}
-        self.services = ServiceStack(self.cluster, addresses, extra_env=pools, log_dir=self.workdir,
+        # The orders replicas' metrics, read once at the end: how many items went in each batched call.
+        self.orders_metrics = {i: free_address() for i in instance_names("orders", replicas)}
+        env = {**pools, **{i: {"METRICS_ADDR": address} for i, address in self.orders_metrics.items()}}
+        self.services = ServiceStack(self.cluster, addresses, extra_env=env, log_dir=self.workdir,
                                      auth_env=self.issuer.env())
         self.services.start()
         self.gateway = start_gateway(free_address(), free_port(), {n: self.services.replicas(n) for n in SERVICES},
@@ -314,6 +319,7 @@ end
              f"the bare gRPC round trip, {FLOOR} at the same rate: p99 {latency(floor['p99']):.2f}"),
         ]
         self.print_table(targets, plans, report)
+        print(f"orders' batched calls over the run, items per call: {batch_sizes(self.orders_metrics.values())}")
         errors = sum(r.get("errors", 0) for _, r in self.rows)
         return 0 if all(ok for _, _, ok in plans) and errors == 0 and report.ok else 1
 
@@ -344,6 +350,25 @@ end
         if self.args.plans:
             for name, plan, ok in plans:
                 print(f"\n-- {name} {'' if ok else '(SEQUENTIAL SCAN)'}\n{plan}")
+
+
+def batch_sizes(metrics_addresses) -> str:
+    """Each batch's mean items per call, over every orders replica (recordstore_batch_items)."""
+    calls: dict[str, float] = {}
+    items: dict[str, float] = {}
+    for address in metrics_addresses:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+            for family in text_string_to_metric_families(answer.read().decode()):
+                if family.name != "recordstore_batch_items":
+                    continue
+                for sample in family.samples:
+                    batch = sample.labels["batch"]
+                    if sample.name.endswith("_count"):
+                        calls[batch] = calls.get(batch, 0) + sample.value
+                    elif sample.name.endswith("_sum"):
+                        items[batch] = items.get(batch, 0) + sample.value
+    return ", ".join(f"{batch} {items[batch] / calls[batch]:.2f} ({calls[batch]:,.0f} calls)"
+                     for batch in sorted(calls) if calls[batch])
 
 
 def main(argv=None) -> int:

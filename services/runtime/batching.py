@@ -5,10 +5,11 @@ call is in flight queue, and go together as the next call the moment it returns.
 batch is one item sent without delay; under load a batch is whatever queued during one round
 trip, so the cost of a call (an RPC, a commit) is shared by the items that waited for it.
 
-An item that finds nothing in flight and nothing queued is sent by its own caller, in its own
-task and context (its trace): at low load a batcher costs no task of its own. Queued items are
-sent by a task the batcher starts, a batch of several in a context of its own (it is no single
-caller's work), an item alone in its caller's context.
+An item that finds nothing in flight is sent by its own caller, after one turn of the event loop
+(the callers resumed in the same turn, a batch coming out of the step before, go with it): at low
+load a batcher starts no task of its own, and an item alone goes in its caller's context (its
+trace). Items that queue behind a call are sent by a task the batcher starts. A batch of several
+is sent in a context of its own: it is no single caller's work.
 
 `flush` answers each item: a result, or the exception that item's caller raises. An exception
 raised by `flush` itself is every item's. A caller that stops waiting (cancelled) does not take
@@ -55,20 +56,29 @@ class Batcher(Generic[T, R]):
         self._sizes = BATCH_SIZE.labels(name)
 
     async def submit(self, item: T) -> R:
-        if self._sending < self._in_flight and not self._queue:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future, contextvars.copy_context()))
+        if self._sending < self._in_flight:
+            # Nothing in flight: this caller sends, after one turn of the event loop, so that the
+            # callers resumed in the same turn (a batch coming out of the step before) go with it.
             self._sending += 1
             try:
-                (answer,) = await self._call([item])
+                await asyncio.sleep(0)
+                batch = self._take()
+                if len(batch) == 1 and batch[0][1] is future:
+                    self._deliver(batch, await self._call([item]))  # alone: in its own task and context
+                elif batch:
+                    # Several: in a context of their own, and to the end even if this caller leaves.
+                    await asyncio.shield(asyncio.create_task(self._send(batch), context=contextvars.Context()))
             finally:
                 self._sending -= 1
                 self._start_sender()  # for what queued meanwhile
-            if isinstance(answer, BaseException):
-                raise answer
-            return answer
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future, contextvars.copy_context()))
-        self._start_sender()
         return await future
+
+    def _take(self) -> list[tuple[T, asyncio.Future, contextvars.Context]]:
+        batch = self._queue[: self._max_items]
+        del self._queue[: self._max_items]
+        return batch
 
     async def _call(self, items: list[T]) -> Sequence[R | BaseException]:
         """`flush(items)`, its failure made each item's answer (a cancellation goes on up)."""
@@ -81,6 +91,19 @@ class Batcher(Generic[T, R]):
         except Exception as error:  # noqa: BLE001 - the batch's failure is each of its callers'
             return [error] * len(items)
 
+    async def _send(self, batch: list[tuple[T, asyncio.Future, contextvars.Context]]) -> None:
+        self._deliver(batch, await self._call([item for item, _, _ in batch]))
+
+    @staticmethod
+    def _deliver(batch: list[tuple[T, asyncio.Future, contextvars.Context]], answers: Sequence) -> None:
+        for (_, future, _), answer in zip(batch, answers, strict=True):
+            if future.done():
+                continue  # its caller stopped waiting
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
     def _start_sender(self) -> None:
         if self._queue and self._sending < self._in_flight:
             self._sending += 1
@@ -89,29 +112,20 @@ class Batcher(Generic[T, R]):
             sender.add_done_callback(self._senders.discard)
 
     async def _send_queued(self) -> None:
-        """Sends what is queued, batch after batch, until the queue is empty."""
+        """Sends what queued behind a call, batch after batch, until the queue is empty."""
         try:
             while self._queue:
-                batch = self._queue[: self._max_items]
-                del self._queue[: self._max_items]
-                items = [item for item, _, _ in batch]
+                batch = self._take()
                 try:
                     if len(batch) == 1:  # alone: in its caller's context, as if it had sent it itself
-                        answers = await asyncio.create_task(self._call(items), context=batch[0][2])
+                        await asyncio.create_task(self._send(batch), context=batch[0][2])
                     else:
-                        answers = await self._call(items)
+                        await self._send(batch)
                 except asyncio.CancelledError:
                     # Shutdown: every caller waiting on this batch hears of it, and so do the queued.
                     for _, future, _ in batch + self._queue:
                         future.cancel()
                     self._queue.clear()
                     raise
-                for (_, future, _), answer in zip(batch, answers, strict=True):
-                    if future.done():
-                        continue  # its caller stopped waiting
-                    if isinstance(answer, BaseException):
-                        future.set_exception(answer)
-                    else:
-                        future.set_result(answer)
         finally:
             self._sending -= 1

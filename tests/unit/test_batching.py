@@ -62,13 +62,28 @@ def test_what_queues_during_a_call_goes_together_next():
     assert answers == [0, 4, 8, 12]
 
 
-def test_each_caller_gets_its_own_answer_or_error():
+def test_callers_resumed_in_one_turn_go_together_and_each_gets_its_own_answer_or_error():
     async def scenario():
-        batcher = Batcher("test_errors", Recorder())
-        return await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+        recorder = Recorder()
+        batcher = Batcher("test_errors", recorder)
+        answers = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+        return recorder, answers
 
-    answers = run(scenario())
+    recorder, answers = run(scenario())
+    assert recorder.batches == [[0, 1, 2, 3, 4]]  # not the first alone and the rest behind it
     assert [a if isinstance(a, int) else str(a) for a in answers] == [0, "odd 1", 4, "odd 3", 8]
+
+
+def test_the_caller_that_sends_a_batch_may_leave_and_the_others_still_get_their_answers():
+    async def scenario():
+        batcher = Batcher("test_sender_leaves", Recorder(delay=0.05))
+        tasks = [asyncio.create_task(batcher.submit(i)) for i in (0, 2, 4)]
+        await asyncio.sleep(0.01)  # the batch of three is in flight, sent by the first caller
+        tasks[0].cancel()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    sender, *others = run(scenario())
+    assert isinstance(sender, asyncio.CancelledError) and others == [4, 8]
 
 
 def test_a_failed_call_fails_each_of_its_items_and_the_next_batch_still_goes():
@@ -111,8 +126,7 @@ def test_batches_hold_at_most_max_items():
         await asyncio.gather(*(batcher.submit(i * 2) for i in range(8)))
         return recorder
 
-    # The first goes at once, alone; the seven that queued meanwhile go three at most at a time.
-    assert [len(b) for b in run(scenario()).batches] == [1, 3, 3, 1]
+    assert [len(b) for b in run(scenario()).batches] == [3, 3, 2]
 
 
 def test_a_caller_that_stops_waiting_leaves_the_others_their_answers():
