@@ -6,6 +6,7 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator
+from ..runtime.batching import answer_each
 from ..runtime.errors import InvalidArgument, ServiceError, to_rpc_status
 from ..runtime.guard import guarded
 from ..runtime.money import from_cents
@@ -109,11 +110,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise InvalidArgument(
                 "reservations", f"must hold 1 to {MAX_BATCH} reservations, not {len(request.reservations)}"
             )
-        asked = [
-            StockRequest(**rules.checked(item, f"reservations[{index}]"))
-            for index, item in enumerate(request.reservations)
-        ]
-        answers = await self._catalog.reserve_stocks(asked)
+
+        async def checked(index: int, item) -> StockRequest:  # a reservation refused is refused alone
+            return StockRequest(**rules.checked(item, f"reservations[{index}]"))
+
+        answers = await answer_each(request.reservations, checked, self._catalog.reserve_stocks)
         return catalog_pb2.ReserveStocksResponse(
             results=[
                 catalog_pb2.ReservationResult(error=to_rpc_status(answer))

@@ -6,6 +6,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, Caller, current_caller
+from ..runtime.batching import answer_each
 from ..runtime.errors import InvalidArgument, ServiceError, to_rpc_status
 from ..runtime.guard import guarded
 from ..runtime.timestamps import to_timestamp
@@ -64,31 +65,23 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     async def BatchGetCustomers(self, request, context):
         if not 1 <= len(request.lookups) <= MAX_BATCH:
             raise InvalidArgument("lookups", f"must hold 1 to {MAX_BATCH} lookups, not {len(request.lookups)}")
-        checked = [rules.checked(lookup, f"lookups[{index}]") for index, lookup in enumerate(request.lookups)]
-        # Each token as the guard would judge it on GetCustomer: one refused fails its lookup alone.
-        callers: list[Caller | ServiceError] = []
-        for fields in checked:
-            try:
-                caller = await self.authenticator.caller_of(fields["bearer_token"])
-                LOOKUP_RULE.check(caller, "GetCustomer")
-                callers.append(caller)
-            except ServiceError as refused:
-                callers.append(refused)
-        lookups = [
-            (fields["id"], caller)
-            for fields, caller in zip(checked, callers, strict=True)
-            if isinstance(caller, Caller)
-        ]
-        found = iter(await self._customers.get_customers(lookups) if lookups else [])
-        results = []
-        for judged in callers:
-            answer = judged if isinstance(judged, ServiceError) else next(found)
-            results.append(
+
+        async def judged(index: int, lookup) -> tuple[str, Caller]:
+            # As GetCustomer's call would be judged: a lookup refused is refused alone.
+            fields = rules.checked(lookup, f"lookups[{index}]")
+            caller = await self.authenticator.caller_of(fields["bearer_token"])
+            LOOKUP_RULE.check(caller, "GetCustomer")
+            return fields["id"], caller
+
+        answers = await answer_each(request.lookups, judged, self._customers.get_customers)
+        return customers_pb2.BatchGetCustomersResponse(
+            results=[
                 customers_pb2.CustomerResult(error=to_rpc_status(answer))
                 if isinstance(answer, ServiceError)
                 else customers_pb2.CustomerResult(customer=customer_to_proto(answer))
-            )
-        return customers_pb2.BatchGetCustomersResponse(results=results)
+                for answer in answers
+            ]
+        )
 
     async def ListCustomers(self, request, context):
         customers, token = await self._customers.list_customers(

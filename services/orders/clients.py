@@ -84,6 +84,9 @@ _REFUSALS = frozenset(
 
 # Reservations in one ReserveStocks call, at most (as the catalog takes them: catalog.proto).
 MAX_BATCH = 256
+# Lookups in one BatchGetCustomers call: each carries a token of up to 16 KiB, so 64 stay within
+# 1 MiB, well under the 4 MiB a gRPC message may hold (256 such tokens would not).
+MAX_LOOKUPS = 64
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 _ACTIVITY = {customers_pb2.Customer.ACTIVE: True, customers_pb2.Customer.DEACTIVATED: False}
 _OUTCOMES = {
@@ -194,11 +197,12 @@ class _BatchedMethod(Generic[I, V]):
         many: Callable[[list[I], float], Awaitable[Sequence[Any]]],
         answer: Callable[[I, Any], V],
         resource: Callable[[I], tuple[str, str]],
+        max_items: int = MAX_BATCH,
     ):
         self._name, self._peer = name, peer
         self._one, self._many, self._answer, self._resource = one, many, answer, resource
         self._batches_served = True
-        self._batcher: Batcher[I, V] = Batcher(name, self._flush, max_items=MAX_BATCH)
+        self._batcher: Batcher[I, V] = Batcher(name, self._flush, max_items=max_items)
 
     async def __call__(self, item: I) -> V:
         return await self._batcher.submit(item)
@@ -250,6 +254,7 @@ class CustomersClient:
             self._get_many,
             lambda lookup, reply: buyer_from_reply(lookup.customer_id, reply),
             lambda lookup: ("customer", lookup.customer_id),
+            max_items=MAX_LOOKUPS,
         )
 
     async def get_customer(self, customer_id: str, timeout: float, token: str) -> Buyer:

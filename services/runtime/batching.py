@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import Histogram
 
+from .errors import ServiceError
+
 T = TypeVar("T")
 R = TypeVar("R")
+C = TypeVar("C")  # an item as its check leaves it
 
 BATCH_SIZE = Histogram(
     "recordstore_batch_items",
@@ -129,3 +132,22 @@ class Batcher(Generic[T, R]):
                     raise
         finally:
             self._sending -= 1
+
+
+async def answer_each(
+    items: Sequence[T],
+    check: Callable[[int, T], Awaitable[C]],
+    work: Callable[[list[C]], Awaitable[Sequence[R | ServiceError]]],
+) -> list[R | ServiceError]:
+    """The server's side of a batch: each item checked on its own (`check(index, item)`; its
+    ServiceError is that item's answer alone, never the batch's), then `work` on those that
+    passed, in one go; the answers in the order of `items`."""
+    checked: list[C | ServiceError] = []
+    for index, item in enumerate(items):
+        try:
+            checked.append(await check(index, item))
+        except ServiceError as refused:
+            checked.append(refused)
+    passed = [c for c in checked if not isinstance(c, ServiceError)]
+    done = iter(await work(passed) if passed else [])
+    return [c if isinstance(c, ServiceError) else next(done) for c in checked]
