@@ -97,6 +97,7 @@ def _invalid_utf8_field(descriptor, raw: bytes, prefix: str = "") -> str | None:
     (truncated or garbled bytes).
     """
     position, end = 0, len(raw)
+    occurrences: dict[int, int] = {}  # of each repeated field so far: the next one's index
     try:
         while position < end:
             tag, position = _varint(raw, position)
@@ -115,14 +116,16 @@ def _invalid_utf8_field(descriptor, raw: bytes, prefix: str = "") -> str | None:
                 field = descriptor.fields_by_number.get(number)
                 if field is None:
                     continue
+                name = prefix + field.name
+                if field.is_repeated:  # `lookups[1]`, as nul_field names it
+                    name = f"{name}[{occurrences.get(number, 0)}]"
+                    occurrences[number] = occurrences.get(number, 0) + 1
                 if field.type == _STRING:
                     try:
                         chunk.decode("utf-8")
                     except UnicodeDecodeError:
-                        return prefix + field.name
-                elif field.type == _MESSAGE and (
-                    found := _invalid_utf8_field(field.message_type, chunk, f"{prefix}{field.name}.")
-                ):
+                        return name
+                elif field.type == _MESSAGE and (found := _invalid_utf8_field(field.message_type, chunk, f"{name}.")):
                     return found
             else:
                 return None  # groups: none in our protos

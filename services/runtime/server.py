@@ -31,6 +31,11 @@ from .request_checks import checked_registration
 from .tls import TlsFiles
 
 log = logging.getLogger(__name__)
+# The metadata a call may carry, all of it taken below this and none above. A bearer token is
+# most of it, and an identity provider's token with many claims passes gRPC's default soft limit
+# (8 KiB), above which calls are refused at random (RESOURCE_EXHAUSTED) on their way to a service
+# or on their way on from orders to customers. The gateway lets at most 8 KiB of headers in.
+MAX_METADATA_BYTES = 16 * 1024
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -130,7 +135,13 @@ def create_server(
     strings (valid UTF-8, no NUL) as they arrive: see request_checks.py. It speaks mutual TLS
     only (this process's TLS_* files unless `tls_files`): a plaintext client is refused.
     """
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+        ]
+    )
     add_servicers(checked_registration(server))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

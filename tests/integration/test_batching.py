@@ -16,8 +16,8 @@ from recordstore.orders.v1 import orders_pb2
 
 from devstack.invariant import check
 from tests.e2e.test_hostile_corpus import INTEGERS, STRINGS
-from tests.support import (as_customer, buy, channel, create_customer, create_disc, raises_status, stock_of,
-                           unique)
+from tests.support import (as_customer, bearer, buy, channel, create_customer, create_disc, raises_status,
+                           stock_of, unique)
 
 GRANTED, REJECTED = pb.Reservation.GRANTED, pb.Reservation.REJECTED
 
@@ -273,3 +273,24 @@ def test_hostile_values_in_a_batch_get_client_errors_and_take_nothing(stack):
     assert not bad, bad
     # A disc's stock moves only for a positive quantity it can give: 2**31 - 1 units it cannot.
     assert stock_of(stack, disc.id) == 5 - sum(1 <= n <= 5 for n in INTEGERS)
+
+
+def test_a_long_token_buys_every_time_alone_and_in_a_batch(stack):
+    """A valid token of some 11,000 characters (an identity provider's, with many claims): gRPC refuses
+    metadata over 8 KiB at random unless told otherwise, on the way to orders and from orders to
+    customers. Every purchase with it goes through, and those batched with it too."""
+    subject = unique("many-claims")
+    token = stack.issuer.mint(subject, ["customer"], ttl=600, claims_padding="x" * 8_000)
+    assert 10_000 < len(token) < 12_000
+    big = stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(
+        customer=customers_pb2.Customer(name="Ana Longa", email=f"{unique('longa')}@example.com")),
+        metadata=bearer(token))
+    stack.tokens[big.id] = token
+    disc = create_disc(stack, stock=1000)
+    alone = [buy(stack, big.id, disc.id, 1, request_id=str(uuid.uuid4())) for _ in range(20)]
+    assert all(p.effective for p in alone)
+    others = [create_customer(stack) for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=18) as pool:
+        together = list(pool.map(lambda c: buy(stack, c.id, disc.id, 1, request_id=str(uuid.uuid4()), timeout=20),
+                                 [big, *others] * 2))
+    assert all(p.effective for p in together) and stock_of(stack, disc.id) == 1000 - 20 - 18

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 import grpc
 from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
 from recordstore.catalog.v1 import catalog_pb2
+from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
 from services.runtime.request_checks import Rejected, _CheckedGenericHandler, check_request, nul_field
@@ -39,6 +40,15 @@ def test_invalid_utf8_is_named_even_nested():
     raw = catalog_pb2.CreateDiscRequest(disc=catalog_pb2.Disc(title="t", genre="@@", release_year=1972),
                                         request_id="r").SerializeToString().replace(b"@@", b"\xed\xa0\x80")
     assert rejected(catalog_pb2.CreateDiscRequest, raw) == ("disc.genre", "INVALID_UTF8")  # a lone surrogate
+
+
+def test_invalid_utf8_in_a_repeated_field_is_named_with_its_index():
+    lookups = [customers_pb2.CustomerLookup(id="a", bearer_token="t"),
+               customers_pb2.CustomerLookup(id="@@", bearer_token="t")]
+    raw = customers_pb2.BatchGetCustomersRequest(lookups=lookups).SerializeToString().replace(b"@@", b"\xff\xfe")
+    assert rejected(customers_pb2.BatchGetCustomersRequest, raw) == ("lookups[1].id", "INVALID_UTF8")
+    raw = field_mask_pb2.FieldMask(paths=["a", "b", "@@"]).SerializeToString().replace(b"@@", b"\xc0\x80")
+    assert rejected(field_mask_pb2.FieldMask, raw) == ("paths[2]", "INVALID_UTF8")
 
 
 def test_bytes_that_are_no_message_are_named_as_the_request():
