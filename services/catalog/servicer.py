@@ -6,8 +6,8 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator
-from ..runtime.batching import answer_each
-from ..runtime.errors import InvalidArgument, ServiceError, to_rpc_status
+from ..runtime.batching import answer_each, results_of
+from ..runtime.errors import InvalidArgument
 from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
@@ -116,12 +116,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
         answers = await answer_each(request.reservations, checked, self._catalog.reserve_stocks)
         return catalog_pb2.ReserveStocksResponse(
-            results=[
-                catalog_pb2.ReservationResult(error=to_rpc_status(answer))
-                if isinstance(answer, ServiceError)
-                else catalog_pb2.ReservationResult(reservation=reservation_to_proto(answer))
-                for answer in answers
-            ]
+            results=results_of(answers, catalog_pb2.ReservationResult, "reservation", reservation_to_proto)
         )
 
     async def ReleaseStock(self, request, context):

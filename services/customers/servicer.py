@@ -6,8 +6,8 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, Caller, current_caller
-from ..runtime.batching import answer_each
-from ..runtime.errors import InvalidArgument, ServiceError, to_rpc_status
+from ..runtime.batching import answer_each, results_of
+from ..runtime.errors import InvalidArgument
 from ..runtime.guard import guarded
 from ..runtime.timestamps import to_timestamp
 from .access import ACCESS, LOOKUP_RULE
@@ -75,12 +75,7 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
 
         answers = await answer_each(request.lookups, judged, self._customers.get_customers)
         return customers_pb2.BatchGetCustomersResponse(
-            results=[
-                customers_pb2.CustomerResult(error=to_rpc_status(answer))
-                if isinstance(answer, ServiceError)
-                else customers_pb2.CustomerResult(customer=customer_to_proto(answer))
-                for answer in answers
-            ]
+            results=results_of(answers, customers_pb2.CustomerResult, "customer", customer_to_proto)
         )
 
     async def ListCustomers(self, request, context):

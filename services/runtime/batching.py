@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from prometheus_client import Histogram
 
-from .errors import ServiceError
+from .errors import ServiceError, to_rpc_status
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -151,3 +151,12 @@ async def answer_each(
     passed = [c for c in checked if not isinstance(c, ServiceError)]
     done = iter(await work(passed) if passed else [])
     return [c if isinstance(c, ServiceError) else next(done) for c in checked]
+
+
+def results_of(answers: Sequence[R | ServiceError], result: Callable[..., Any], field: str, to_proto: Callable) -> list:
+    """A batch's answers as its reply's repeated result (a oneof of `field` or `error`), in order:
+    `result(**{field: to_proto(answer)})`, or `result(error=...)` with the status of a refusal."""
+    return [
+        result(error=to_rpc_status(answer)) if isinstance(answer, ServiceError) else result(**{field: to_proto(answer)})
+        for answer in answers
+    ]
