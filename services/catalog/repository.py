@@ -84,8 +84,9 @@ class CatalogRepository(Repository):
             raise ReservationIdTaken(reservation_id) from None
 
     async def lock_discs(self, disc_ids: list[str]) -> None:
-        """Locks the discs a batch of reservations will touch, in id order (a transaction's)."""
-        await self._connection.run(QUERIES["lock_discs"], {"disc_ids": sorted(set(disc_ids))})
+        """Locks the discs a batch of reservations will touch, in id order (the statement's ORDER
+        BY), until its transaction ends."""
+        await self._connection.run(QUERIES["lock_discs"], {"disc_ids": disc_ids})
 
     async def reserve_stocks(self, asked: list[StockRequest]) -> list[Reservation]:
         """The reservations made of `asked` (each its own disc and id); those whose id existed are

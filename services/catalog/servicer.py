@@ -7,7 +7,6 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator
 from ..runtime.batching import answer_each, results_of
-from ..runtime.errors import InvalidArgument
 from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
@@ -16,8 +15,6 @@ from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, Sto
 from .usecases import Catalog
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
-# Reservations in one ReserveStocks call, at most (catalog.proto).
-MAX_BATCH = 256
 # The one mapping of a reservation's states to the API's.
 RESERVATION_STATES_TO_PROTO = {
     ReservationState.GRANTED: catalog_pb2.Reservation.GRANTED,
@@ -106,15 +103,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return reservation_to_proto(reservation)
 
     async def ReserveStocks(self, request, context):
-        if not 1 <= len(request.reservations) <= MAX_BATCH:
-            raise InvalidArgument(
-                "reservations", f"must hold 1 to {MAX_BATCH} reservations, not {len(request.reservations)}"
-            )
-
         async def checked(index: int, item) -> StockRequest:  # a reservation refused is refused alone
             return StockRequest(**rules.checked(item, f"reservations[{index}]"))
 
-        answers = await answer_each(request.reservations, checked, self._catalog.reserve_stocks)
+        answers = await answer_each(request.reservations, "reservations", checked, self._catalog.reserve_stocks)
         return catalog_pb2.ReserveStocksResponse(
             results=results_of(answers, catalog_pb2.ReservationResult, "reservation", reservation_to_proto)
         )

@@ -40,7 +40,7 @@ class Customers:
     async def get_customers(self, lookups: list[tuple[str, Caller]]) -> list[Customer | NotFound]:
         """get_customer for each (customer id, caller) of `lookups`, in one statement."""
         async with self._store.autocommit() as repo:
-            found = {c.id: c for c in await repo.get_customers(sorted({customer_id for customer_id, _ in lookups}))}
+            found = {c.id: c for c in await repo.get_customers([customer_id for customer_id, _ in lookups])}
         answers: list[Customer | NotFound] = []
         for customer_id, caller in lookups:
             customer = found.get(customer_id)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -25,7 +24,8 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
 from ..runtime import tls
-from ..runtime.batching import Batcher
+from ..runtime.batching import MAX_ITEMS, Batcher
+from ..runtime.deadlines import Deadline
 from ..runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, ServiceError, Unavailable
 from ..runtime.money import to_cents
 from ..runtime.outbound import Outbound
@@ -82,8 +82,6 @@ _REFUSALS = frozenset(
 )
 
 
-# Reservations in one ReserveStocks call, at most (as the catalog takes them: catalog.proto).
-MAX_BATCH = 256
 # Lookups in one BatchGetCustomers call: each carries a token of up to 16 KiB, so 64 stay within
 # 1 MiB, well under the 4 MiB a gRPC message may hold (256 such tokens would not).
 MAX_LOOKUPS = 64
@@ -151,10 +149,7 @@ class _Lookup:
 
     customer_id: str
     token: str  # the buyer's own bearer token: the customers service decides with it
-    deadline: float  # time.monotonic()
-
-    def remaining(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
+    deadline: Deadline
 
 
 @dataclass(frozen=True)
@@ -164,10 +159,7 @@ class _Asked:
     reservation_id: str
     disc_id: str
     quantity: int
-    deadline: float  # time.monotonic()
-
-    def remaining(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
+    deadline: Deadline
 
     def request(self) -> catalog_pb2.ReserveStockRequest:
         return catalog_pb2.ReserveStockRequest(
@@ -176,7 +168,8 @@ class _Asked:
 
 
 class _Item(Protocol):
-    def remaining(self) -> float: ...
+    @property
+    def deadline(self) -> Deadline: ...
 
 
 I = TypeVar("I", bound=_Item)
@@ -197,7 +190,7 @@ class _BatchedMethod(Generic[I, V]):
         many: Callable[[list[I], float], Awaitable[Sequence[Any]]],
         answer: Callable[[I, Any], V],
         resource: Callable[[I], tuple[str, str]],
-        max_items: int = MAX_BATCH,
+        max_items: int = MAX_ITEMS,
     ):
         self._name, self._peer = name, peer
         self._one, self._many, self._answer, self._resource = one, many, answer, resource
@@ -211,7 +204,7 @@ class _BatchedMethod(Generic[I, V]):
         if len(batch) == 1 or not self._batches_served:
             return await asyncio.gather(*(self._one(item) for item in batch), return_exceptions=True)
         try:
-            results = await self._many(batch, max(item.remaining() for item in batch))
+            results = await self._many(batch, max(item.deadline.left() for item in batch))
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                 # A peer older than the batch method (a rolling upgrade): one call each, from now on.
@@ -260,13 +253,13 @@ class CustomersClient:
     async def get_customer(self, customer_id: str, timeout: float, token: str) -> Buyer:
         """The customer, as the caller whose bearer token `token` is may see it. Lookups asked
         while an earlier call is in flight go together as one BatchGetCustomers call."""
-        return await self._lookups(_Lookup(customer_id, token, time.monotonic() + timeout))
+        return await self._lookups(_Lookup(customer_id, token, Deadline(timeout)))
 
     async def _get_one(self, lookup: _Lookup) -> Buyer:
         try:
             reply = await self._stub.GetCustomer(
                 customers_pb2.GetCustomerRequest(id=lookup.customer_id),
-                timeout=lookup.remaining(),
+                timeout=lookup.deadline.left(),
                 metadata=(("authorization", f"Bearer {lookup.token}"),),
             )
         except grpc.RpcError as error:
@@ -301,11 +294,11 @@ class CatalogClient:
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation:
         """The reservation, made once per id. Reservations asked while an earlier call is in
         flight go together as one ReserveStocks call (one commit in the catalog)."""
-        return await self._reservations(_Asked(reservation_id, disc_id, quantity, time.monotonic() + timeout))
+        return await self._reservations(_Asked(reservation_id, disc_id, quantity, Deadline(timeout)))
 
     async def _reserve_one(self, asked: _Asked) -> Reservation:
         try:
-            reply = await self._stub.ReserveStock(asked.request(), timeout=asked.remaining())
+            reply = await self._stub.ReserveStock(asked.request(), timeout=asked.deadline.left())
         except grpc.RpcError as error:
             raise _translate(error, "catalog", ("disc", asked.disc_id)) from None
         return reservation_from_reply(asked.reservation_id, asked.disc_id, asked.quantity, reply)

@@ -26,11 +26,14 @@ from typing import Any, Generic, TypeVar
 
 from prometheus_client import Histogram
 
-from .errors import ServiceError, to_rpc_status
+from .errors import InvalidArgument, ServiceError, to_rpc_status
 
 T = TypeVar("T")
 R = TypeVar("R")
 C = TypeVar("C")  # an item as its check leaves it
+
+# Items in one batched call, at most, as the batch RPCs state it (catalog.proto, customers.proto).
+MAX_ITEMS = 256
 
 BATCH_SIZE = Histogram(
     "recordstore_batch_items",
@@ -136,12 +139,16 @@ class Batcher(Generic[T, R]):
 
 async def answer_each(
     items: Sequence[T],
+    field: str,
     check: Callable[[int, T], Awaitable[C]],
     work: Callable[[list[C]], Awaitable[Sequence[R | ServiceError]]],
 ) -> list[R | ServiceError]:
-    """The server's side of a batch: each item checked on its own (`check(index, item)`; its
+    """The server's side of a batch, the request's repeated `field`: 1 to MAX_ITEMS items, else
+    INVALID_ARGUMENT naming it; each item checked on its own (`check(index, item)`; its
     ServiceError is that item's answer alone, never the batch's), then `work` on those that
     passed, in one go; the answers in the order of `items`."""
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise InvalidArgument(field, f"must hold 1 to {MAX_ITEMS} {field}, not {len(items)}")
     checked: list[C | ServiceError] = []
     for index, item in enumerate(items):
         try:

@@ -23,7 +23,12 @@ class Deadline:
 
     def remaining(self) -> float:
         """Seconds left; DEADLINE_EXCEEDED once there are none, before another call is made."""
-        left = self._end - time.monotonic()
+        left = self.left()
         if left <= 0:
             raise DeadlineExceeded("the request's deadline passed before it could finish", "DEADLINE_PASSED")
         return left
+
+    def left(self) -> float:
+        """Seconds left, 0 once there are none: for a call made on behalf of several deadlines
+        (a batch), where one that passed must not fail the others."""
+        return max(0.0, self._end - time.monotonic())
