@@ -12,10 +12,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from google.type import money_pb2
-from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
+from services.catalog.access import ACCESS as CATALOG_ACCESS
+from services.catalog.servicer import SERVICE as CATALOG_SERVICE
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog import repository as catalog_repository
 from services.catalog.servicer import CatalogServicer
@@ -24,9 +26,10 @@ from devstack.pki import DevPki
 from devstack.processes import PKI_DIR
 from services.runtime import tls
 from services.orders import app as orders_app
-from services.runtime.auth import Authenticator, AuthSettings
+from services.runtime.auth import Access, Authenticator, AuthSettings
 from services.runtime.config import ServerSettings
 from services.runtime.db import Database
+from services.runtime.guard import add_to_server
 from services.runtime.server import CommonSettings, Running, create_server, start
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +164,13 @@ def raises_status(code: grpc.StatusCode, field: str | None = None, reason: str |
         assert reasons == [reason], f"reasons {reasons}, expected [{reason!r}]"
 
 
+def adding(servicer, service=CATALOG_SERVICE, rules=CATALOG_ACCESS):
+    """How a server of the tests' making serves `servicer` (the catalog's, unless `service` and
+    `rules` say another), as the service's app wires it: behind the guard, its rules in force."""
+    access = Access(service, rules, Authenticator.from_env())
+    return lambda server: add_to_server(server, servicer, access)
+
+
 def catalog_on(database: Database) -> Catalog:
     """The catalog's use cases on `database`, for a servicer of the tests' own making."""
     return Catalog(catalog_repository.store(database))
@@ -169,8 +179,8 @@ def catalog_on(database: Database) -> Catalog:
 class SlowCatalog(CatalogServicer):
     """The real catalog, answering ReserveStock and ReserveStocks only after `delay` seconds."""
 
-    def __init__(self, catalog: Catalog, delay: float, authenticator):
-        super().__init__(catalog, authenticator)
+    def __init__(self, catalog: Catalog, delay: float):
+        super().__init__(catalog)
         self.delay = delay
 
     async def ReserveStock(self, request, context):
@@ -185,8 +195,7 @@ class SlowCatalog(CatalogServicer):
 async def start_slow_catalog(stack, delay: float):
     """A catalog server (on the services' loop) whose reservations take `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                             SlowCatalog(catalog_on(stack.databases["catalog"]), delay, Authenticator.from_env()), s), None,
+                         adding(SlowCatalog(catalog_on(stack.databases["catalog"]), delay)), None,
                          tls_files=tls_as("catalog"))
     await host.start()
     return host

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recordstore.catalog.v1 import catalog_pb2_grpc
-
+from ..runtime.auth import Access
 from ..runtime.db import Database
+from ..runtime.guard import add_to_server
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import metrics
-from .servicer import SERVICE_NAME, CatalogServicer
+from .access import ACCESS
+from .servicer import SERVICE, SERVICE_NAME, CatalogServicer
 from .usecases import Catalog
 
 DEFAULT_LISTEN_ADDR = "127.0.0.1:50052"
@@ -33,8 +34,9 @@ class Settings:
 
 async def build(database: Database, settings: Settings) -> Built:
     """Nothing to close beyond the server: the catalog calls no peer and runs no background task."""
-    servicer = CatalogServicer(Catalog(metrics.store(database)), settings.common.authenticator())
-    return Built(lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server))
+    servicer = CatalogServicer(Catalog(metrics.store(database)))
+    access = Access(SERVICE, ACCESS, settings.common.authenticator())
+    return Built(lambda server: add_to_server(server, servicer, access))
 
 
 APP = ServiceApp(

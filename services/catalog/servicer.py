@@ -5,16 +5,14 @@ from __future__ import annotations
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import idempotency, rules
-from ..runtime.auth import Authenticator
 from ..runtime.batching import answer_each, results_of
-from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
-from .access import ACCESS
 from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, StockRequest
 from .usecases import Catalog
 
-SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
+SERVICE_NAME = SERVICE.full_name
 # The one mapping of a reservation's states to the API's.
 RESERVATION_STATES_TO_PROTO = {
     ReservationState.GRANTED: catalog_pb2.Reservation.GRANTED,
@@ -64,11 +62,9 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
     )
 
 
-@guarded(SERVICE_NAME, ACCESS)
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog, authenticator: Authenticator):
+    def __init__(self, catalog: Catalog):
         self._catalog = catalog
-        self.authenticator = authenticator
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)

@@ -12,8 +12,8 @@ from .model import Customer
 ACCESS = {
     "CreateCustomer": SIGNED_IN,
     "GetCustomer": SIGNED_IN,
-    # Lookups for many buyers at once, each with its buyer's token, checked as GetCustomer's call
-    # would be (LOOKUP_RULE): only the orders service sends them.
+    # Lookups for many buyers at once, each with its buyer's token, let in as that token's call of
+    # GetCustomer would be (LOOKUP_AS): only the orders service sends them.
     "BatchGetCustomers": service_only("orders"),
     "ListCustomers": STAFF_ONLY,
     "DeactivateCustomer": SIGNED_IN,
@@ -25,4 +25,4 @@ def may_see(caller: Caller, customer: Customer) -> bool:
 
 
 # Who may be looked up for in BatchGetCustomers: whoever may call GetCustomer.
-LOOKUP_RULE = ACCESS["GetCustomer"]
+LOOKUP_AS = "GetCustomer"

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recordstore.customers.v1 import customers_pb2_grpc
-
+from ..runtime.auth import Access
 from ..runtime.db import Database
+from ..runtime.guard import add_to_server
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import repository
-from .servicer import SERVICE_NAME, CustomerServicer
+from .access import ACCESS
+from .servicer import SERVICE, SERVICE_NAME, CustomerServicer
 from .usecases import Customers
 
 DEFAULT_LISTEN_ADDR = "127.0.0.1:50051"
@@ -33,8 +34,9 @@ class Settings:
 
 async def build(database: Database, settings: Settings) -> Built:
     """Nothing to close beyond the server: the customers service calls no peer and runs no background task."""
-    servicer = CustomerServicer(Customers(repository.store(database)), settings.common.authenticator())
-    return Built(lambda server: customers_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server))
+    access = Access(SERVICE, ACCESS, settings.common.authenticator())
+    servicer = CustomerServicer(Customers(repository.store(database)), access)
+    return Built(lambda server: add_to_server(server, servicer, access))
 
 
 APP = ServiceApp(

@@ -14,15 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recordstore.orders.v1 import orders_pb2_grpc
-
 from ..runtime import config
+from ..runtime.auth import Access
 from ..runtime.db import Database
+from ..runtime.guard import add_to_server
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import metrics
+from .access import ACCESS
 from .clients import CatalogClient, CustomersClient
 from .recovery import RecoveryLoop
-from .servicer import SERVICE_NAME, OrderServicer
+from .servicer import SERVICE, SERVICE_NAME, OrderServicer
 from .usecases import Purchases
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
     customers = CustomersClient(settings.customers_addr, settings.common.tls)
     catalog = CatalogClient(settings.catalog_addr, settings.common.tls)
     purchases = Purchases(metrics.store(database), customers, catalog, budget)
-    servicer = OrderServicer(purchases, budget, settings.common.authenticator())
+    servicer = OrderServicer(purchases, budget)
+    access = Access(SERVICE, ACCESS, settings.common.authenticator())
     recovery = None
     if settings.recovery:
         recovery = RecoveryLoop(
@@ -82,9 +84,7 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
         await customers.close()
         await catalog.close()
 
-    return OrdersBuilt(
-        lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server), close, purchases
-    )
+    return OrdersBuilt(lambda server: add_to_server(server, servicer, access), close, purchases)
 
 
 APP = ServiceApp(

@@ -7,9 +7,10 @@ subject are required. The keys come from a JWKS, by URL (PyJWKClient, fetched of
 cached and refreshed) or from a file (read again when it changes, so keys rotate without a
 restart).
 
-Each service states who may call each method (its access module); the guard (guard.py) checks
-that before the method runs and hands the method the Caller, from which the service decides per
-object (another customer's purchase is NOT_FOUND, never PERMISSION_DENIED).
+Each service states who may call each method (its access module, made an Access with the
+service's Authenticator); the guard (guard.py) asks it before the method runs and hands the method
+the Caller, from which the service decides per object (another customer's purchase is NOT_FOUND,
+never PERMISSION_DENIED).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import dataclasses
 import json
 import os
 import time
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import grpc
 import jwt
+from google.protobuf.descriptor import ServiceDescriptor
 from google.rpc import error_details_pb2
 
 from .config import ConfigError
@@ -392,3 +395,37 @@ CUSTOMER_ONLY = Rule(frozenset({CUSTOMER}), refused=frozenset({STAFF}))
 
 def service_only(name: str) -> Rule:
     return Rule(service=name)
+
+
+class Access:
+    """Who may call what in one service: the Rule of each method of its gRPC service (stated in
+    the service's access.py), decided on callers its Authenticator verifies. The one interface
+    through which a call, or a token a request carries, is let in or refused.
+
+    Every method of the service needs a rule: one without is an error before the service serves,
+    so no method is ever open by omission.
+    """
+
+    def __init__(self, service: ServiceDescriptor, rules: Mapping[str, Rule], authenticator: Authenticator):
+        for method in service.methods:
+            if method.name not in rules:
+                raise TypeError(f"{service.full_name}/{method.name} has no access rule")
+        self.service = service
+        self._rules = rules
+        self._authenticator = authenticator
+
+    async def caller(self, method: str, context) -> Caller:
+        """The verified caller of a call of `method`, if the method's rule lets it in."""
+        rule = self._rules[method]
+        caller = await self._authenticator.caller(context)
+        if rule.service is not None:  # read the peer's certificate only where it decides
+            caller = dataclasses.replace(caller, service=self._authenticator.service(context))
+        rule.check(caller, method)
+        return caller
+
+    async def caller_of(self, token: str, method: str) -> Caller:
+        """The caller `token` names, if `method`'s rule would let it call: for a token a request
+        carries on behalf of someone else (customers' BatchGetCustomers lookups)."""
+        caller = await self._authenticator.caller_of(token)
+        self._rules[method].check(caller, method)
+        return caller

@@ -1,31 +1,41 @@
-"""The one wrapper every RPC runs in: ServiceError becomes a rich status, one log line per RPC.
+"""The one place every RPC of ours passes: its one request read, decoded and checked
+(request_checks.py), its caller let in (the service's Access, auth.py), its ServiceError made a
+rich status, one log line, its metrics and its span. Servicers raise ServiceError and never
+abort; a client never sees a traceback.
 
-It also decides who may call the method (the service's access rules, see auth.py) before the
-method runs, and hands the method its Caller (auth.current_caller()).
+The handlers are built here, once, from the service's descriptor (`add_to_server`): not by the
+generated add_*_to_server, nor by a grpc.aio server interceptor, which is awaited around every
+call on top of the handler (its cost: docs/benchmarks.md).
 
-Applied to a servicer class (`@guarded(SERVICE_NAME, ACCESS)`) rather than as a grpc.aio server
-interceptor, which is awaited around every call on top of the handler (its cost: docs/benchmarks.md).
-Servicers raise ServiceError and never abort; a client never sees a traceback.
+A unary method is registered as a client-streaming one whose handler reads the request itself.
+For a unary method, grpc.aio reads the request before any code of ours runs, and when the client
+half-closes without one (HEADERS with END_STREAM, no DATA) it returns without answering: the call
+waits for the client's deadline, forever without one, holding its memory. Read here, such a call
+is answered INVALID_ARGUMENT (MISSING_REQUEST) at once. Exactly one message is read, as grpc's own
+unary handling does: one sent after it is never looked at and goes when the call ends with its
+answer (waiting to see the client half-close would let a client that never does hold the call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
-import functools
 import inspect
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message_factory import GetMessageClass
 from grpc_status import rpc_status
 
 from . import metrics, tracing
 from .access_log import ACCESS_LOG
-from .auth import CURRENT, Rule
+from .auth import CURRENT, Access
 from .db import CONNECTION_ERRORS
-from .errors import ServiceError, to_rpc_status
+from .errors import InvalidArgument, ServiceError, Unavailable, to_rpc_status
+from .request_checks import decode
 
 log = logging.getLogger("rpc")
 
@@ -52,78 +62,85 @@ class Admission:
 ADMISSION: contextvars.ContextVar[Admission | None] = contextvars.ContextVar("admission", default=None)
 
 
-def guarded(service_name: str, access: dict[str, Rule]):
-    """Class decorator: wraps every RPC method (the public coroutine methods) of a servicer.
+def add_to_server(server: grpc.aio.Server, servicer: object, access: Access) -> None:
+    """Serves every method of `access.service` on `server`: the servicer's coroutine method of the
+    same name, behind the guard."""
+    service = access.service
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in service.methods:
+        behavior = getattr(servicer, method.name, None)
+        if not inspect.iscoroutinefunction(behavior):
+            raise TypeError(f"{type(servicer).__name__} has no coroutine method {method.name}")
+        if method.client_streaming or method.server_streaming:
+            raise TypeError(f"{service.full_name}/{method.name}: the guard serves unary methods only")
+        call = _Method(method, behavior, access)
+        handlers[method.name] = grpc.stream_unary_rpc_method_handler(
+            call.unary, response_serializer=GetMessageClass(method.output_type).SerializeToString
+        )
+    server.add_registered_method_handlers(service.full_name, handlers)
 
-    `access` names the rule of every method: a method without one is an error at import, so no
-    method is ever open by omission. The servicer's `authenticator` attribute verifies tokens.
-    """
 
-    def decorate(cls):
-        for name, method in list(vars(cls).items()):
-            if inspect.iscoroutinefunction(method) and name[:1].isupper():
-                if name not in access:
-                    raise TypeError(f"{service_name}/{name} has no access rule")
-                setattr(cls, name, _guard(f"/{service_name}/{name}", method, access[name]))
-        return cls
+class _Method:
+    """One method of ours, as every call of it is served."""
 
-    return decorate
+    __slots__ = ("access", "behavior", "measured", "name", "path", "request_class")
 
+    def __init__(self, method: MethodDescriptor, behavior: Callable[..., Awaitable], access: Access):
+        self.name = method.name
+        self.path = f"/{method.containing_service.full_name}/{method.name}"
+        self.request_class = GetMessageClass(method.input_type)
+        self.behavior = behavior
+        self.access = access
+        self.measured = metrics.server_method(self.path)  # its label children, bound once
 
-def _guard(path: str, method, rule: Rule):
-    measured = metrics.server_method(path)  # its label children, bound once
+    async def unary(self, _requests, context):
+        if not tracing.ENABLED:
+            return await self._serve(context)
+        with tracing.server_span(self.path, context):
+            return await self._serve(context)
 
-    @functools.wraps(method)
-    async def rpc(self, request, context):
+    async def _serve(self, context):
         started = time.perf_counter()
+        measured = self.measured
         measured.started.inc()
         admission = ADMISSION.get()
-        if admission is not None:
-            admission.last_rpc = time.monotonic()
-            if not admission.open:
-                elapsed = time.perf_counter() - started
-                measured.done(grpc.StatusCode.UNAVAILABLE, elapsed)
-                ACCESS_LOG.rpc(path, grpc.StatusCode.UNAVAILABLE.name, elapsed * 1000)
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down, retry")
-            admission.in_flight += 1
+        running = None  # the Admission counting this RPC in flight, once its request is in
         code = grpc.StatusCode.OK
         try:
-            caller = await self.authenticator.caller(context)
-            if rule.service is not None:  # read the peer's certificate only where it decides
-                caller = dataclasses.replace(caller, service=self.authenticator.service(context))
-            rule.check(caller, path.rsplit("/", 1)[1])
-            CURRENT.set(caller)  # this RPC's own task: no other call sees it
-            return await method(self, request, context)
+            if admission is not None:
+                admission.last_rpc = time.monotonic()
+                if not admission.open:
+                    raise Unavailable("the server is shutting down, retry", "SHUTTING_DOWN")
+            raw = await context.read()
+            if raw is grpc.aio.EOF:
+                raise InvalidArgument("request", "is missing: the call ended without its message", "MISSING_REQUEST")
+            request = decode(self.request_class, raw)
+            if admission is not None:
+                running = admission
+                running.in_flight += 1
+            CURRENT.set(await self.access.caller(self.name, context))  # this RPC's own task: no other call sees it
+            return await self.behavior(request, context)
         except ServiceError as error:
             code = error.code
             if code == grpc.StatusCode.INTERNAL:  # ours, not the caller's (a peer's or the database's refusal)
-                log.error("%s failed: %s (%s)", path, error.message, error.reason)
+                log.error("%s failed: %s (%s)", self.path, error.message, error.reason)
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
         except CONNECTION_ERRORS as error:
             code = grpc.StatusCode.UNAVAILABLE
-            log.warning("database unreachable in %s: %s", path, str(error).strip().splitlines()[0])
+            log.warning("database unreachable in %s: %s", self.path, str(error).strip().splitlines()[0])
             await context.abort(code, "database unavailable, retry later")
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED  # the client went away or its deadline passed
             raise
         except Exception:
             code = grpc.StatusCode.INTERNAL
-            log.exception("unexpected error in %s", path)
+            log.exception("unexpected error in %s", self.path)
             await context.abort(code, "internal error")
         finally:
-            if admission is not None:
-                admission.in_flight -= 1
+            if running is not None:
+                running.in_flight -= 1
             elapsed = time.perf_counter() - started
             measured.done(code, elapsed)
-            ACCESS_LOG.rpc(path, code.name, elapsed * 1000)
+            ACCESS_LOG.rpc(self.path, code.name, elapsed * 1000)
             if tracing.ENABLED:
                 tracing.server_code(code)
-
-    @functools.wraps(method)
-    async def traced(self, request, context):
-        if not tracing.ENABLED:
-            return await rpc(self, request, context)
-        with tracing.server_span(path, context):
-            return await rpc(self, request, context)
-
-    return traced

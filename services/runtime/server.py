@@ -1,6 +1,6 @@
 """Server bootstrap shared by the services: grpc.aio, health, reflection, SIGTERM drain.
 
-Error mapping and the per-RPC log line are on the servicers themselves (see guard.py).
+Each call of a service's methods is served through guard.py: request checks, access, error mapping, the log line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,7 +27,6 @@ from .db import CONNECTION_ERRORS, Database
 from .guard import ADMISSION, Admission
 from .migrations import migrate
 from .reflection import enable as enable_reflection
-from .request_checks import checked_registration
 from .tls import TlsFiles
 
 log = logging.getLogger(__name__)
@@ -122,7 +121,7 @@ class ServiceHost:
 def create_server(
     address: str,
     service_names: Sequence[str],
-    add_servicers: Callable[[Any], None],  # given the server, or request_checks' registration standing for it
+    add_servicers: Callable[[grpc.aio.Server], None],
     database: Database | None,
     health_interval: float = 1.0,
     tls_files: TlsFiles | None = None,
@@ -131,9 +130,9 @@ def create_server(
     the event loop that will run it.
 
     SO_REUSEPORT (grpc's default) is off: with it, a stale server on the same port would
-    silently take part of the traffic. Every method `add_servicers` registers checks its requests'
-    strings (valid UTF-8, no NUL) as they arrive: see request_checks.py. It speaks mutual TLS
-    only (this process's TLS_* files unless `tls_files`): a plaintext client is refused.
+    silently take part of the traffic. `add_servicers` registers the service's methods (see
+    guard.add_to_server). It speaks mutual TLS only (this process's TLS_* files unless
+    `tls_files`): a plaintext client is refused.
     """
     server = grpc.aio.server(
         options=[
@@ -142,7 +141,7 @@ def create_server(
             ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
         ]
     )
-    add_servicers(checked_registration(server))
+    add_servicers(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     enable_reflection(server, [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])

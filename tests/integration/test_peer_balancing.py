@@ -5,22 +5,17 @@ import collections
 import uuid
 
 import pytest
-from recordstore.catalog.v1 import catalog_pb2_grpc
 
-from services.catalog.access import ACCESS
 from services.catalog.repository import store as catalog_store
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
 from services.catalog.usecases import Catalog
 from services.orders.clients import CatalogClient
-from services.runtime.auth import Authenticator
 from services.runtime.errors import NotFound, Unavailable
-from services.runtime.guard import guarded
 from services.runtime.server import create_server
-from tests.support import tls_as
+from tests.support import adding, tls_as
 
 
-@guarded(CATALOG_SERVICE_NAME, ACCESS)
 class CountedCatalog(CatalogServicer):
     """The real catalog, counting the ReleaseStock calls each replica gets."""
 
@@ -36,11 +31,10 @@ async def start_replicas(stack, identities):
     calls = collections.Counter()
     hosts = []
     for index, identity in enumerate(identities):
-        servicer = CountedCatalog(Catalog(catalog_store(stack.databases["catalog"])), Authenticator.from_env())
+        servicer = CountedCatalog(Catalog(catalog_store(stack.databases["catalog"])))
         servicer.calls, servicer.replica = calls, f"{identity}-{index}"
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                             lambda s, servicer=servicer: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                                 servicer, s), None, tls_files=tls_as(identity))
+                             adding(servicer), None, tls_files=tls_as(identity))
         await host.start()
         hosts.append(host)
     return hosts, calls

@@ -4,20 +4,20 @@ answer for the peer's failure, with the peer's own reason, and never blames the 
 import uuid
 
 import grpc
-from recordstore.catalog.v1 import catalog_pb2_grpc
-from recordstore.customers.v1 import customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from devstack.invariant import check
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
 from services.customers import repository as customers_repository
+from services.customers.access import ACCESS as CUSTOMERS_ACCESS
+from services.customers.servicer import SERVICE as CUSTOMERS_SERVICE
 from services.customers.servicer import SERVICE_NAME as CUSTOMERS_SERVICE_NAME
 from services.customers.servicer import CustomerServicer
 from services.customers.usecases import Customers
-from services.runtime.auth import Authenticator
+from services.runtime.auth import Access, Authenticator
 from services.runtime.server import create_server
-from tests.support import (catalog_on, channel, create_customer, create_disc, raises_status, serve_orders, stock_of,
+from tests.support import (adding, catalog_on, channel, create_customer, create_disc, raises_status, serve_orders, stock_of,
                            tls_as)
 
 
@@ -39,9 +39,8 @@ class CatalogWithOddPrices(CatalogServicer):
         return reservation
 
 
-async def serve(servicer, add, names, identity):
-    host = create_server("127.0.0.1:0", names, lambda server: add(servicer, server), None,
-                         tls_files=tls_as(identity))
+async def serve(add, names, identity):
+    host = create_server("127.0.0.1:0", names, add, None, tls_files=tls_as(identity))
     await host.start()
     return host
 
@@ -54,9 +53,10 @@ def purchase(customer_id, disc_id, quantity=1):
 
 def test_a_customer_answered_without_a_state_is_the_customers_services_failure(stack):
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
-    odd = stack.run(serve(CustomersWithoutState(
-        Customers(customers_repository.store(stack.databases["customers"])), Authenticator.from_env()),
-        customers_pb2_grpc.add_CustomerServiceServicer_to_server, [CUSTOMERS_SERVICE_NAME], "customers"))
+    access = Access(CUSTOMERS_SERVICE, CUSTOMERS_ACCESS, Authenticator.from_env())
+    odd = stack.run(serve(adding(CustomersWithoutState(
+        Customers(customers_repository.store(stack.databases["customers"])), access), CUSTOMERS_SERVICE, CUSTOMERS_ACCESS),
+        [CUSTOMERS_SERVICE_NAME], "customers"))
     orders = stack.run(serve_orders(stack.databases["orders"], f"127.0.0.1:{odd.port}", stack.addresses["catalog"]))
     try:
         with channel(f"127.0.0.1:{orders.port}", stack.tokens[customer.id]) as buyer:
@@ -72,8 +72,8 @@ def test_a_customer_answered_without_a_state_is_the_customers_services_failure(s
 
 def test_a_price_not_in_whole_cents_fails_the_purchase_and_gives_its_units_back(stack, cluster):
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
-    odd = stack.run(serve(CatalogWithOddPrices(catalog_on(stack.databases["catalog"]), Authenticator.from_env()),
-                          catalog_pb2_grpc.add_CatalogServiceServicer_to_server, [CATALOG_SERVICE_NAME], "catalog"))
+    odd = stack.run(serve(adding(CatalogWithOddPrices(catalog_on(stack.databases["catalog"]))),
+                          [CATALOG_SERVICE_NAME], "catalog"))
     orders = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"], f"127.0.0.1:{odd.port}"))
     try:
         with channel(f"127.0.0.1:{orders.port}", stack.tokens[customer.id]) as buyer:

@@ -6,7 +6,6 @@ import uuid
 
 import grpc
 import psycopg2
-from recordstore.catalog.v1 import catalog_pb2_grpc
 from recordstore.orders.v1 import orders_pb2 as pb
 
 from devstack.invariant import check
@@ -17,11 +16,8 @@ from services.orders.recovery import RecoveryLoop
 from services.orders import repository as orders_repository
 from services.orders.usecases import MAX_ATTEMPTS, Purchases
 from services.runtime.errors import ServiceError
-from services.catalog.access import ACCESS
-from services.runtime.auth import Authenticator
-from services.runtime.guard import guarded
 from services.runtime.server import create_server
-from tests.support import catalog_on, buy, create_customer, create_disc, raises_status, stock_of, tls_as
+from tests.support import adding, catalog_on, buy, create_customer, create_disc, raises_status, stock_of, tls_as
 
 Purchase = pb.Purchase
 INTERVAL, GRACE = 0.2, 0.5  # the README's bound for recovery is their sum
@@ -122,7 +118,6 @@ def test_a_retry_of_a_purchase_that_cannot_settle_answers_it_failed_and_it_canno
     assert stock_of(stack, disc.id) == 4 and check(cluster.admin_url, [disc.id]).ok
 
 
-@guarded(CATALOG_SERVICE_NAME, ACCESS)
 class BrokenCatalog(CatalogServicer):
     """The real catalog, except that ReserveStock fails with an error nobody can classify."""
 
@@ -137,8 +132,7 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
 
     async def against_a_broken_catalog():
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                             lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                                 BrokenCatalog(catalog_on(stack.databases["catalog"]), Authenticator.from_env()), s), None,
+                             adding(BrokenCatalog(catalog_on(stack.databases["catalog"]))), None,
                              tls_files=tls_as("catalog"))
         await host.start()
         purchases = Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(stack.addresses["customers"], tls_as("orders")),

@@ -5,11 +5,9 @@ import asyncio
 import collections
 import time
 
-from recordstore.catalog.v1 import catalog_pb2_grpc
 from recordstore.orders.v1 import orders_pb2 as pb
 
 from devstack.invariant import check
-from services.catalog.access import ACCESS
 from services.catalog.repository import store as catalog_store
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
@@ -18,14 +16,11 @@ from services.orders.clients import CatalogClient, CustomersClient
 from services.orders.recovery import RecoveryLoop
 from services.orders.repository import store as orders_store
 from services.orders.usecases import Purchases
-from services.runtime.auth import Authenticator
-from services.runtime.guard import guarded
 from services.runtime.server import create_server
 from tests.integration.test_recovery import admin_sql, get, pending_purchase, wait_until
-from tests.support import create_customer, create_disc, stock_of, tls_as
+from tests.support import adding, create_customer, create_disc, stock_of, tls_as
 
 
-@guarded(CATALOG_SERVICE_NAME, ACCESS)
 class CountingCatalog(CatalogServicer):
     """The real catalog, counting the ReserveStock calls it gets per reservation id; each takes a
     little while, as over a network, so that two loops on one purchase would overlap."""
@@ -82,12 +77,12 @@ def test_a_finished_purchase_is_not_leased(stack, cluster):
 def test_two_replicas_recovery_loops_take_each_purchase_once(stack, cluster):
     customer, disc = create_customer(stack), create_disc(stack, stock=100)
     planted = [pending_purchase(customer.id, disc.id, 1) for _ in range(40)]
-    counting = CountingCatalog(Catalog(catalog_store(stack.databases["catalog"])), Authenticator.from_env())
+    counting = CountingCatalog(Catalog(catalog_store(stack.databases["catalog"])))
     counting.reserved = collections.Counter()
 
     async def two_replicas():
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                             lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(counting, s), None,
+                             adding(counting), None,
                              tls_files=tls_as("catalog"))
         await host.start()
         loops = []
