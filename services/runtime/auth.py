@@ -45,6 +45,12 @@ LEEWAY_SECONDS = 5
 # every call for minutes, and checking an ECDSA signature each time costs more than the rest of a
 # cheap RPC. Bounded, so a flood of distinct tokens cannot grow it.
 VERIFIED_CACHE_SIZE = 4096
+# A bearer token's length, at most: 14 KiB, so that a call that forwards it (orders asks customers
+# for the buyer with the buyer's token) fits in the 16 KiB of metadata every service takes
+# (server.MAX_METADATA_BYTES), with 2 KiB for the rest of that call's metadata. A longer one once
+# passed orders and was refused by customers: an INTERNAL answer for the caller's own input.
+# Identity providers' tokens are far shorter, and the gateway lets only 8 KiB of headers in.
+MAX_TOKEN_CHARACTERS = 14 * 1024
 # A token naming a key id the set lacks makes the set be fetched again, at most this often.
 REFRESH_UNKNOWN_KID_SECONDS = 10.0
 JWKS_LIFESPAN_SECONDS = 300
@@ -286,6 +292,8 @@ class Authenticator:
 
     async def caller_of(self, token: str) -> Caller:
         """The caller `token` names, verified (or remembered as verified until it expires)."""
+        if len(token) > MAX_TOKEN_CHARACTERS:
+            raise Unauthenticated(f"the bearer token is longer than {MAX_TOKEN_CHARACTERS} characters", "TOKEN_INVALID")
         known = self._verified.get(token)
         if known is not None and known.expires + LEEWAY_SECONDS > time.time():
             return known

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 # The metadata a call may carry, all of it taken below this and none above. A bearer token is
 # most of it, and an identity provider's token with many claims passes gRPC's default soft limit
 # (8 KiB), above which calls are refused at random (RESOURCE_EXHAUSTED) on their way to a service
-# or on their way on from orders to customers. The gateway lets at most 8 KiB of headers in.
+# or on their way on from orders to customers. The gateway lets at most 8 KiB of headers in. A
+# token is bound below this (auth.MAX_TOKEN_CHARACTERS), so that a call forwarding it fits too.
 MAX_METADATA_BYTES = 16 * 1024
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -20,6 +20,7 @@ from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
 from devstack.credentials import DevIssuer
+from services.runtime.auth import MAX_TOKEN_CHARACTERS
 from tests.support import (as_customer, bearer, brl, buy, create_customer, create_disc, raises_status, stock_of,
                            unique)
 
@@ -216,3 +217,32 @@ def test_another_customers_purchase_is_not_found_and_cannot_be_cancelled(stack):
         orders_pb2.ListPurchasesRequest(customer_id=ana.id)).purchases}
     cancelled = stack.orders.CancelPurchase(orders_pb2.CancelPurchaseRequest(id=bought.id), timeout=10)
     assert cancelled.state == orders_pb2.Purchase.CANCELLED and stock_of(stack, disc.id) == 5
+
+
+def token_of_length(issuer: DevIssuer, subject: str, longest: int) -> str:
+    """The longest customer token for `subject` of at most `longest` characters (claims padded)."""
+    padding = longest * 3 // 4
+    while len(token := issuer.mint(subject, ["customer"], ttl=600, claims_padding="x" * padding)) > longest:
+        padding -= 1
+    return token
+
+
+def test_a_token_too_long_to_forward_is_refused_where_it_enters_never_internal(stack):
+    """Orders forwards the buyer's token to customers: one that filled orders' 16 KiB of metadata
+    (15,781 characters) was refused on its way on, and the buyer got INTERNAL."""
+    subject = unique("long-token")
+    longest = token_of_length(stack.issuer, subject, MAX_TOKEN_CHARACTERS)
+    assert len(longest) > MAX_TOKEN_CHARACTERS - 4
+    customer = stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(
+        customer=customers_pb2.Customer(name="Ana Longa", email=f"{unique('longa')}@example.com")),
+        metadata=bearer(longest))
+    disc = create_disc(stack, stock=3)
+    order = orders_pb2.CreatePurchaseRequest(purchase=orders_pb2.Purchase(customer_id=customer.id, disc_id=disc.id,
+                                                                          quantity=1))
+    assert stack.orders.CreatePurchase(order, metadata=bearer(longest), timeout=10).effective  # forwarded, it fits
+    for length in (MAX_TOKEN_CHARACTERS + 100, 15_781, 15_782):
+        with raises_status(UNAUTHENTICATED, reason="TOKEN_INVALID") as refused:
+            stack.orders.CreatePurchase(order, metadata=bearer(token_of_length(stack.issuer, subject, length)),
+                                        timeout=10)
+        assert f"longer than {MAX_TOKEN_CHARACTERS} characters" in refused.value.details()
+    assert stock_of(stack, disc.id) == 2
