@@ -70,14 +70,16 @@ class RawGrpc:
         self.close()
 
     def calls(
-        self, path: str, count: int, messages: tuple[bytes, ...] = (), half_close: bool = True, at_once: int = 200
+        self, path: str, count: int, messages: tuple[bytes, ...] = (), half_close: bool = True, at_once: int = 200,
+        metadata: tuple[tuple[bytes, bytes], ...] = (),
     ) -> collections.Counter:
-        """Sends `count` calls of `path`, at most `at_once` open together, each with `messages`
-        (none: a call without its message) and, if `half_close`, END_STREAM after them. Returns
+        """Sends `count` calls of `path`, at most `at_once` open together, each with `metadata`
+        (bytes as they go, any bytes) and `messages` (none: a call without its message) and, if
+        `half_close`, END_STREAM after them. Returns
         how many calls ended with each grpc-status ("reset": a stream reset without one). Every
         call is waited for: one never answered holds this until the socket's timeout."""
         headers = [(":method", "POST"), (":scheme", "https"), (":path", path), (":authority", self._authority),
-                   ("content-type", "application/grpc"), ("te", "trailers")]
+                   ("content-type", "application/grpc"), ("te", "trailers"), *metadata]
         block = hpack.Encoder().encode([hpack.NeverIndexedHeaderTuple(*header) for header in headers])  # no table
         bodies = [framed(message) for message in messages]
         outcomes: collections.Counter = collections.Counter()

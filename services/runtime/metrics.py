@@ -34,6 +34,13 @@ SERVER_HANDLED = Counter("grpc_server_handled_total", "RPCs completed on the ser
 SERVER_SECONDS = Histogram(
     "grpc_server_handling_seconds", "Time the server took to answer an RPC.", _METHOD, buckets=LATENCY_BUCKETS
 )
+# What grpc's own server code logs when a client causes it (runtime.server.GrpcLogLines).
+GRPC_LOG_EVENTS = Counter(
+    "recordstore_grpc_log_events_total",
+    "Lines grpc's server code logged for something a client did, by event: metadata_not_utf8 (once each "
+    "time a call's metadata is read, 1 to 3 a call), answer_not_sent (the client left first).",
+    ("event",),
+)
 CLIENT_STARTED = Counter("grpc_client_started_total", "RPCs this service started to a peer.", _METHOD)
 CLIENT_HANDLED = Counter(
     "grpc_client_handled_total", "RPCs to a peer completed, by the code seen.", (*_METHOD, "grpc_code")

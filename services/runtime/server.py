@@ -45,6 +45,48 @@ QUIET_SECONDS = 0.05
 REFUSING_SECONDS = 0.5
 
 
+class GrpcLogLines(logging.Filter):
+    """Two things a client can do make grpc's own server code log an ERROR with a traceback, each
+    time, and so flood the logs: a metadata value that is not UTF-8 (grpc reads it as Latin-1 and
+    logs it whenever the call's metadata is read, one to three times a call), and leaving before
+    its answer was sent (ExecuteBatchError). Each is counted (recordstore_grpc_log_events_total)
+    and becomes one WARNING line without traceback, at most once every LOG_EVERY_SECONDS per
+    event, saying how many were not written since. grpc's other lines pass as they are."""
+
+    LOG_EVERY_SECONDS = 10.0
+    _EVENTS = (
+        ("Invalid encoding on ", "metadata_not_utf8", "a call's metadata value is not UTF-8, read as Latin-1"),
+        ("ExecuteBatchError raised in core by servicer method", "answer_not_sent", "a client left before its answer"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next: dict[str, float] = {}  # per event: when a line may be written again
+        self._unwritten: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.msg if isinstance(record.msg, str) else ""
+        for start, event, words in self._EVENTS:
+            if text.startswith(start):
+                metrics.GRPC_LOG_EVENTS.labels(event).inc()
+                now = time.monotonic()
+                if now < self._next.get(event, 0.0):
+                    self._unwritten[event] = self._unwritten.get(event, 0) + 1
+                    return False
+                self._next[event] = now + self.LOG_EVERY_SECONDS
+                unwritten = self._unwritten.pop(event, 0)
+                what = record.getMessage()[len(start) :].strip()[:80]
+                record.msg = "%s: %s (%d more since the last such line, not written)"
+                record.args = (words, what, unwritten)
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                record.exc_info = record.exc_text = None
+                return True
+        return True
+
+
+GRPC_LOG_LINES = GrpcLogLines()
+
+
 class ServiceHost:
     """A gRPC server with its health state tied to its database."""
 
@@ -135,6 +177,7 @@ def create_server(
     guard.add_to_server). It speaks mutual TLS only (this process's TLS_* files unless
     `tls_files`): a plaintext client is refused.
     """
+    logging.getLogger("grpc._cython.cygrpc").addFilter(GRPC_LOG_LINES)  # once: the same filter is not added twice
     server = grpc.aio.server(
         options=[
             ("grpc.so_reuseport", 0),

@@ -1,10 +1,12 @@
 """Inputs built to break the services: each is INVALID_ARGUMENT naming the field, never a 500 or
 a 503, and none of them costs the database pool a connection."""
 
+import logging
 import uuid
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from google.protobuf import timestamp_pb2
 from google.type import money_pb2
 from recordstore.catalog.v1 import catalog_pb2
@@ -17,7 +19,8 @@ from tests.integration.test_pool import backends
 SERVICES = {"catalog": "recordstore.catalog.v1.CatalogService", "customers": "recordstore.customers.v1.CustomerService",
             "orders": "recordstore.orders.v1.OrderService"}
 from tests.hostile import altered, forged_token
-from tests.support import buy, channel, create_customer, create_disc, raises_status, unique
+from tests.rawh2 import RawGrpc
+from tests.support import buy, channel, create_customer, create_disc, raises_status, tls_as, unique
 
 
 @pytest.mark.parametrize("field", ["start_time", "end_time"])
@@ -135,6 +138,21 @@ def test_bytes_that_are_no_message_are_invalid_argument(stack):
     raw = catalog_pb2.ListDiscsRequest(artist="Gal Costa").SerializeToString()[:-3]  # cut short
     with raises_status(grpc.StatusCode.INVALID_ARGUMENT, "request", "MALFORMED_REQUEST"):
         call_raw(stack.addresses["catalog"], f"/{SERVICES['catalog']}/ListDiscs", raw)
+
+
+def test_metadata_that_is_not_utf8_is_served_and_logged_at_most_once_without_a_traceback(stack, caplog):
+    """grpc logged an ERROR with a traceback each time such a call's metadata was read (one to
+    three a call): a door to flooding the logs. Now counted, and one line now and then."""
+    disc = create_disc(stack)
+    request = catalog_pb2.GetDiscRequest(id=disc.id).SerializeToString()
+    caplog.set_level(logging.INFO, logger="grpc")
+    before = REGISTRY.get_sample_value("recordstore_grpc_log_events_total", {"event": "metadata_not_utf8"}) or 0
+    with RawGrpc(stack.addresses["catalog"], tls_as("client")) as raw:
+        answers = raw.calls(f"/{SERVICES['catalog']}/GetDisc", 200, messages=(request,), metadata=((b"x-a", b"a\xffb"),))
+    assert answers == {"0": 200}
+    assert REGISTRY.get_sample_value("recordstore_grpc_log_events_total", {"event": "metadata_not_utf8"}) >= before + 200
+    lines = [record for record in caplog.records if record.name.startswith("grpc")]
+    assert len(lines) <= 1 and all(line.levelname == "WARNING" and not line.exc_info for line in lines), lines
 
 
 # -- the pool ----------------------------------------------------------------------------------
