@@ -20,6 +20,7 @@ import base64
 import contextvars
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -71,13 +72,58 @@ NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 NUMERIC_DATE_LIMIT = 2**64
 
 
-def _payload_bytes(token: str) -> bytes:
-    """The JWT's claims segment, decoded (b"" when it is not base64url: PyJWT refuses it then)."""
-    segment = token.split(".")[1] if token.count(".") == 2 else ""
+class _NotEnvoysJson(ValueError):
+    """JSON that Python's json reads and Envoy's reader (protobuf's, into a Struct) refuses."""
+
+
+def _once_each(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):  # json.loads keeps the last: "alg": "none", ..., "alg": "ES256"
+        raise _NotEnvoysJson("gives a key twice")
+    return dict(pairs)
+
+
+def _finite(text: str) -> str:
+    if math.isinf(float(text)):  # 1e999 is inf to json.loads, out of range to Envoy
+        raise _NotEnvoysJson("holds a number beyond a double's range")
+    return text
+
+
+def _no_constant(name: str):
+    raise _NotEnvoysJson(f"holds {name}, which JSON has not")
+
+
+def _unicode(value) -> None:
+    """Raises for a string holding half a surrogate pair ("\\ud800"), which is no Unicode text."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _unicode(key)
+            _unicode(item)
+    elif isinstance(value, list):
+        for item in value:
+            _unicode(item)
+
+
+def json_problem(segment: str) -> str | None:
+    """Why a JWT's header or claims segment (base64url) is not JSON as Envoy reads it, or None.
+
+    PyJWT reads them with json.loads, which takes a key given twice (the last wins), numbers
+    beyond a double (1e999 is inf), Infinity and NaN, half a surrogate pair, and skips a UTF-8
+    BOM: Envoy refuses each, so here too, or a token would pass one end and not the other."""
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except ValueError:
-        return b""
+        text = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode("utf-8")  # a BOM stays in
+        _unicode(
+            json.loads(
+                text, object_pairs_hook=_once_each, parse_int=_finite, parse_float=_finite, parse_constant=_no_constant
+            )
+        )
+    except _NotEnvoysJson as problem:
+        return str(problem)
+    except ValueError:  # not base64url, not UTF-8, not JSON (a BOM included), a lone surrogate
+        return "is not JSON text"
+    return None
 
 
 class Unauthenticated(ServiceError):
@@ -313,17 +359,20 @@ class Authenticator:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.InvalidTokenError:
             raise Unauthenticated("the bearer token is not a JWT", "TOKEN_INVALID") from None
-        if _payload_bytes(token).startswith(b"\xef\xbb\xbf"):  # json.loads skips a BOM; Envoy refuses it
-            raise Unauthenticated("the bearer token's claims are not a JSON object", "TOKEN_INVALID")
+        for part, segment in zip(("header", "claims"), token.split(".")[:2], strict=True):
+            problem = json_problem(segment)
+            if problem:
+                raise Unauthenticated(f"the token's {part} {problem}", "TOKEN_INVALID")
         for claim in NUMERIC_DATE_CLAIMS:  # refused before PyJWT reads "exp": "1e11" as a number
             if claim not in unverified:
                 continue
             value = unverified[claim]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise Unauthenticated(f"the token's {claim} is not a NumericDate (a JSON number)", "TOKEN_INVALID")
-            # Envoy reads NumericDates as unsigned 64-bit seconds: a negative one, or one beyond
-            # (an "exp" that never comes), is refused there, so here too.
-            if not 0 <= value < NUMERIC_DATE_LIMIT:
+            # Envoy reads NumericDates as unsigned 64-bit seconds, from a double: a negative one, or
+            # one whose double is 2^64 or beyond (an "exp" that never comes; 2^64-1024 and up round
+            # to 2^64), is refused there, so here too.
+            if not 0 <= float(value) < NUMERIC_DATE_LIMIT:
                 raise Unauthenticated(f"the token's {claim} is out of range", "TOKEN_INVALID")
         if header.get("alg") != settings.algorithm:
             raise Unauthenticated(f"the token's algorithm must be {settings.algorithm}", "TOKEN_INVALID")

@@ -95,6 +95,44 @@ def test_a_numeric_date_that_is_not_finite_is_refused_by_the_services_as_the_gat
     assert service_takes(stack, token) is False
 
 
+def raw_token(issuer, header: str, claims: str) -> str:
+    """A token signed by the stack's issuer over exactly this header and these claims (JSON text
+    as written, which json.dumps would never write: a key twice, 1e999, a lone surrogate)."""
+    signing_input = jwt.utils.base64url_encode(header.encode()) + b"." + jwt.utils.base64url_encode(claims.encode())
+    signature = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256).sign(signing_input, issuer._private_key())
+    return (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
+
+
+HEADER = '"alg": "ES256", "typ": "JWT", "kid": "{kid}"'
+CLAIMS = '"iss": "{iss}", "aud": "{aud}", "sub": "staff", "roles": ["staff"], "exp": {exp}'
+# Each: (header, claims), JSON text around the ordinary ones; whether both ends take the token.
+WRITTEN = {
+    "ordinary": ("{{" + HEADER + "}}", "{{" + CLAIMS + "}}", True),
+    # Envoy reads a NumericDate as a double: 2^64-2048 is below 2^64, 2^64-1024 rounds to 2^64.
+    "exp 2^64-2048": ("{{" + HEADER + "}}", "{{" + CLAIMS.replace("{exp}", str(2**64 - 2048)) + "}}", True),
+    "exp 2^64-1024": ("{{" + HEADER + "}}", "{{" + CLAIMS.replace("{exp}", str(2**64 - 1024)) + "}}", False),
+    "exp 2^64-1": ("{{" + HEADER + "}}", "{{" + CLAIMS.replace("{exp}", str(2**64 - 1)) + "}}", False),
+    "alg twice": ('{{"alg": "none", ' + HEADER + "}}", "{{" + CLAIMS + "}}", False),
+    "roles twice": ("{{" + HEADER + "}}", '{{"roles": ["customer"], ' + CLAIMS + "}}", False),
+    "iss twice": ("{{" + HEADER + "}}", '{{"iss": "https://elsewhere.example", ' + CLAIMS + "}}", False),
+    "a key twice deeper": ("{{" + HEADER + "}}", '{{"x": {{"a": 1, "a": 2}}, ' + CLAIMS + "}}", False),
+    "a claim of 1e999": ("{{" + HEADER + "}}", '{{"x": 1e999, ' + CLAIMS + "}}", False),
+    "a claim of 1e308": ("{{" + HEADER + "}}", '{{"x": 1e308, ' + CLAIMS + "}}", True),
+    "a lone surrogate claim": ("{{" + HEADER + "}}", '{{"x": "\\ud800", ' + CLAIMS + "}}", False),
+    "a surrogate pair claim": ("{{" + HEADER + "}}", '{{"x": "\\ud83d\\ude00", ' + CLAIMS + "}}", True),
+}
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_json_envoy_refuses_in_a_token_is_refused_by_the_services_too(api, stack, name):
+    header, claims, taken = WRITTEN[name]
+    fields = {"kid": stack.issuer.key_id(), "iss": stack.issuer.issuer, "aud": stack.issuer.audience,
+              "exp": NOW + 600}
+    token = raw_token(stack.issuer, header.format(**fields), claims.format(**fields))
+    assert gateway_takes(api, token) is taken, f"gateway on {name}"
+    assert service_takes(stack, token) is taken, f"service on {name}"
+
+
 def test_claims_behind_a_byte_order_mark_are_refused_by_the_services_as_by_the_gateway(api, stack):
     header = jwt.utils.base64url_encode(json.dumps({"alg": "ES256", "typ": "JWT", "kid": stack.issuer.key_id()}).encode())
     body = "\ufeff" + json.dumps({"iss": stack.issuer.issuer, "aud": stack.issuer.audience, "sub": "staff",
