@@ -42,9 +42,10 @@ DEFAULT_ALGORITHM = "ES256"
 # Clocks of the issuer and of the services may differ by this much; more would stretch every
 # token's life.
 LEEWAY_SECONDS = 5
-# Verified tokens kept (token -> caller until its expiry): a client sends the same token with
-# every call for minutes, and checking an ECDSA signature each time costs more than the rest of a
-# cheap RPC. Bounded, so a flood of distinct tokens cannot grow it.
+# Verified tokens kept (token -> caller until its expiry, while the key that verified it is still
+# the set's): a client sends the same token with every call for minutes, and checking an ECDSA
+# signature each time costs more than the rest of a cheap RPC. Bounded, so a flood of distinct
+# tokens cannot grow it.
 VERIFIED_CACHE_SIZE = 4096
 # A bearer token's length, at most: 14 KiB, so that a call that forwards it (orders asks customers
 # for the buyer with the buyer's token) fits in the 16 KiB of metadata every service takes
@@ -54,7 +55,9 @@ VERIFIED_CACHE_SIZE = 4096
 MAX_TOKEN_CHARACTERS = 14 * 1024
 # A token naming a key id the set lacks makes the set be fetched again, at most this often.
 REFRESH_UNKNOWN_KID_SECONDS = 10.0
-JWKS_LIFESPAN_SECONDS = 300
+# A JWKS by URL is fetched again after this: a key removed from it ends the tokens it signed within
+# this time (a JWKS file: within a second of its change, see FileKeys).
+JWKS_LIFESPAN_SECONDS = 60
 
 # What a token's subject may be (README, "Who may call what"), the same rule wherever a subject is
 # judged: 1 to 255 printable ASCII characters (space to tilde: no control character, which would
@@ -321,7 +324,7 @@ class Authenticator:
         self.settings = settings
         self.trust_domain = trust_domain  # whose SPIFFE IDs name our services (see tls.py)
         self._keys = keys or self._key_source(settings)
-        self._verified: dict[str, Caller] = {}
+        self._verified: dict[str, tuple[Caller, str | None, jwt.PyJWK]] = {}  # token -> caller, kid, key
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Authenticator:
@@ -341,15 +344,24 @@ class Authenticator:
         if len(token) > MAX_TOKEN_CHARACTERS:
             raise Unauthenticated(f"the bearer token is longer than {MAX_TOKEN_CHARACTERS} characters", "TOKEN_INVALID")
         known = self._verified.get(token)
-        if known is not None and known.expires + LEEWAY_SECONDS > time.time():
-            return known
-        caller = await self.verify(token)
+        if known is not None:
+            caller, kid, key = known
+            # Remembered only while the key that verified it is still the set's for its kid: a key
+            # removed from the JWKS (or replaced) ends its tokens as soon as the set is read again.
+            if caller.expires + LEEWAY_SECONDS > time.time() and await self._keys.key(kid) is key:
+                return caller
+            self._verified.pop(token, None)  # another call may have cleared the cache meanwhile
+        caller, kid, key = await self._verify(token)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = caller
+        self._verified[token] = (caller, kid, key)
         return caller
 
     async def verify(self, token: str) -> Caller:
+        return (await self._verify(token))[0]
+
+    async def _verify(self, token: str) -> tuple[Caller, str | None, jwt.PyJWK]:
+        """The caller, the kid and the key that verified its signature."""
         settings = self.settings
         try:
             header = jwt.get_unverified_header(token)
@@ -376,7 +388,8 @@ class Authenticator:
                 raise Unauthenticated(f"the token's {claim} is out of range", "TOKEN_INVALID")
         if header.get("alg") != settings.algorithm:
             raise Unauthenticated(f"the token's algorithm must be {settings.algorithm}", "TOKEN_INVALID")
-        key = await self._keys.key(header.get("kid"))
+        kid = header.get("kid")
+        key = await self._keys.key(kid)
         if key is None:
             raise Unauthenticated("the token is signed with a key the issuer does not publish", "TOKEN_INVALID")
         try:
@@ -402,12 +415,13 @@ class Authenticator:
             raise Unauthenticated(f"the token's subject {problem}", "TOKEN_INVALID")
         roles = claims.get(settings.roles_claim, [])
         roles = [roles] if isinstance(roles, str) else roles if isinstance(roles, list) else []
-        return Caller(
+        caller = Caller(
             subject=str(claims["sub"]),
             roles=frozenset(r for r in roles if isinstance(r, str)),
             token=token,
             expires=float(claims["exp"]),
         )
+        return caller, kid, key
 
 
 # -- what a method asks of its caller -------------------------------------------------------

@@ -10,19 +10,23 @@ import hmac
 import json
 import time
 import uuid
+from pathlib import Path
 
 import grpc
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from recordstore.catalog.v1 import catalog_pb2
-from recordstore.customers.v1 import customers_pb2
+from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from recordstore.orders.v1 import orders_pb2
 
 from devstack.credentials import DevIssuer
-from services.runtime.auth import MAX_TOKEN_CHARACTERS
-from tests.support import (as_customer, bearer, brl, buy, create_customer, create_disc, raises_status, stock_of,
-                           unique)
+from services.customers import app as customers_app
+from services.runtime.auth import MAX_TOKEN_CHARACTERS, AuthSettings
+from services.runtime.server import start
+from tests.integration.test_recovery import wait_until
+from tests.support import (as_customer, bearer, brl, buy, channel, common_settings, create_customer, create_disc,
+                           raises_status, stock_of, unique)
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -246,3 +250,48 @@ def test_a_token_too_long_to_forward_is_refused_where_it_enters_never_internal(s
                                         timeout=10)
         assert f"longer than {MAX_TOKEN_CHARACTERS} characters" in refused.value.details()
     assert stock_of(stack, disc.id) == 2
+
+
+def published(jwks: Path, *issuers: DevIssuer) -> None:
+    """Writes the JWKS at `jwks` with the keys of `issuers`, at once (replaced whole, as a deploy would)."""
+    keys = [key for issuer in issuers for key in json.loads(issuer.jwks_path.read_text())["keys"]]
+    partial = jwks.with_suffix(".tmp")
+    partial.write_text(json.dumps({"keys": keys}))
+    partial.replace(jwks)
+
+
+def test_a_key_removed_from_the_jwks_ends_the_tokens_it_signed_even_those_already_verified(stack, tmp_path):
+    old, new = DevIssuer(tmp_path / "old").ensure(), DevIssuer(tmp_path / "new").ensure()
+    jwks = tmp_path / "jwks.json"
+    published(jwks, old, new)
+    auth = AuthSettings(old.issuer, old.audience, jwks_file=jwks)
+    running = stack.run(start(customers_app.APP, customers_app.Settings(common_settings("customers", auth)),
+                              stack.databases["customers"]))
+    try:
+        with channel(f"127.0.0.1:{running.port}") as direct:
+            customers = customers_pb2_grpc.CustomerServiceStub(direct)
+
+            def list_as(issuer: DevIssuer, token: str | None = None):
+                return customers.ListCustomers(customers_pb2.ListCustomersRequest(page_size=1), timeout=10,
+                                               metadata=bearer(token or issuer.staff_token()))
+
+            remembered = old.staff_token()
+            for _ in range(2):
+                list_as(old, remembered)  # verified, then taken from the verified tokens
+            published(jwks, new)  # the old key is withdrawn
+
+            def refused() -> bool:
+                try:
+                    list_as(old, remembered)
+                except grpc.RpcError as error:
+                    assert error.code() == UNAUTHENTICATED, error
+                    return True
+                return False
+
+            wait_until(refused, timeout=10)  # the file is read again at most once a second
+            with raises_status(UNAUTHENTICATED, reason="TOKEN_INVALID") as caught:
+                list_as(old, remembered)
+            assert "key the issuer does not publish" in caught.value.details()
+            list_as(new)  # the key that stays still signs
+    finally:
+        stack.run(running.stop(0))
