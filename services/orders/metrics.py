@@ -48,9 +48,11 @@ class CountingRepository(PurchaseRepository):
             _FAILED.inc()
         return failed
 
-    async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:
+    async def list_unfinished_purchases(
+        self, older_than_seconds: float, limit: int, max_attempts: int
+    ) -> list[Purchase]:
         """The recovery round's work list; the backlog gauges are read with it, once a round."""
-        unfinished = await super().list_unfinished_purchases(older_than_seconds, limit)
+        unfinished = await super().list_unfinished_purchases(older_than_seconds, limit, max_attempts)
         count, oldest = await self.recovery_backlog()
         metrics.RECOVERY_BACKLOG.set(count)
         metrics.RECOVERY_OLDEST.set(oldest)

@@ -53,10 +53,12 @@ RETURNING p.*;
 
 -- name: start_failure
 -- Decides that a pending purchase can never settle: from here no settlement can confirm it, and
--- what is left is to give back its reservation (if any) and finish the failure.
+-- what is left is to give back its reservation (if any) and finish the failure, with attempts of
+-- its own.
 UPDATE orders.purchases
    SET state = %(failing)s,
        failure_reason = %(reason)s,
+       attempts = 0,
        update_time = now()
  WHERE id = %(id)s
    AND state = %(pending)s
@@ -85,8 +87,10 @@ RETURNING *;
 DELETE FROM orders.purchases WHERE id = %(id)s AND state = %(pending)s;
 
 -- name: start_cancellation
+-- Its units are given back next, with attempts of its own.
 UPDATE orders.purchases
    SET state = %(cancelling)s,
+       attempts = 0,
        update_time = now()
  WHERE id = %(id)s
    AND state = %(confirmed)s
@@ -114,10 +118,12 @@ SELECT *
 
 -- name: list_unfinished_purchases
 -- Those another replica's recovery loop holds a live lease on are its own: left out, so that they
--- do not use up this round's limit.
+-- do not use up this round's limit. So are a cancelling or failing purchase whose units could not
+-- be given back in max_attempts rounds: it waits for an operator (a pending one fails at its last).
 SELECT *
   FROM orders.purchases
  WHERE state IN (%(pending)s, %(cancelling)s, %(failing)s)
+   AND (state = %(pending)s OR attempts < %(max_attempts)s)
    AND update_time < now() - make_interval(secs => %(older_than_seconds)s)
    AND NOT EXISTS (SELECT 1 FROM orders.recovery_leases lease
                     WHERE lease.purchase_id = purchases.id AND lease.leased_until > now())

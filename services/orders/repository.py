@@ -118,8 +118,13 @@ class PurchaseRepository(Repository):
     ) -> list[Purchase]:
         return await self._all("list_purchases", list_purchases_params(where, after, limit))
 
-    async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:
-        return await self._all("list_unfinished_purchases", {"older_than_seconds": older_than_seconds, "limit": limit})
+    async def list_unfinished_purchases(
+        self, older_than_seconds: float, limit: int, max_attempts: int
+    ) -> list[Purchase]:
+        return await self._all(
+            "list_unfinished_purchases",
+            {"older_than_seconds": older_than_seconds, "limit": limit, "max_attempts": max_attempts},
+        )
 
     async def lease_purchase(self, purchase_id: str, lease_seconds: float, leased_by: str) -> Purchase | None:
         """The unfinished purchase, now leased to `leased_by`; None when another holds it or it is done."""

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Protocol, TypeVar
 
+from ..runtime import metrics
 from ..runtime.auth import Caller
 from ..runtime.batching import Batcher
 from ..runtime.db import CONNECTION_ERRORS
@@ -52,7 +53,8 @@ Item = TypeVar("Item")  # what a batched write is of
 LOCAL_REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 # Failures that pass: the next round (or a client retry) tries again, as often as it takes.
 TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERRORS)
-# Recovery rounds that fail on a purchase for a reason it cannot classify, before it fails it.
+# Recovery rounds that fail on a purchase for a reason it cannot classify: at the last, a pending
+# purchase fails, and a cancelling or failing one (its units not given back) is left to an operator.
 MAX_ATTEMPTS = 5
 
 
@@ -348,7 +350,7 @@ class Purchases:
         purchase at once (see migration 0004).
         """
         async with self._store.autocommit() as repo:
-            unfinished = await repo.list_unfinished_purchases(older_than_seconds, limit)
+            unfinished = await repo.list_unfinished_purchases(older_than_seconds, limit, MAX_ATTEMPTS)
         finished = 0
         for listed in unfinished:
             purchase = await self._lease(listed.id, call_timeout, replica)
@@ -383,8 +385,10 @@ class Purchases:
             pass  # the lease runs out by itself
 
     async def _count_failed_attempt(self, purchase: Purchase, error: Exception, call_timeout: float) -> int:
-        """Records a failed recovery attempt; fails a pending purchase that used up its attempts.
-        Returns 1 when that finished the purchase."""
+        """Records a failed recovery attempt. At MAX_ATTEMPTS a pending purchase fails, and a
+        cancelling or failing one, whose units could not be given back, is left to an operator:
+        recovery lists it no more (it stays in the backlog gauges), one ERROR line says what to do,
+        and recordstore_recovery_gave_up_total counts it. Returns 1 when that finished the purchase."""
         reason = describe(error)
         try:
             async with self._store.autocommit() as repo:
@@ -398,7 +402,17 @@ class Purchases:
                 MAX_ATTEMPTS,
                 reason,
             )
-            if counted is None or counted.state != PurchaseState.PENDING or attempts < MAX_ATTEMPTS:
+            if counted is None or attempts < MAX_ATTEMPTS:
+                return 0
+            if counted.state != PurchaseState.PENDING:
+                metrics.RECOVERY_GAVE_UP.labels(counted.state).inc()
+                log.error(
+                    "recovery gives up on purchase %s, %s after %d attempts: its units are not given back. "
+                    "Mend the cause (above), then cancel it again, or set its attempts to 0 to let recovery retry",
+                    counted.id,
+                    counted.state,
+                    attempts,
+                )
                 return 0
             failed = await self._fail(counted, f"gave up after {attempts} attempts: {reason}", Deadline(call_timeout))
             return int(failed.state == PurchaseState.FAILED)

@@ -72,6 +72,12 @@ RECOVERY_OLDEST = Gauge(
     "recordstore_recovery_backlog_oldest_seconds",
     "Age of the oldest unfinished purchase at the last recovery round (0 when none).",
 )
+RECOVERY_GAVE_UP = Counter(
+    "recordstore_recovery_gave_up_total",
+    "Cancelling or failing purchases whose units the recovery loop could not give back in MAX_ATTEMPTS "
+    "rounds, by state: each is left to an operator (it stays in the backlog).",
+    ("state",),
+)
 
 # Every code, so that a method's children are all bound before its first call.
 _CODES = tuple(grpc.StatusCode)

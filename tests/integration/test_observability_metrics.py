@@ -134,7 +134,7 @@ def test_a_recovery_round_reads_the_backlog_count_and_the_age_of_the_oldest(stac
             for _ in range(2):
                 order = PurchaseOrder(str(uuid.uuid4()), str(uuid.uuid4()), 1)
                 await repo.insert_pending_purchase(order, str(uuid.uuid4()), None)
-            await repo.list_unfinished_purchases(older_than_seconds=3600, limit=100)  # what a round does
+            await repo.list_unfinished_purchases(older_than_seconds=3600, limit=100, max_attempts=5)  # what a round does
             row = await repo._connection.one(
                 "SELECT count(*), extract(epoch FROM now() - min(create_time))::float8 FROM orders.purchases"
                 " WHERE state IN ('pending', 'cancelling', 'failing')"

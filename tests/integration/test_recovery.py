@@ -6,6 +6,7 @@ import uuid
 
 import grpc
 import psycopg2
+from prometheus_client import REGISTRY
 from recordstore.orders.v1 import orders_pb2 as pb
 
 from devstack.invariant import check
@@ -125,21 +126,33 @@ class BrokenCatalog(CatalogServicer):
         raise ServiceError("the reservation table is being repaired", "UNDER_REPAIR")
 
 
-def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(stack, cluster):
-    customer, disc = create_customer(stack), create_disc(stack, stock=4)
-    purchase_id, row = pending_purchase(customer.id, disc.id, 1)
-    admin_sql(cluster, row)
+class CatalogThatCannotRelease(CatalogServicer):
+    """The real catalog, except that ReleaseStock fails with an error nobody can classify."""
 
-    async def against_a_broken_catalog():
+    async def ReleaseStock(self, request, context):
+        raise ServiceError("the reservation table is being repaired", "UNDER_REPAIR")
+
+
+def against_a_broken_catalog(stack, broken=BrokenCatalog):
+    """A catalog server of the `broken` kind, and purchase use cases that call it."""
+    async def started():
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                             adding(BrokenCatalog(catalog_on(stack.databases["catalog"]))), None,
+                             adding(broken(catalog_on(stack.databases["catalog"]))), None,
                              tls_files=tls_as("catalog"))
         await host.start()
         purchases = Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(stack.addresses["customers"], tls_as("orders")),
                               CatalogClient(f"127.0.0.1:{host.port}", tls_as("orders")))
         return host, purchases
 
-    host, purchases = stack.run(against_a_broken_catalog())
+    return stack.run(started())
+
+
+def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(stack, cluster):
+    customer, disc = create_customer(stack), create_disc(stack, stock=4)
+    purchase_id, row = pending_purchase(customer.id, disc.id, 1)
+    admin_sql(cluster, row)
+
+    host, purchases = against_a_broken_catalog(stack)
     try:
         for attempt in range(1, MAX_ATTEMPTS):
             stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
@@ -151,3 +164,36 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
     assert failed.state == Purchase.FAILED and f"gave up after {MAX_ATTEMPTS} attempts" in failed.failure_reason
     assert "INTERNAL" in failed.failure_reason
     assert stock_of(stack, disc.id) == 4 and check(cluster.admin_url, [disc.id]).ok
+
+
+def attempts_of(cluster, purchase_id) -> int:
+    with psycopg2.connect(cluster.admin_url) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT attempts FROM orders.purchases WHERE id = %s", (purchase_id,))
+        (attempts,) = cursor.fetchone()
+    conn.close()
+    return attempts
+
+
+def test_a_cancellation_whose_units_cannot_be_given_back_is_retried_a_bounded_number_of_times_then_left_to_an_operator(
+        stack, cluster, caplog):
+    customer, disc = create_customer(stack), create_disc(stack, stock=4)
+    bought = buy(stack, customer.id, disc.id, quantity=3)
+    # A cancellation that died before ReleaseStock, as CancelPurchase leaves it.
+    admin_sql(cluster, ("UPDATE orders.purchases SET state = 'cancelling', attempts = 0 WHERE id = %s", (bought.id,)))
+    gave_up = REGISTRY.get_sample_value("recordstore_recovery_gave_up_total", {"state": "cancelling"}) or 0
+    host, purchases = against_a_broken_catalog(stack, CatalogThatCannotRelease)
+    try:
+        for _ in range(MAX_ATTEMPTS):
+            stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
+        assert attempts_of(cluster, bought.id) == MAX_ATTEMPTS
+        stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
+        assert attempts_of(cluster, bought.id) == MAX_ATTEMPTS  # left out of recovery: not tried again
+    finally:
+        stack.run(host.stop(0))
+    assert get(stack, bought.id).state == Purchase.CANCELLING and stock_of(stack, disc.id) == 1
+    assert REGISTRY.get_sample_value("recordstore_recovery_gave_up_total", {"state": "cancelling"}) == gave_up + 1
+    assert [r for r in caplog.records if f"recovery gives up on purchase {bought.id}, cancelling" in r.getMessage()]
+    # The catalog mended, cancelling it again (the buyer, or an operator) gives its units back.
+    cancelled = stack.orders.CancelPurchase(pb.CancelPurchaseRequest(id=bought.id), timeout=10)
+    assert cancelled.state == Purchase.CANCELLED and stock_of(stack, disc.id) == 4
+    assert check(cluster.admin_url, [disc.id]).ok

@@ -15,7 +15,7 @@ from services.catalog.usecases import Catalog
 from services.orders.clients import CatalogClient, CustomersClient
 from services.orders.recovery import RecoveryLoop
 from services.orders.repository import store as orders_store
-from services.orders.usecases import Purchases
+from services.orders.usecases import MAX_ATTEMPTS, Purchases
 from services.runtime.server import create_server
 from tests.integration.test_recovery import admin_sql, get, pending_purchase, wait_until
 from tests.support import adding, create_customer, create_disc, stock_of, tls_as
@@ -62,7 +62,7 @@ def test_a_purchase_is_leased_to_one_replica_until_it_gives_the_lease_back_or_th
 
 async def purchases_listed(stack, purchase_id) -> bool:
     async with orders_store(stack.databases["orders"]).autocommit() as repo:
-        listed = await repo.list_unfinished_purchases(0, 10_000)
+        listed = await repo.list_unfinished_purchases(0, 10_000, MAX_ATTEMPTS)
     return any(p.id == purchase_id for p in listed)
 
 

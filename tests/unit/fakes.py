@@ -126,7 +126,8 @@ class FakePurchaseRepository:
         return settled
 
     async def start_failure(self, purchase_id: str, reason: str) -> Purchase | None:
-        return self._change(purchase_id, {PurchaseState.PENDING}, state=PurchaseState.FAILING, failure_reason=reason)
+        return self._change(purchase_id, {PurchaseState.PENDING}, state=PurchaseState.FAILING, failure_reason=reason,
+                            attempts=0)
 
     async def finish_failure(self, purchase_id: str) -> Purchase | None:
         return self._change(purchase_id, {PurchaseState.FAILING}, state=PurchaseState.FAILED)
@@ -141,7 +142,7 @@ class FakePurchaseRepository:
 
     async def start_cancellation(self, purchase_id: str) -> Purchase | None:
         self._failures.check("start_cancellation")
-        return self._change(purchase_id, {PurchaseState.CONFIRMED}, state=PurchaseState.CANCELLING)
+        return self._change(purchase_id, {PurchaseState.CONFIRMED}, state=PurchaseState.CANCELLING, attempts=0)
 
     async def finish_cancellation(self, purchase_id: str) -> Purchase | None:
         return self._change(purchase_id, {PurchaseState.CANCELLING}, state=PurchaseState.CANCELLED,
@@ -152,10 +153,11 @@ class FakePurchaseRepository:
                  if where.customer_id in (None, p.customer_id) and where.customer_subject in (None, p.customer_subject)]
         return sorted(found, key=lambda p: (p.create_time, p.id), reverse=True)[:limit]
 
-    async def list_unfinished_purchases(self, older_than_seconds: float, limit: int) -> list[Purchase]:
+    async def list_unfinished_purchases(self, older_than_seconds: float, limit: int, max_attempts: int) -> list[Purchase]:
         self._failures.check("list_unfinished_purchases")
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
-        found = [p for p in self._rows.values() if p.state in UNFINISHED and p.update_time <= cutoff]
+        found = [p for p in self._rows.values() if p.state in UNFINISHED and p.update_time <= cutoff
+                 and (p.state == PurchaseState.PENDING or p.attempts < max_attempts)]
         return sorted(found, key=lambda p: p.update_time)[:limit]
 
     async def lease_purchase(self, purchase_id: str, lease_seconds: float, leased_by: str) -> Purchase | None:

@@ -313,6 +313,26 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
     assert f"gave up after {MAX_ATTEMPTS} attempts" in world.store.only().failure_reason and world.stock == 3
 
 
+def test_a_failure_whose_units_cannot_be_given_back_gets_its_own_attempts_then_is_left_to_an_operator():
+    world = World(price_cents=BIGINT_MAX // 2 + 1)  # its total cannot be recorded: it fails, units taken
+    odd = ServiceError("the reservation table is being repaired", "UNDER_REPAIR")
+    world.catalog.failures.queue("release_stock", odd, *[odd] * (MAX_ATTEMPTS + 2))
+
+    async def scenario():
+        with pytest.raises(ServiceError):
+            await world.buy(2)
+        seen = []
+        for _ in range(MAX_ATTEMPTS + 2):
+            await world.purchases.recover(older_than_seconds=0, call_timeout=5)
+            seen.append((world.store.only().state, world.store.only().attempts))
+        return seen
+
+    seen = run(scenario)
+    left = (PurchaseState.FAILING, MAX_ATTEMPTS)
+    assert seen == [(PurchaseState.FAILING, n) for n in range(1, MAX_ATTEMPTS)] + [left] * 3  # then untouched
+    assert world.stock == 1  # not given back: an operator's to finish
+
+
 def test_a_passing_failure_is_retried_without_counting():
     world = World()
     world.catalog.failures.queue("reserve_stock", DOWN, *[DOWN] * (MAX_ATTEMPTS + 2))
