@@ -7,12 +7,13 @@ each container's own files in a volume of its own (README, "docker-compose").
 Under --root, one folder per volume:
 
     init/        the CA's key, the token signing key, the passwords: this container's alone
-    customers/ catalog/ orders/   ca.pem, <name>.pem, <name>.key, jwks.json, pgpass
+    customers/ catalog/ orders/   ca.pem, <name>.pem, <name>.key, jwks.json, pgpass, page-token.key
     gateway/     ca.pem, gateway.pem, gateway.key, jwks.json
     postgres/    postgres-password and each role's <role>-password
 
 What is made once is kept (the CA, the signing key, the passwords: PostgreSQL set them on its
-first start), so running it again only copies out what changed. Bring your own: files in
+first start; the key every replica of every service signs page tokens with, PAGE_TOKEN_SECRET_FILE),
+so running it again only copies out what changed. Bring your own: files in
 --supplied replace the generated ones (ca.pem with ca.key, or ca.pem with every <name>.pem and
 <name>.key; jwks.json of your identity provider), and POSTGRES_PASSWORD, <ROLE>_DB_PASSWORD
 replace the generated passwords. What is supplied is used as it is or refused (exit 2): a
@@ -60,6 +61,9 @@ RENEW_WITHIN = datetime.timedelta(days=7)
 # now is not replaced by a generated one without being told (a JWKS above all: a development
 # signing key would let anyone holding the init volume mint tokens the services take).
 SUPPLIED_MARKER = "supplied.json"
+# The page tokens' MAC key, one for every replica of every service (runtime/pagination.py): a token
+# one replica made is read by another. PAGE_TOKEN_SECRET, when the operator sets it, comes first.
+PAGE_TOKEN_KEY = "page-token.key"
 CERTIFICATE_FILES = ("ca.pem", "ca.key") + tuple(f"{n}.{ext}" for n in SERVICES + ("gateway",) for ext in ("pem", "key"))
 
 
@@ -69,7 +73,7 @@ def password_variable(role: str) -> str:
 
 def layout() -> dict[str, tuple[str, ...]]:
     """Each consumer's volume and the files in it (the compose test checks the mounts against it)."""
-    files = {name: ("ca.pem", f"{name}.pem", f"{name}.key", "jwks.json", "pgpass") for name in SERVICES}
+    files = {name: ("ca.pem", f"{name}.pem", f"{name}.key", "jwks.json", "pgpass", PAGE_TOKEN_KEY) for name in SERVICES}
     files["gateway"] = ("ca.pem", "gateway.pem", "gateway.key", "jwks.json")
     files["postgres"] = tuple(f"{role}-password" for role in ROLES)
     return files
@@ -279,9 +283,15 @@ class Credentials:
             _put(path, json.dumps(chosen).encode(), os.geteuid())
         return chosen
 
+    def page_token_key(self) -> bytes:
+        path = self.state / PAGE_TOKEN_KEY
+        if not path.exists():
+            _put(path, secrets.token_hex(32).encode(), os.geteuid())
+        return path.read_bytes()
+
     # -- each consumer's copy -------------------------------------------------------------------
 
-    def distribute(self, passwords: dict[str, str]) -> None:
+    def distribute(self, passwords: dict[str, str], page_token_key: bytes) -> None:
         jwks = self.issuer.jwks_path.read_bytes()
         ca = self.pki.ca_path.read_bytes()
         for consumer, files in layout().items():
@@ -293,6 +303,8 @@ class Credentials:
                     _put(folder / name, ca, None)
                 elif name == "jwks.json":
                     _put(folder / name, jwks, None)
+                elif name == PAGE_TOKEN_KEY:
+                    _put(folder / name, page_token_key, owner)
                 elif name.endswith(".pem"):
                     _put(folder / name, self.pki.cert_path(consumer).read_bytes(), None)
                 elif name.endswith(".key"):
@@ -308,7 +320,7 @@ class Credentials:
         self.certificates(renew)
         self.token_keys()
         self._remember_supplied()
-        self.distribute(self.passwords())
+        self.distribute(self.passwords(), self.page_token_key())
 
 
 def mint(argv, root: Path, env=os.environ) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class ConfigError(Exception):
@@ -83,9 +84,15 @@ MIN_SECRET_BYTES = 32
 
 
 def secret(name: str, env: Mapping[str, str] = os.environ) -> bytes | None:
-    """A key for a keyed MAC (such as PAGE_TOKEN_SECRET); None when unset. Shorter than 32 bytes is
+    """A key for a keyed MAC (such as PAGE_TOKEN_SECRET): the variable, else the file <name>_FILE
+    names (docker-compose's credentials step writes one), else None. Shorter than 32 bytes is
     refused: HMAC-SHA256's strength is bounded by its key's."""
-    raw = env.get(name, "")
+    raw, file = env.get(name, ""), env.get(f"{name}_FILE", "")
+    if not raw and file:
+        try:
+            raw = Path(file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{name}_FILE={file!r}: {getattr(error, 'strerror', None) or error}") from None
     if not raw:
         return None
     value = raw.encode()

@@ -35,6 +35,7 @@ def variables_read_by_code() -> set[str]:
     names = set()
     for path in (REPO_ROOT / "services").rglob("*.py"):
         names |= set(re.findall(r"""(?:address|database_url|positive_int|seconds|secret)\(\s*"([A-Z_]+)\"""", path.read_text()))
+        names |= {f"{name}_FILE" for name in re.findall(r"""secret\(\s*"([A-Z_]+)\"""", path.read_text())}  # or a file
         names |= set(re.findall(r"""env\.get\("([A-Z_]+)\"""", path.read_text()))
         names |= set(re.findall(r"""\"(TLS_[A-Z]+_FILE)\"""", path.read_text()))
     return names

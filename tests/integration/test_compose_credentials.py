@@ -20,12 +20,13 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from devstack.compose_init import (ENVOY_UID, POSTGRES_UID, PRIVATE_TO_INIT, SERVICE_UID, layout,
+from devstack.compose_init import (ENVOY_UID, PAGE_TOKEN_KEY, POSTGRES_UID, PRIVATE_TO_INIT, SERVICE_UID, layout,
                                    password_variable)
 from devstack.credentials import DevIssuer
 from devstack.pki import DevPki, spiffe_id
 from devstack.postgres import bin_path, start_embedded, stop_embedded
 from services.runtime.auth import Authenticator, AuthSettings
+from services.runtime.config import secret as config_secret
 from tests.support import REPO_ROOT
 
 INIT = "credentials"
@@ -203,6 +204,9 @@ def test_the_init_step_makes_each_readers_files_that_work(tmp_path):
             key = serialization.load_pem_private_key((folder / f"{consumer}.key").read_bytes(), password=None)
             der = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
             assert key.public_key().public_bytes(*der) == cert.public_key().public_bytes(*der)
+    # One page-token key for every replica of every service, as long as a MAC key must be.
+    keys = {(root / name / PAGE_TOKEN_KEY).read_bytes() for name in PYTHON_SERVICES}
+    assert len(keys) == 1 and config_secret("PAGE_TOKEN_SECRET", {"PAGE_TOKEN_SECRET_FILE": str(root / "orders" / PAGE_TOKEN_KEY)})
     for private in ("ca.key", "signing-key.pem", "passwords.json"):
         found = [p for p in root.rglob(private)]
         assert found and all(p.is_relative_to(root / "init") for p in found), private
@@ -220,7 +224,8 @@ def test_running_it_again_keeps_the_ca_the_key_and_the_passwords(tmp_path):
     run_init(tmp_path)
     root = tmp_path / "credentials"
     kept = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()
-            and (p.name.startswith("ca.") or p.name in ("jwks.json", "pgpass") or p.name.endswith("-password"))}
+            and (p.name.startswith("ca.") or p.name in ("jwks.json", "pgpass", PAGE_TOKEN_KEY)
+                 or p.name.endswith("-password"))}
     run_init(tmp_path)
     assert {path: (root / path).read_bytes() for path in kept} == kept
     # A rotation: one certificate issued again from the same CA.

@@ -93,6 +93,21 @@ def test_the_secret_comes_from_the_environment_and_must_be_long_enough():
     assert "PAGE_TOKEN_SECRET" in str(caught.value)
 
 
+def test_the_secret_may_come_from_a_file_and_the_variable_comes_first(tmp_path):
+    key = tmp_path / "page-token.key"
+    key.write_text("f" * 64 + "\n")  # as the compose credentials step writes it
+    assert secret("PAGE_TOKEN_SECRET", {"PAGE_TOKEN_SECRET_FILE": str(key)}) == b"f" * 64
+    both = {"PAGE_TOKEN_SECRET": "k" * 32, "PAGE_TOKEN_SECRET_FILE": str(key)}
+    assert secret("PAGE_TOKEN_SECRET", both) == b"k" * 32
+    for wrong in (tmp_path / "missing", tmp_path):
+        with pytest.raises(ConfigError) as caught:
+            secret("PAGE_TOKEN_SECRET", {"PAGE_TOKEN_SECRET_FILE": str(wrong)})
+        assert "PAGE_TOKEN_SECRET_FILE" in str(caught.value)
+    key.write_text("short")
+    with pytest.raises(ConfigError):
+        secret("PAGE_TOKEN_SECRET", {"PAGE_TOKEN_SECRET_FILE": str(key)})
+
+
 def test_without_a_secret_the_process_makes_one_and_says_so(monkeypatch, caplog):
     monkeypatch.delenv("PAGE_TOKEN_SECRET", raising=False)
     monkeypatch.setattr(pagination, "_secret", None)
