@@ -19,6 +19,16 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # conjuncts; ZERO WIDTH NON-JOINER is part of Persian spelling and of Indic scripts. At an end,
 # next to a space or to another joiner, they only hide.
 _JOINERS = frozenset({"\u200c", "\u200d"})
+# Characters of other categories that show nothing by themselves, so a name of them looks blank:
+# those of Unicode's Default_Ignorable_Code_Point outside the categories above (COMBINING GRAPHEME
+# JOINER, the Hangul fillers, the Khmer inherent vowels), and the blanks that lists of invisible
+# characters add (BRAILLE PATTERN BLANK, MUSICAL SYMBOL NULL NOTEHEAD). Refused wherever they are.
+_BLANKS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0\U0001d159")
+# The rest of Default_Ignorable_Code_Point: variation selectors (Mongolian, standard, ideographic),
+# which pick a glyph for the character before them (a red heart is U+2764 U+FE0F): allowed right
+# after a character that shows, blank anywhere else.
+_SELECTORS = "\u180b-\u180d\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_NOT_CATEGORIZED = re.compile(f"[{''.join(sorted(_BLANKS))}{_SELECTORS}]")  # what isprintable() lets pass
 DEFAULT_MAX_LENGTH = 200
 # A UUID in canonical text form (either case), what OpenAPI's "format: uuid" means: the form the
 # services hand out. uuid.UUID() would also take braces, "urn:uuid:" and no hyphens.
@@ -68,13 +78,16 @@ def clean_text(field: str, value: str, max_length: int = 200) -> str:
     normalized = unicodedata.normalize("NFC", value)
     limit_length(field, normalized, max_length)
     text = normalized.strip()
-    if text.isprintable():  # no C* or Z* but plain spaces: nothing to refuse (and checked in C)
+    if text.isprintable() and not _NOT_CATEGORIZED.search(text):  # nothing to refuse (checked in C)
         return text
     for position, char in enumerate(text):
         if char in _JOINERS:
             if _joins_visible(text, position):
                 continue
-        elif unicodedata.category(char) not in _REFUSED_CATEGORIES:
+        elif _NOT_CATEGORIZED.match(char) and char not in _BLANKS:  # a selector: of the character before
+            if position > 0 and _shows(text[position - 1]) and not _NOT_CATEGORIZED.match(text[position - 1]):
+                continue
+        elif char not in _BLANKS and unicodedata.category(char) not in _REFUSED_CATEGORIES:
             continue
         raise InvalidArgument(
             field,
@@ -128,11 +141,13 @@ def _escape(code: int) -> str:
 def _joins_visible(text: str, position: int) -> bool:
     if position == 0 or position == len(text) - 1:
         return False
-    return all(
-        not neighbour.isspace()
-        and neighbour not in _JOINERS
-        and unicodedata.category(neighbour) not in _REFUSED_CATEGORIES
-        for neighbour in (text[position - 1], text[position + 1])
+    return _shows(text[position - 1]) and _shows(text[position + 1])
+
+
+def _shows(char: str) -> bool:
+    """Whether `char` shows, or is part of what the character before it shows (a selector)."""
+    return not (
+        char.isspace() or char in _JOINERS or char in _BLANKS or unicodedata.category(char) in _REFUSED_CATEGORIES
     )
 
 

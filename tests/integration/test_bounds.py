@@ -149,6 +149,14 @@ def test_an_invisible_title_is_refused(stack):
         create_disc(stack, genre="M\nPB")
 
 
+def test_a_visually_blank_name_is_refused(stack):
+    with raises_status(INVALID, field="customer.name", reason="INVALID_CHARACTERS") as caught:
+        create_customer(stack, name="\u3164")
+    assert "U+3164 HANGUL FILLER" in caught.value.details()
+    with raises_status(INVALID, field="disc.artist", reason="INVALID_CHARACTERS"):
+        create_disc(stack, artist="\u2800\u2800\u2800")
+
+
 def test_a_bidi_override_in_a_customer_name_is_refused(stack):
     with raises_status(INVALID, field="customer.name", reason="INVALID_CHARACTERS"):
         create_customer(stack, name="Ana \u202eazuoS")

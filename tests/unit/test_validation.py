@@ -10,6 +10,7 @@ from services.runtime.validation import clean_text, optional_text, require_text,
     "João Gilberto", "Björk", "Sigur Rós", "坂本龍一", "فيروز", "עידן רייכל", "Белая гвардия",
     "Guitar 🎸 Heroes", "Family 👨‍👩‍👧 Album", "❤️‍🔥", "👍🏽", "می‌خواهم", "Don’t Stop – Live",
     "Ólafur\u00a0Arnalds",  # a no-break space is a space one can see
+    "葛\U000e0100飾",  # an ideographic variation selector picks a glyph of the character before it
 ])
 def test_legitimate_text_passes_unchanged(text):
     assert require_text("name", text) == text
@@ -47,6 +48,18 @@ def test_length_counts_normalized_characters():
     ("Joined \u200d to a space", "\u200d"),
     ("Two\u200d\u200djoiners", "\u200d"),
     ("Persian\u200c", "\u200c"),
+    # Blank by themselves: a name of them looks like no name (or like another with spaces).
+    ("\u3164", "\u3164"),                       # HANGUL FILLER
+    ("\u2800\u2800", "\u2800"),                 # BRAILLE PATTERN BLANK
+    ("Ana\u115fSouza", "\u115f"),               # HANGUL CHOSEONG FILLER
+    ("\u1160", "\u1160"),                       # HANGUL JUNGSEONG FILLER
+    ("Ana \uffa0", "\uffa0"),                   # HALFWIDTH HANGUL FILLER
+    ("A\u034fna", "\u034f"),                    # COMBINING GRAPHEME JOINER
+    ("A\u17b4", "\u17b4"),                      # KHMER VOWEL INHERENT AQ
+    ("\U0001d159", "\U0001d159"),               # MUSICAL SYMBOL NULL NOTEHEAD
+    ("\ufe0f", "\ufe0f"),                       # a variation selector of nothing
+    ("Ana \ufe0f", "\ufe0f"),                   # of a space
+    ("Ana\ufe0f\ufe0e", "\ufe0e"),              # of a variation selector
 ])
 def test_invisible_and_control_characters_are_refused(text, char):
     with pytest.raises(InvalidArgument) as caught:
