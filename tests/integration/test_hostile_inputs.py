@@ -136,21 +136,28 @@ def test_invalid_utf8_names_the_field(stack, service, method, message, field):
 
 def test_bytes_that_are_no_message_are_invalid_argument(stack):
     raw = catalog_pb2.ListDiscsRequest(artist="Gal Costa").SerializeToString()[:-3]  # cut short
-    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, "request", "MALFORMED_REQUEST"):
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, "request", "MALFORMED_REQUEST") as refused:
         call_raw(stack.addresses["catalog"], f"/{SERVICES['catalog']}/ListDiscs", raw)
+    assert refused.value.details() == "request: is not a ListDiscsRequest in the protobuf wire format"  # our words
 
 
 def test_metadata_that_is_not_utf8_is_served_and_logged_at_most_once_without_a_traceback(stack, caplog):
     """grpc logged an ERROR with a traceback each time such a call's metadata was read (one to
-    three a call): a door to flooding the logs. Now counted, and one line now and then."""
+    three a call; a Latin-1 Idempotency-Key too): a door to flooding the logs. Now counted, and one
+    line now and then."""
     disc = create_disc(stack)
     request = catalog_pb2.GetDiscRequest(id=disc.id).SerializeToString()
     caplog.set_level(logging.INFO, logger="grpc")
     before = REGISTRY.get_sample_value("recordstore_grpc_log_events_total", {"event": "metadata_not_utf8"}) or 0
+    signup = customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(name="Ana", email="a@example.com"))
     with RawGrpc(stack.addresses["catalog"], tls_as("client")) as raw:
         answers = raw.calls(f"/{SERVICES['catalog']}/GetDisc", 200, messages=(request,), metadata=((b"x-a", b"a\xffb"),))
-    assert answers == {"0": 200}
-    assert REGISTRY.get_sample_value("recordstore_grpc_log_events_total", {"event": "metadata_not_utf8"}) >= before + 200
+    with RawGrpc(stack.addresses["customers"], tls_as("client")) as raw:  # a Latin-1 Idempotency-Key
+        refused = raw.calls(f"/{SERVICES['customers']}/CreateCustomer", 20, messages=(signup.SerializeToString(),),
+                            metadata=((b"authorization", f"Bearer {stack.staff_token}".encode()),
+                                      (b"idempotency-key", b"cl\xe9")))
+    assert answers == {"0": 200} and refused == {"3": 20}  # INVALID_ARGUMENT: must be visible ASCII
+    assert REGISTRY.get_sample_value("recordstore_grpc_log_events_total", {"event": "metadata_not_utf8"}) >= before + 220
     lines = [record for record in caplog.records if record.name.startswith("grpc")]
     assert len(lines) <= 1 and all(line.levelname == "WARNING" and not line.exc_info for line in lines), lines
 
