@@ -11,9 +11,11 @@ A unary method is registered as a client-streaming one whose handler reads the r
 For a unary method, grpc.aio reads the request before any code of ours runs, and when the client
 half-closes without one (HEADERS with END_STREAM, no DATA) it returns without answering: the call
 waits for the client's deadline, forever without one, holding its memory. Read here, such a call
-is answered INVALID_ARGUMENT (MISSING_REQUEST) at once. Exactly one message is read, as grpc's own
-unary handling does: one sent after it is never looked at and goes when the call ends with its
-answer (waiting to see the client half-close would let a client that never does hold the call).
+is answered INVALID_ARGUMENT (MISSING_REQUEST) at once: the client's mistake, named (gRPC's status
+code table says UNIMPLEMENTED for a wrong number of messages, grpc-java answers INTERNAL). Exactly
+one message is read, as grpc's own unary handling does: one sent after it is never looked at and
+goes when the call ends with its answer (waiting to see the client half-close would let a client
+that never does hold the call).
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def add_to_server(server: grpc.aio.Server, servicer: object, access: Access) -> 
         if not inspect.iscoroutinefunction(behavior):
             raise TypeError(f"{type(servicer).__name__} has no coroutine method {method.name}")
         if method.client_streaming or method.server_streaming:
+            # A server-streaming method would be a stream_stream_rpc_method_handler whose coroutine
+            # awaits self._serve(context, run), `run` writing each reply of the behaviour with
+            # context.write(): the same request, access, errors and log line.
             raise TypeError(f"{service.full_name}/{method.name}: the guard serves unary methods only")
         call = _Method(method, behavior, access)
         handlers[method.name] = grpc.stream_unary_rpc_method_handler(
@@ -95,11 +100,12 @@ class _Method:
 
     async def unary(self, _requests, context):
         if not tracing.ENABLED:
-            return await self._serve(context)
+            return await self._serve(context, self.behavior)
         with tracing.server_span(self.path, context):
-            return await self._serve(context)
+            return await self._serve(context, self.behavior)
 
-    async def _serve(self, context):
+    async def _serve(self, context, run: Callable[..., Awaitable]):
+        """Reads the call's one request, admits its caller, and awaits `run(request, context)`."""
         started = time.perf_counter()
         measured = self.measured
         measured.started.inc()
@@ -119,7 +125,7 @@ class _Method:
                 running = admission
                 running.in_flight += 1
             CURRENT.set(await self.access.caller(self.name, context))  # this RPC's own task: no other call sees it
-            return await self.behavior(request, context)
+            return await run(request, context)
         except ServiceError as error:
             code = error.code
             if code == grpc.StatusCode.INTERNAL:  # ours, not the caller's (a peer's or the database's refusal)
