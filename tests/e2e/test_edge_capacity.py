@@ -7,6 +7,7 @@ services. Attackers connect from other loopback addresses (127.0.0.2...), as oth
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -161,3 +162,38 @@ def test_one_client_holding_every_connection_keeps_others_out_only_briefly(stack
         for sock in held:
             sock.close()
         stop([gateway.process])
+
+
+def test_every_public_rpc_has_a_raw_grpc_route_with_its_timeout_and_no_internal_one_does(gateway):
+    """The raw gRPC routes follow the protos: a public RPC (one with a JSON path) is routed to its
+    service with the timeout of its kind (reads 2 s, writes 6 s), at the smaller budget; an
+    internal one meets the 404 every other method does."""
+    from google.api import annotations_pb2
+    from recordstore.catalog.v1 import catalog_pb2 as catalog
+    from recordstore.customers.v1 import customers_pb2
+    from recordstore.orders.v1 import orders_pb2
+
+    config = yaml.safe_load(gateway.config_path.read_text())
+    [host] = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"][
+        "route_config"]["virtual_hosts"]
+
+    def route_of(path: str) -> dict:
+        for route in host["routes"]:
+            match = route["match"]
+            if match.get("headers") or match.get("grpc") is not None:
+                continue
+            if ("prefix" in match and path.startswith(match["prefix"])) or \
+                    ("safe_regex" in match and re.fullmatch(match["safe_regex"]["regex"], path)) or match.get("path") == path:
+                return route
+        raise AssertionError(f"no route for {path}")
+
+    for module, cluster in ((catalog, "catalog"), (customers_pb2, "customers"), (orders_pb2, "orders")):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                route = route_of(f"/{service.full_name}/{method.name}")
+                public = method.GetOptions().Extensions[annotations_pb2.http].WhichOneof("pattern") is not None
+                if public:
+                    read = method.name.startswith(("Get", "List"))
+                    assert route["route"] == {"cluster": cluster, "timeout": "2s" if read else "6s"}, method.name
+                else:
+                    assert route["direct_response"]["status"] == 404, method.name
