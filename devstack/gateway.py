@@ -156,9 +156,15 @@ def launch_envoy(config: Path, output) -> subprocess.Popen:
 
 
 def envoy_ready(admin_url: str, timeout: float = 1.0) -> bool:
+    """Envoy serves, and holds the issuer's keys: its first fetch of the JWKS, in the background,
+    may come before its own JWKS listener accepts (it is tried again shortly), and until then a
+    request would wait for a fetch of its own."""
     try:
         with urllib.request.urlopen(f"{admin_url}/ready", timeout=timeout) as answer:
-            return answer.status == 200
+            if answer.status != 200:
+                return False
+        with urllib.request.urlopen(f"{admin_url}/stats?filter=jwks_fetch_success$", timeout=timeout) as answer:
+            return any(line.rsplit(":", 1)[-1].strip() not in ("", "0") for line in answer.read().decode().splitlines())
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
