@@ -15,6 +15,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 
+from .loopback import free_port
 from .processes import REPO_ROOT, dying_with_parent
 
 CONFIG_TEMPLATE = REPO_ROOT / "gateway" / "envoy.yaml"
@@ -62,6 +63,20 @@ def check_origin(origin: str) -> str:
     return origin
 
 
+@dataclass(frozen=True)
+class GatewayLimits:
+    """The gateway's limits that a deployment (or a test) sets: docs/edge.md says how each was
+    sized. The defaults are those of every deployment (gateway/docker-entrypoint.sh's too)."""
+
+    max_connections: int = 4096  # client connections at once
+    jwks_refresh_seconds: int = 10  # how often the keys are fetched again: the bound on a key's removal
+    sign_ups_per_address: int = 30  # sign-up attempts a minute from one client address
+
+    def values(self) -> dict[str, str]:
+        return {"MAX_CONNECTIONS": str(self.max_connections), "JWKS_REFRESH_SECONDS": str(self.jwks_refresh_seconds),
+                "SIGN_UPS_PER_ADDRESS": str(self.sign_ups_per_address)}
+
+
 Upstreams = dict[str, "str | list[str]"]  # service name -> its address, or its replicas' addresses
 
 
@@ -81,15 +96,21 @@ def with_replicas(template: str, upstreams: Upstreams) -> str:
 
 def render_config(listen: str, admin_port: int, upstreams: Upstreams, auth, pki,
                   descriptor: Path = DESCRIPTOR_SET, cors: CorsSettings = CorsSettings(),
-                  otel_collector: str | None = None) -> str:
+                  otel_collector: str | None = None, limits: GatewayLimits = GatewayLimits(),
+                  jwks_port: int | None = None) -> str:
     """`upstreams`: each service's address, or the list of its replicas' addresses; `auth`: the
     token issuer the gateway checks (issuer, audience, jwks_path), such as the local stack's
     credentials.DevIssuer; `pki`: the certificates of mutual TLS to the services (a pki.DevPki,
-    whose `gateway` identity the gateway presents)."""
-    values = {"TLS_CA_PATH": str(pki.ca_path), "TLS_CERT_PATH": str(pki.cert_path("gateway")),
-              "TLS_KEY_PATH": str(pki.key_path("gateway")), "TLS_TRUST_DOMAIN": pki.domain,"DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port),
+    whose `gateway` identity the gateway presents); `jwks_port`: the loopback port on which Envoy
+    serves itself the JWKS (a free one unless given)."""
+    jwks = Path(auth.jwks_path).resolve()  # served to Envoy's key fetches by its directory and name
+    values = {**limits.values(), "AUTH_JWKS_DIR": str(jwks.parent), "AUTH_JWKS_NAME": jwks.name,
+              "JWKS_PORT": str(jwks_port or free_port()),
+              "TLS_CA_PATH": str(pki.ca_path), "TLS_CERT_PATH": str(pki.cert_path("gateway")),
+              "TLS_KEY_PATH": str(pki.key_path("gateway")), "TLS_TRUST_DOMAIN": pki.domain,
+              "DESCRIPTOR_PATH": str(descriptor), "ADMIN_PORT": str(admin_port),
               "CORS_ORIGIN_REGEX": cors.origin_regex(), "CORS_ALLOW_CREDENTIALS": str(cors.credentials).lower(),
-              "AUTH_ISSUER": auth.issuer, "AUTH_AUDIENCE": auth.audience, "AUTH_JWKS_PATH": str(auth.jwks_path)}
+              "AUTH_ISSUER": auth.issuer, "AUTH_AUDIENCE": auth.audience}
     values["LISTEN_HOST"], values["LISTEN_PORT"] = split(listen)
     for name, address in upstreams.items():
         if isinstance(address, str):
@@ -114,10 +135,11 @@ class Gateway:
     config_path: Path
 
 
-def write_config(listen: str, admin_port: int, upstreams: Upstreams,
-                 cors: CorsSettings, auth, pki, otel_collector: str | None = None) -> Path:
+def write_config(listen: str, admin_port: int, upstreams: Upstreams, cors: CorsSettings, auth, pki,
+                 otel_collector: str | None = None, limits: GatewayLimits = GatewayLimits()) -> Path:
     config = Path(tempfile.mkdtemp(prefix="recordstore-envoy-")) / "envoy.yaml"
-    config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors, otel_collector=otel_collector))
+    config.write_text(render_config(listen, admin_port, upstreams, auth, pki, cors=cors, otel_collector=otel_collector,
+                                    limits=limits))
     return config
 
 
@@ -134,18 +156,24 @@ def launch_envoy(config: Path, output) -> subprocess.Popen:
 
 
 def envoy_ready(admin_url: str, timeout: float = 1.0) -> bool:
+    """Envoy serves, and holds the issuer's keys: its first fetch of the JWKS, in the background,
+    may come before its own JWKS listener accepts (it is tried again shortly), and until then a
+    request would wait for a fetch of its own."""
     try:
         with urllib.request.urlopen(f"{admin_url}/ready", timeout=timeout) as answer:
-            return answer.status == 200
+            if answer.status != 200:
+                return False
+        with urllib.request.urlopen(f"{admin_url}/stats?filter=jwks_fetch_success$", timeout=timeout) as answer:
+            return any(line.rsplit(":", 1)[-1].strip() not in ("", "0") for line in answer.read().decode().splitlines())
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
 
 def start_gateway(listen: str, admin_port: int, upstreams: Upstreams, auth, pki, log_path: Path | None = None,
                   timeout: float = 20.0, cors: CorsSettings = CorsSettings(),
-                  otel_collector: str | None = None) -> Gateway:
+                  otel_collector: str | None = None, limits: GatewayLimits = GatewayLimits()) -> Gateway:
     """Starts Envoy and waits until its admin interface reports it ready."""
-    config = write_config(listen, admin_port, upstreams, cors, auth, pki, otel_collector)
+    config = write_config(listen, admin_port, upstreams, cors, auth, pki, otel_collector, limits)
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = launch_envoy(config, output)
     admin_url = f"http://127.0.0.1:{admin_port}"

@@ -516,6 +516,26 @@ local function query_route_of(method, path)
   end
 end
 
+-- A raw gRPC call's messages, as the gateway buffered them (64 KiB at most): each is framed by a
+-- flag byte (0, or 1 for a message compressed with the call's grpc-encoding) and a 4-byte length.
+-- A message flagged compressed in a call that names no encoding is the client's mistake, which
+-- grpc's core would answer INTERNAL: INVALID_ARGUMENT here. Everything else is the services'.
+function check_grpc_messages(handle, headers)
+  local encoding = (headers:get("grpc-encoding") or "identity"):lower()  -- read before the body
+  local body = handle:body()
+  if encoding ~= "identity" or not body then return end
+  local size, at = body:length(), 0
+  while at + 5 <= size do
+    local prefix = body:getBytes(at, 5)
+    if prefix:byte(1) ~= 0 then
+      handle:respond({[":status"] = "400", ["grpc-status"] = "3"},
+                     "a message is flagged compressed, but the call names no grpc-encoding")
+      return
+    end
+    at = at + 5 + ((prefix:byte(2) * 256 + prefix:byte(3)) * 256 + prefix:byte(4)) * 256 + prefix:byte(5)
+  end
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local full = headers:get(":path") or ""
@@ -542,7 +562,7 @@ function envoy_on_request(handle)
   end
   if method ~= "POST" then return end
   local content_type = (headers:get("content-type") or ""):lower()
-  if content_type:find("^application/grpc") then return end  -- raw gRPC: the services answer
+  if content_type:find("^application/grpc") then return check_grpc_messages(handle, headers) end
   -- The headers cannot be read once the body has been waited for.
   local encoding = (headers:get("content-encoding") or "identity"):lower()
   local body = handle:body()

@@ -49,7 +49,7 @@ GATEWAY_REASONS = (
     "BODY_NOT_ALLOWED", "INVALID_REQUEST",
     "INVALID_PATH", "INVALID_HEADER", "BODY_TOO_LARGE", "HEADERS_TOO_LARGE", "REQUEST_TIMEOUT", "METHOD_NOT_ALLOWED",
     "UNSUPPORTED_MEDIA_TYPE", "TOKEN_MISSING", "TOKEN_INVALID", "NO_SUCH_PATH", "SERVICE_UNAVAILABLE",
-    "UPSTREAM_TIMEOUT", "REQUEST_REFUSED",
+    "UPSTREAM_TIMEOUT", "REQUEST_REFUSED", "RATE_LIMITED",
 )
 # The 4xx each operation can answer, declared so that a client (and Schemathesis) knows them.
 # Every operation: a request the gateway or the service refuses (400), the gateway's limits (408,
@@ -60,7 +60,9 @@ GATEWAY_400 = ("a field is wrong (google.rpc.BadRequest names it: INVALID_FIELD,
                "takes (INVALID_JSON, BODY_NOT_ALLOWED, INVALID_PATH, INVALID_HEADER, INVALID_REQUEST)")
 OPERATION_ERRORS = {
     "CreateCustomer": {"409": "the email is taken (EMAIL_TAKEN), or the request_id was used by someone else "
-                              "(REQUEST_ID_REUSED)"},
+                              "(REQUEST_ID_REUSED)",
+                       "429": "too many sign-up attempts by this token's subject or from this address "
+                              "(RATE_LIMITED; docs/edge.md)"},
     "GetCustomer": {"404": "no such customer (CUSTOMER_NOT_FOUND)"},
     "ListCustomers": {"400": "a page_token not issued for this listing (INVALID_PAGE_TOKEN)"},
     "DeactivateCustomer": {"404": "no such customer (CUSTOMER_NOT_FOUND)"},

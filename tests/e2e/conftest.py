@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from devstack.gateway import CorsSettings, start_gateway
+from devstack.gateway import CorsSettings, GatewayLimits, start_gateway
 from devstack.loopback import free_address, free_port
 from devstack.pki import DevPki
 from devstack.processes import PKI_DIR
@@ -92,10 +92,16 @@ class JsonClient:
         return self.request("POST", path, body=body if body is not None else {}, query=query or None)
 
 
-def launch(upstreams: dict[str, str], tmp_path_factory, issuer, cors: CorsSettings = CorsSettings()):
+# The session's gateway signs up a new shopper for most tests, all from 127.0.0.1: the sign-up
+# limit per address is lifted there (test_edge_limits.py tests it, with its own gateways).
+TESTS_LIMITS = GatewayLimits(sign_ups_per_address=1_000_000)
+
+
+def launch(upstreams: dict[str, str], tmp_path_factory, issuer, cors: CorsSettings = CorsSettings(),
+           limits: GatewayLimits = TESTS_LIMITS):
     logs = tmp_path_factory.mktemp("envoy") / "envoy.log"
     pki = DevPki(Path(os.environ[PKI_DIR]))
-    return start_gateway(free_address(), free_port(), upstreams, issuer, pki, log_path=logs, cors=cors)
+    return start_gateway(free_address(), free_port(), upstreams, issuer, pki, log_path=logs, cors=cors, limits=limits)
 
 
 @pytest.fixture(scope="session")

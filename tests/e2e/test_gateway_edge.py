@@ -513,20 +513,23 @@ def test_no_request_field_of_the_json_api_is_repeated():
 
 
 def test_every_reason_the_gateway_answers_is_documented():
-    """A reason in gateway/envoy.yaml's replies or the body check is in the OpenAPI document's
-    error schema and in the README, and the document names none the gateway does not have."""
+    """A reason in gateway/envoy.yaml's replies (its header check's too) or the body check is in the
+    OpenAPI document's error schema and in the README or the gateway's page (docs/edge.md), and
+    the document names none the gateway does not have."""
     from tests.support import REPO_ROOT
 
     gateway = REPO_ROOT / "gateway"
-    answered = set(re.findall(r"reason: ([A-Z_]+)", (gateway / "envoy.yaml").read_text()))
+    config = (gateway / "envoy.yaml").read_text()
+    answered = set(re.findall(r"reason: ([A-Z_]+)", config)) | set(re.findall(r'refuse\(.*"([A-Z]+_[A-Z_]+)"', config))
+    assert "INVALID_HEADER" in answered
     answered |= set(re.findall(r'"([A-Z]+_[A-Z0-9_]+)"', (gateway / "body_check.lua").read_text()))
     assert {"DUPLICATE_FIELD", "UNKNOWN_FIELD", "TIMESTAMP_OUT_OF_RANGE", "INVALID_FIELD"} <= answered
     document = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
     described = document["components"]["schemas"]["google_rpc_Status"]["description"]
     listed = set(re.search(r"before any service: ([A-Z0-9_, ]+)\.", described)[1].split(", "))
     assert listed == answered
-    readme = (REPO_ROOT / "README.md").read_text()
-    assert [reason for reason in sorted(answered) if f"`{reason}`" not in readme] == []
+    docs = (REPO_ROOT / "README.md").read_text() + (REPO_ROOT / "docs" / "edge.md").read_text()
+    assert [reason for reason in sorted(answered) if f"`{reason}`" not in docs] == []
 
 
 def _h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:

@@ -98,8 +98,13 @@ def test_ports_agree_between_services_gateway_and_orders():
 
 def test_the_gateway_fills_every_placeholder_of_the_shared_config():
     placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", ENVOY_TEMPLATE))
-    assert placeholders == set(SERVICES["gateway"]["environment"])
     script = (REPO_ROOT / "gateway" / "docker-entrypoint.sh").read_text()
+    # The entrypoint derives the JWKS's directory and name from AUTH_JWKS_PATH, and defaults the limits.
+    derived = set(re.findall(r"^\s*([A-Z_]+)=\$\(", script, re.M))
+    defaulted = set(re.findall(r'"\$\{([A-Z_]+):=', script))
+    assert derived == {"AUTH_JWKS_DIR", "AUTH_JWKS_NAME"}
+    environment = set(SERVICES["gateway"]["environment"])
+    assert placeholders - derived - defaulted <= environment <= placeholders | {"AUTH_JWKS_PATH"}
     assert placeholders <= set(re.findall(r"\b[A-Z_]{4,}\b", script))
     assert "./gateway:/etc/recordstore-gateway:ro" in SERVICES["gateway"]["volumes"]
 
@@ -147,7 +152,7 @@ def test_the_gateway_entrypoint_starts_envoy_from_the_shared_config(tmp_path, st
                ENVOY_CONFIG=str(tmp_path / "envoy.yaml"),
                PATH=f"{Path(envoy_binary()).parent}:{os.environ['PATH']}",
                **{k: as_compose_passes(v) for k, v in SERVICES["gateway"]["environment"].items()})
-    free = {key: str(free_port()) for key in ("LISTEN_PORT", "ADMIN_PORT")}
+    free = {key: str(free_port()) for key in ("LISTEN_PORT", "ADMIN_PORT", "JWKS_PORT")}
     host_port = {name: stack.addresses[name].rsplit(":", 1) for name in PYTHON_SERVICES}
     env.update(free, LISTEN_HOST="127.0.0.1", DESCRIPTOR_PATH=str(REPO_ROOT / "gateway" / "recordstore.pb"),
                AUTH_JWKS_PATH=str(issuer.jwks_path), TLS_CA_PATH=str(pki.ca_path),

@@ -1,0 +1,160 @@
+"""A raw HTTP/2 cleartext (h2c) client, for the calls no gRPC library sends: a unary call with no
+message, a header grpc's own client would refuse to send, a message flagged compressed with no
+encoding. The soak (bench/soak.py) and the gateway's tests (tests/e2e) speak to Envoy with it.
+
+Loopback only: a connection may start from another loopback address (127.0.0.2...) so that the
+gateway sees several clients, as its per-address limits count them.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+
+from devstack.loopback import require_loopback
+
+
+def grpc_frame(message: bytes, compressed: bool = False) -> bytes:
+    """A gRPC length-prefixed message: the compressed flag, the length, the bytes."""
+    return bytes([1 if compressed else 0]) + len(message).to_bytes(4, "big") + message
+
+
+@dataclass
+class Answer:
+    """What came back on one stream: its headers and trailers together, its body, or its reset."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    data: bytes = b""
+    reset: int | None = None  # the RST_STREAM error code, when the stream was reset
+    ended: bool = False
+
+    @property
+    def status(self) -> int | None:
+        return int(self.headers[":status"]) if ":status" in self.headers else None
+
+    @property
+    def grpc_status(self) -> int | None:
+        return int(self.headers["grpc-status"]) if "grpc-status" in self.headers else None
+
+    @property
+    def grpc_message(self) -> str:
+        return unquote(self.headers.get("grpc-message", ""))
+
+
+class H2cConnection:
+    """One h2c connection (prior knowledge) to a loopback address; streams are sent without
+    waiting, and `answers` reads until each has ended or `timeout` has passed."""
+
+    def __init__(self, address: str, source: str | None = None, timeout: float = 5.0):
+        host, _, port = address.rpartition(":")
+        require_loopback(address)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False,
+            validate_inbound_headers=False))
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.streams: dict[int, Answer] = {}
+        self.closed = False
+
+    def call(self, path: str, headers: list[tuple[str, str]] = (), body: bytes | None = None,
+             content_type: str = "application/grpc", method: str = "POST") -> int:
+        """Sends a request; body None ends the stream with its headers (a call with no message)."""
+        stream = self.conn.get_next_available_stream_id()
+        self.streams[stream] = Answer()
+        self.conn.send_headers(stream, [(":method", method), (":scheme", "http"), (":authority", "recordstore"),
+                                        (":path", path), ("content-type", content_type), ("te", "trailers"),
+                                        *headers], end_stream=body is None)
+        self.sock.sendall(self.conn.data_to_send())
+        if body is not None:
+            self._send_body(stream, body)
+        return stream
+
+    def _send_body(self, stream: int, body: bytes) -> None:
+        at = 0
+        while True:
+            window = min(self.conn.local_flow_control_window(stream), self.conn.max_outbound_frame_size)
+            if window <= 0:  # wait for the peer to open the window (or answer, or reset)
+                if not self._read_once() or self.streams[stream].ended:
+                    return
+                continue
+            chunk = body[at:at + window]
+            at += len(chunk)
+            self.conn.send_data(stream, chunk, end_stream=at >= len(body))
+            self.sock.sendall(self.conn.data_to_send())
+            if at >= len(body):
+                return
+
+    def _read_once(self) -> bool:
+        """Reads what the socket has; False once the connection is gone."""
+        try:
+            data = self.sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            self.closed = True
+            return False
+        for event in events:
+            answer = self.streams.get(getattr(event, "stream_id", 0))
+            if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)) and answer:
+                answer.headers.update((k.decode(), v.decode()) for k, v in event.headers)
+            elif isinstance(event, h2.events.DataReceived) and answer:
+                answer.data += event.data
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded) and answer:
+                answer.ended = True
+            elif isinstance(event, h2.events.StreamReset) and answer:
+                answer.reset, answer.ended = int(event.error_code), True
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.closed = True
+        pending = self.conn.data_to_send()
+        if pending:
+            try:
+                self.sock.sendall(pending)
+            except OSError:
+                self.closed = True
+        return not self.closed
+
+    def answers(self, timeout: float) -> dict[int, Answer]:
+        """Every stream's answer once all ended, the connection went, or `timeout` passed."""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.2)
+        while not all(a.ended for a in self.streams.values()) and time.monotonic() < deadline:
+            if not self._read_once():
+                break
+        return self.streams
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> H2cConnection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def call_once(address: str, path: str, headers: list[tuple[str, str]] = (), body: bytes | None = None,
+              timeout: float = 10.0, **options) -> Answer:
+    """One call on a connection of its own, and its answer."""
+    with H2cConnection(address, timeout=timeout) as connection:
+        stream = connection.call(path, headers, body, **options)
+        return connection.answers(timeout)[stream]
