@@ -37,6 +37,7 @@ MESSAGES = {
     ["createTime"] = {"timestamp", false, false, "create_time"},
     ["deactivate_time"] = {"timestamp", false, false, "deactivate_time"},
     ["deactivateTime"] = {"timestamp", false, false, "deactivate_time"},
+    ["subject"] = {"string", false, false, "subject"},
   },
   [".recordstore.customers.v1.DeactivateCustomerRequest"] = {
     ["id"] = {"string", false, false, "id"},
@@ -64,6 +65,8 @@ MESSAGES = {
     ["cancelTime"] = {"timestamp", false, false, "cancel_time"},
     ["failure_reason"] = {"string", false, false, "failure_reason"},
     ["failureReason"] = {"string", false, false, "failure_reason"},
+    ["recorded_by"] = {"string", false, false, "recorded_by"},
+    ["recordedBy"] = {"string", false, false, "recorded_by"},
   },
   [".recordstore.orders.v1.CancelPurchaseRequest"] = {
     ["id"] = {"string", false, false, "id"},

@@ -31,6 +31,7 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
         state=STATES_TO_PROTO[customer.state],
         create_time=to_timestamp(customer.create_time),
         deactivate_time=to_timestamp(customer.deactivate_time),
+        subject=customer.subject or "",
     )
 
 

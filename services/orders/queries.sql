@@ -3,22 +3,25 @@
 -- the repository passes model.PurchaseState, so the SQL cannot name a state the code lacks.
 
 -- name: insert_pending_purchase
-INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
-VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s, %(customer_subject)s)
-ON CONFLICT (customer_id, request_id) DO NOTHING
+INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject, recorded_by)
+VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s, %(customer_subject)s, %(recorded_by)s)
+ON CONFLICT (customer_id, recorded_by, request_id) DO NOTHING
 RETURNING *;
 
 -- name: insert_pending_purchases
 -- insert_pending_purchase for many in one statement (one commit): the new ones are returned, a
 -- request id used before (or twice in the batch) is left out for the caller to read.
-INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
+INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject, recorded_by)
 SELECT * FROM unnest(%(request_ids)s::uuid[], %(customer_ids)s::uuid[], %(disc_ids)s::uuid[],
-                     %(quantities)s::integer[], %(customer_subjects)s::text[])
-ON CONFLICT (customer_id, request_id) DO NOTHING
+                     %(quantities)s::integer[], %(customer_subjects)s::text[], %(recorded_bys)s::text[])
+ON CONFLICT (customer_id, recorded_by, request_id) DO NOTHING
 RETURNING *;
 
 -- name: get_purchase_by_request_id
-SELECT * FROM orders.purchases WHERE customer_id = %(customer_id)s AND request_id = %(request_id)s;
+-- A request id is its customer's and its recorder's (migration 0006).
+SELECT *
+  FROM orders.purchases
+ WHERE customer_id = %(customer_id)s AND recorded_by = %(recorded_by)s AND request_id = %(request_id)s;
 
 -- name: get_purchase
 SELECT * FROM orders.purchases WHERE id = %(id)s;

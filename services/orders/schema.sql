@@ -20,6 +20,7 @@ CREATE TABLE orders.purchases (
     failure_reason text,
     attempts integer DEFAULT 0 NOT NULL,
     customer_subject text,
+    recorded_by text,
     CONSTRAINT purchases_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT purchases_check CHECK ((effective = (state = ANY (ARRAY['confirmed'::text, 'cancelling'::text, 'cancelled'::text])))),
     CONSTRAINT purchases_check2 CHECK (((state = 'cancelled'::text) = (cancel_time IS NOT NULL))),
@@ -44,7 +45,7 @@ CREATE TABLE orders.schema_migrations (
 );
 
 ALTER TABLE ONLY orders.purchases
-    ADD CONSTRAINT purchases_customer_request_key UNIQUE (customer_id, request_id);
+    ADD CONSTRAINT purchases_customer_request_key UNIQUE NULLS NOT DISTINCT (customer_id, recorded_by, request_id);
 
 ALTER TABLE ONLY orders.purchases
     ADD CONSTRAINT purchases_pkey PRIMARY KEY (id);

@@ -44,6 +44,7 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
         update_time=to_timestamp(purchase.update_time),
         cancel_time=to_timestamp(purchase.cancel_time),
         failure_reason=purchase.failure_reason or "",
+        recorded_by=purchase.recorded_by or "",
     )
     # Priced together when settled (the table's CHECKs), and only then.
     if purchase.unit_price_cents is not None and purchase.total_cents is not None and purchase.currency is not None:
@@ -76,7 +77,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     async def CreatePurchase(self, request, context):
         order = order_from_proto(request.purchase)
-        # The buyer scopes a header key: two customers may pick the same one.
+        # The customer scopes a header key: two customers may pick the same one (and its recorder
+        # scopes the request id it maps to: see migration 0006).
         request_id = idempotency.request_id(
             context,
             {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},

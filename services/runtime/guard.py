@@ -89,7 +89,7 @@ def _guard(path: str, method, rule: Rule):
         code = grpc.StatusCode.OK
         try:
             caller = await self.authenticator.caller(context)
-            if rule.service is not None:  # read the peer's certificate only where it decides
+            if rule.reads_certificate:  # read the peer's certificate only where it decides
                 caller = dataclasses.replace(caller, service=self.authenticator.service(context))
             rule.check(caller, path.rsplit("/", 1)[1])
             CURRENT.set(caller)  # this RPC's own task: no other call sees it

@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Purchase(_message.Message):
-    __slots__ = ("id", "customer_id", "disc_id", "quantity", "unit_price", "total_price", "effective", "state", "request_id", "create_time", "update_time", "cancel_time", "failure_reason")
+    __slots__ = ("id", "customer_id", "disc_id", "quantity", "unit_price", "total_price", "effective", "state", "request_id", "create_time", "update_time", "cancel_time", "failure_reason", "recorded_by")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Purchase.State]
@@ -45,6 +45,7 @@ class Purchase(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CANCEL_TIME_FIELD_NUMBER: _ClassVar[int]
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     customer_id: str
     disc_id: str
@@ -58,7 +59,8 @@ class Purchase(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     cancel_time: _timestamp_pb2.Timestamp
     failure_reason: str
-    def __init__(self, id: _Optional[str] = ..., customer_id: _Optional[str] = ..., disc_id: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., effective: _Optional[bool] = ..., state: _Optional[_Union[Purchase.State, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+    recorded_by: str
+    def __init__(self, id: _Optional[str] = ..., customer_id: _Optional[str] = ..., disc_id: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., effective: _Optional[bool] = ..., state: _Optional[_Union[Purchase.State, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ..., recorded_by: _Optional[str] = ...) -> None: ...
 
 class CreatePurchaseRequest(_message.Message):
     __slots__ = ("purchase", "request_id")

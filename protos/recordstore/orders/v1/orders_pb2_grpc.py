@@ -64,7 +64,10 @@ class OrderServiceServicer:
     def CreatePurchase(self, request, context):
         """Buys `quantity` units of a disc. The customer must exist and be active; the disc must exist.
         When the disc lacks the stock asked for, the purchase is still recorded, with
-        effective = false and state REJECTED, and stock is untouched.
+        effective = false and state REJECTED, and stock is untouched. A customer buys as itself
+        (another customer is NOT_FOUND to it); the staff records a sale at the counter for any
+        customer. Either way the purchase is the customer's (it sees it among its own) and
+        recorded_by names who recorded it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
