@@ -130,7 +130,7 @@ EXAMPLES = {
 QUERY_EXAMPLES = {"page_size": "20", "page_token": "{{ _.page_token }}", "artist": "novos baianos",
                   "title": "acabou", "genre": "MPB", "release_year": "1972", "show_deactivated": "true",
                   "customer_id": "{{ _.customer_id }}", "start_time": "2026-01-01T00:00:00Z",
-                  "end_time": "2027-01-01T00:00:00Z", "request_id": "{% uuid 'v4' %}"}
+                  "end_time": "2027-01-01T00:00:00Z", "request_id": "{% uuid 'v4' %}", "after_cursor": "0"}
 # Values that must differ on every send (an email is taken once per database).
 UNIQUE_BODY_VALUES = {"CreateCustomer": {"email": "ana.souza+{% uuid 'v4' %}@example.com"}}
 PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id", "OrderService": "purchase_id"}

@@ -13,6 +13,7 @@ from pathlib import Path
 from recordstore.catalog.v1 import catalog_pb2_grpc
 
 from ..runtime.db import Database
+from ..runtime.feed import Feed
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import metrics
 from .servicer import SERVICE_NAME, CatalogServicer
@@ -32,9 +33,11 @@ class Settings:
 
 
 async def build(database: Database, settings: Settings) -> Built:
-    """Nothing to close beyond the server: the catalog calls no peer and runs no background task."""
-    servicer = CatalogServicer(Catalog(metrics.store(database)), settings.common.authenticator())
-    return Built(lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server))
+    """The catalog calls no peer; its one background work is its change feed's."""
+    feed = Feed("catalog", database, settings.common.feed)
+    await feed.start()
+    servicer = CatalogServicer(Catalog(metrics.store(database)), feed, settings.common.authenticator())
+    return Built(lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server), feed.close)
 
 
 APP = ServiceApp(

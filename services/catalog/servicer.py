@@ -5,8 +5,9 @@ from __future__ import annotations
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import idempotency, rules
-from ..runtime.auth import Authenticator
+from ..runtime.auth import Authenticator, current_caller
 from ..runtime.batching import answer_each, results_of
+from ..runtime.feed import Event, Feed, Heartbeat, record_of
 from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
@@ -21,6 +22,13 @@ RESERVATION_STATES_TO_PROTO = {
     ReservationState.REJECTED: catalog_pb2.Reservation.REJECTED,
     ReservationState.RELEASED: catalog_pb2.Reservation.RELEASED,
 }
+# The one mapping of the feed's event types (catalog.events.type, migration 0009) to the API's.
+EVENT_TYPES_TO_PROTO = {
+    "disc.created": catalog_pb2.DiscEvent.CREATED,
+    "disc.stock_reserved": catalog_pb2.DiscEvent.STOCK_RESERVED,
+    "disc.stock_released": catalog_pb2.DiscEvent.STOCK_RELEASED,
+    "disc.restocked": catalog_pb2.DiscEvent.RESTOCKED,
+}
 
 
 def disc_to_proto(disc: Disc) -> catalog_pb2.Disc:
@@ -34,6 +42,21 @@ def disc_to_proto(disc: Disc) -> catalog_pb2.Disc:
         stock=disc.stock,
         create_time=to_timestamp(disc.create_time),
         update_time=to_timestamp(disc.update_time),
+    )
+
+
+def event_to_proto(item: Event | Heartbeat) -> catalog_pb2.DiscEvent:
+    if isinstance(item, Heartbeat):
+        return catalog_pb2.DiscEvent(
+            cursor=str(item.position), type=catalog_pb2.DiscEvent.HEARTBEAT, event_time=to_timestamp(item.time)
+        )
+    return catalog_pb2.DiscEvent(
+        cursor=str(item.position),
+        type=EVENT_TYPES_TO_PROTO[item.type],
+        event_time=to_timestamp(item.time),
+        disc=disc_to_proto(record_of(Disc, item.payload["disc"])),
+        quantity=item.payload.get("quantity", 0),
+        reservation_id=item.payload.get("reservation_id", ""),
     )
 
 
@@ -66,8 +89,9 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
 
 @guarded(SERVICE_NAME, ACCESS)
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog, authenticator: Authenticator):
+    def __init__(self, catalog: Catalog, feed: Feed, authenticator: Authenticator):
         self._catalog = catalog
+        self._feed = feed
         self.authenticator = authenticator
 
     async def CreateDisc(self, request, context):
@@ -113,3 +137,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ReleaseStock(self, request, context):
         return reservation_to_proto(await self._catalog.release_stock(rules.checked(request)["reservation_id"]))
+
+    async def WatchDiscEvents(self, request, context):
+        after = rules.checked(request)["after_cursor"] or ""
+        async for item in self._feed.watch(after, current_caller()):
+            yield event_to_proto(item)

@@ -13,6 +13,7 @@ from pathlib import Path
 from recordstore.customers.v1 import customers_pb2_grpc
 
 from ..runtime.db import Database
+from ..runtime.feed import Feed
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import repository
 from .servicer import SERVICE_NAME, CustomerServicer
@@ -32,9 +33,11 @@ class Settings:
 
 
 async def build(database: Database, settings: Settings) -> Built:
-    """Nothing to close beyond the server: the customers service calls no peer and runs no background task."""
-    servicer = CustomerServicer(Customers(repository.store(database)), settings.common.authenticator())
-    return Built(lambda server: customers_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server))
+    """The customers service calls no peer; its one background work is its change feed's."""
+    feed = Feed("customers", database, settings.common.feed)
+    await feed.start()
+    servicer = CustomerServicer(Customers(repository.store(database)), feed, settings.common.authenticator())
+    return Built(lambda server: customers_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server), feed.close)
 
 
 APP = ServiceApp(

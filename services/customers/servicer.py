@@ -7,6 +7,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, Caller, current_caller
 from ..runtime.batching import answer_each, results_of
+from ..runtime.feed import Event, Feed, Heartbeat, record_of
 from ..runtime.guard import guarded
 from ..runtime.timestamps import to_timestamp
 from .access import ACCESS, LOOKUP_RULE
@@ -18,6 +19,11 @@ SERVICE_NAME = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"].full
 STATES_TO_PROTO = {
     CustomerState.ACTIVE: customers_pb2.Customer.ACTIVE,
     CustomerState.DEACTIVATED: customers_pb2.Customer.DEACTIVATED,
+}
+# The one mapping of the feed's event types (customers.events.type, migration 0004) to the API's.
+EVENT_TYPES_TO_PROTO = {
+    "customer.created": customers_pb2.CustomerEvent.CREATED,
+    "customer.deactivated": customers_pb2.CustomerEvent.DEACTIVATED,
 }
 
 
@@ -35,6 +41,19 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
     )
 
 
+def event_to_proto(item: Event | Heartbeat) -> customers_pb2.CustomerEvent:
+    if isinstance(item, Heartbeat):
+        return customers_pb2.CustomerEvent(
+            cursor=str(item.position), type=customers_pb2.CustomerEvent.HEARTBEAT, event_time=to_timestamp(item.time)
+        )
+    return customers_pb2.CustomerEvent(
+        cursor=str(item.position),
+        type=EVENT_TYPES_TO_PROTO[item.type],
+        event_time=to_timestamp(item.time),
+        customer=customer_to_proto(record_of(Customer, item.payload["customer"])),
+    )
+
+
 def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
     """The customer as the rules in customers.proto let it in (see runtime/rules.py)."""
     fields = rules.checked(customer, "customer")
@@ -43,8 +62,9 @@ def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
 
 @guarded(SERVICE_NAME, ACCESS)
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, customers: Customers, authenticator: Authenticator):
+    def __init__(self, customers: Customers, feed: Feed, authenticator: Authenticator):
         self._customers = customers
+        self._feed = feed
         self.authenticator = authenticator
 
     async def CreateCustomer(self, request, context):
@@ -85,3 +105,8 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         idempotency.refuse_key(context, "DeactivateCustomer")  # deactivating again changes nothing
         customer_id = rules.checked(request)["id"]
         return customer_to_proto(await self._customers.deactivate_customer(customer_id, current_caller()))
+
+    async def WatchCustomerEvents(self, request, context):
+        after = rules.checked(request)["after_cursor"] or ""
+        async for item in self._feed.watch(after, current_caller()):
+            yield event_to_proto(item)

@@ -14,7 +14,7 @@ recovery loop needs no caller: it only finishes reservations, which the catalog 
 orders service itself.
 """
 
-from ..runtime.auth import SIGNED_IN, Caller
+from ..runtime.auth import SIGNED_IN, STAFF_OR_BACKENDS, Caller
 from .model import Buyer, Purchase
 
 ACCESS = {
@@ -22,6 +22,9 @@ ACCESS = {
     "GetPurchase": SIGNED_IN,
     "ListPurchases": SIGNED_IN,
     "CancelPurchase": SIGNED_IN,
+    # Every purchase's changes: for the staff and for other backends (fulfilment, e-mail...), by
+    # their certificates. A customer follows its own with GetPurchase and ListPurchases.
+    "WatchPurchaseEvents": STAFF_OR_BACKENDS,
 }
 
 

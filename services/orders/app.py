@@ -18,6 +18,7 @@ from recordstore.orders.v1 import orders_pb2_grpc
 
 from ..runtime import config
 from ..runtime.db import Database
+from ..runtime.feed import Feed
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import metrics
 from .clients import CatalogClient, CustomersClient
@@ -63,7 +64,9 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
     customers = CustomersClient(settings.customers_addr, settings.common.tls)
     catalog = CatalogClient(settings.catalog_addr, settings.common.tls)
     purchases = Purchases(metrics.store(database), customers, catalog, budget)
-    servicer = OrderServicer(purchases, budget, settings.common.authenticator())
+    feed = Feed("orders", database, settings.common.feed)
+    await feed.start()
+    servicer = OrderServicer(purchases, feed, budget, settings.common.authenticator())
     recovery = None
     if settings.recovery:
         recovery = RecoveryLoop(
@@ -79,6 +82,7 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
             log.warning("%d purchase(s) still unfinished at shutdown: the next start recovers them", unfinished)
         if recovery is not None:
             await recovery.close()
+        await feed.close()
         await customers.close()
         await catalog.close()
 

@@ -7,6 +7,7 @@ from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Authenticator, current_caller
 from ..runtime.deadlines import Deadline
+from ..runtime.feed import Event, Feed, Heartbeat, record_of
 from ..runtime.guard import guarded
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
@@ -28,6 +29,13 @@ STATES_TO_PROTO = {
     # purchase, a retry (or the recovery loop) finishes it.
     PurchaseState.FAILING: orders_pb2.Purchase.PENDING,
     PurchaseState.FAILED: orders_pb2.Purchase.FAILED,
+}
+# The one mapping of the feed's event types (orders.events.type, migration 0007) to the API's.
+EVENT_TYPES_TO_PROTO = {
+    "purchase.confirmed": orders_pb2.PurchaseEvent.CONFIRMED,
+    "purchase.rejected": orders_pb2.PurchaseEvent.REJECTED,
+    "purchase.failed": orders_pb2.PurchaseEvent.FAILED,
+    "purchase.cancelled": orders_pb2.PurchaseEvent.CANCELLED,
 }
 
 
@@ -53,6 +61,19 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
     return message
 
 
+def event_to_proto(item: Event | Heartbeat) -> orders_pb2.PurchaseEvent:
+    if isinstance(item, Heartbeat):
+        return orders_pb2.PurchaseEvent(
+            cursor=str(item.position), type=orders_pb2.PurchaseEvent.HEARTBEAT, event_time=to_timestamp(item.time)
+        )
+    return orders_pb2.PurchaseEvent(
+        cursor=str(item.position),
+        type=EVENT_TYPES_TO_PROTO[item.type],
+        event_time=to_timestamp(item.time),
+        purchase=purchase_to_proto(record_of(Purchase, item.payload["purchase"])),
+    )
+
+
 def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
     """The order as the rules in orders.proto let it in (see runtime/rules.py)."""
     fields = rules.checked(purchase, "purchase")
@@ -70,8 +91,9 @@ def filter_from_proto(fields: dict, owner: str | None) -> PurchaseFilter:
 
 @guarded(SERVICE_NAME, ACCESS)
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
-    def __init__(self, purchases: Purchases, request_budget: float, authenticator: Authenticator):
+    def __init__(self, purchases: Purchases, feed: Feed, request_budget: float, authenticator: Authenticator):
         self._purchases = purchases
+        self._feed = feed
         self._budget = request_budget
         self.authenticator = authenticator
 
@@ -101,3 +123,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         idempotency.refuse_key(context, "CancelPurchase")  # cancelling again answers the cancelled purchase
         purchase_id = rules.checked(request)["id"]
         return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id, current_caller()))
+
+    async def WatchPurchaseEvents(self, request, context):
+        after = rules.checked(request)["after_cursor"] or ""
+        async for item in self._feed.watch(after, current_caller()):
+            yield event_to_proto(item)

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
+from psycopg2 import sql as psql
 
 from . import metrics, tracing
 from .config import database_session_options
@@ -385,3 +386,68 @@ class Database:
         while self._idle:
             conn, _ = self._idle.pop()
             conn.close()
+
+    async def listener(self, channel: str) -> Listener:
+        """A connection of its own, outside the pool, listening on `channel` (see Listener)."""
+        if self._closed:
+            raise psycopg2.InterfaceError("the connection pool is closed")
+        conn = psycopg2.connect(
+            self._dsn,
+            async_=1,
+            application_name=f"{self._application_name}-listener",
+            options=database_session_options(),
+        )
+        try:
+            await asyncio.wait_for(_wait(conn), self._connect_timeout)
+            cursor = conn.cursor()  # kept until the statement is done: psycopg2 drops it otherwise
+            cursor.execute(psql.SQL("LISTEN {}").format(psql.Identifier(channel)))
+            await asyncio.wait_for(_wait(conn), self._connect_timeout)
+        except BaseException:
+            conn.close()
+            raise
+        return Listener(conn)
+
+
+class Listener:
+    """A connection that LISTENs on a channel: PostgreSQL delivers a NOTIFY when the transaction
+    that sent it commits, never when it rolls back. It also runs the few statements of whoever
+    follows the channel (the feed's horizon, runtime/feed.py), so that those never wait for the
+    pool. One task uses it: it runs a statement or waits for a notification, never both at once.
+    A lost connection raises one of CONNECTION_ERRORS; open another."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    async def one(self, sql: str, params=None) -> tuple | None:
+        cursor = self._conn.cursor()
+        cursor.execute(sql, params)
+        await _wait(self._conn)
+        return cursor.fetchone()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Waits up to `timeout` seconds (None: as long as it takes) for a notification. True when
+        at least one came (all that came are taken: a wake-up says that something committed, not
+        what). Notifications that arrived while a statement ran are taken at once."""
+        if self._taken():
+            return True
+        conn = self._conn
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = conn.fileno()
+        loop.add_reader(fd, _resolve, ready)
+        try:
+            await asyncio.wait_for(ready, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fd)
+        conn.poll()  # reads what arrived; raises when the connection is gone
+        return self._taken()
+
+    def _taken(self) -> bool:
+        notified = bool(self._conn.notifies)
+        self._conn.notifies.clear()
+        return notified
+
+    def close(self) -> None:
+        self._conn.close()

@@ -37,13 +37,15 @@ class Admission:
     At shutdown a server first stops admitting (new RPCs answer UNAVAILABLE at once: safe to
     retry, elsewhere or later) and only then stops gRPC core, because core cancels every call it
     has received but not yet handed to Python: those clients would get CANCELLED, which they do
-    not retry, for calls nobody ever started.
+    not retry, for calls nobody ever started. A stream that would run for as long as its client
+    stays (runtime/feed.py) ends when `stopping` is set, at the start of the drain.
     """
 
     def __init__(self):
         self.open = True
         self.in_flight = 0
         self.last_rpc = time.monotonic()
+        self.stopping = asyncio.Event()
 
 
 # Each server's own Admission, seen by its RPCs: runtime.server sets it around server.start(),
@@ -53,7 +55,8 @@ ADMISSION: contextvars.ContextVar[Admission | None] = contextvars.ContextVar("ad
 
 
 def guarded(service_name: str, access: dict[str, Rule]):
-    """Class decorator: wraps every RPC method (the public coroutine methods) of a servicer.
+    """Class decorator: wraps every RPC method of a servicer (its public coroutine methods, and
+    its public async generators: the server-streaming methods).
 
     `access` names the rule of every method: a method without one is an error at import, so no
     method is ever open by omission. The servicer's `authenticator` attribute verifies tokens.
@@ -61,10 +64,12 @@ def guarded(service_name: str, access: dict[str, Rule]):
 
     def decorate(cls):
         for name, method in list(vars(cls).items()):
-            if inspect.iscoroutinefunction(method) and name[:1].isupper():
+            streams = inspect.isasyncgenfunction(method)
+            if (streams or inspect.iscoroutinefunction(method)) and name[:1].isupper():
                 if name not in access:
                     raise TypeError(f"{service_name}/{name} has no access rule")
-                setattr(cls, name, _guard(f"/{service_name}/{name}", method, access[name]))
+                wrap = _guard_stream if streams else _guard
+                setattr(cls, name, wrap(f"/{service_name}/{name}", method, access[name]))
         return cls
 
     return decorate
@@ -127,3 +132,57 @@ def _guard(path: str, method, rule: Rule):
             return await rpc(self, request, context)
 
     return traced
+
+
+def _guard_stream(path: str, method, rule: Rule):
+    """_guard for a server-streaming method (an async generator): the same admission, access rule,
+    error mapping, metrics and access line, the line written when the stream ends. A stream
+    counts as in flight until it ends: it must end when the server starts to stop (see
+    Admission.stopping), or the drain waits for it until the grace period runs out."""
+    measured = metrics.server_method(path)
+
+    @functools.wraps(method)
+    async def stream(self, request, context):
+        started = time.perf_counter()
+        measured.started.inc()
+        admission = ADMISSION.get()
+        if admission is not None:
+            admission.last_rpc = time.monotonic()
+            if not admission.open:
+                measured.done(grpc.StatusCode.UNAVAILABLE, time.perf_counter() - started)
+                ACCESS_LOG.rpc(path, grpc.StatusCode.UNAVAILABLE.name, (time.perf_counter() - started) * 1000)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down, retry")
+            admission.in_flight += 1
+        code = grpc.StatusCode.OK
+        try:
+            caller = await self.authenticator.caller(context)
+            if rule.reads_certificate:
+                caller = dataclasses.replace(caller, service=self.authenticator.service(context))
+            rule.check(caller, path.rsplit("/", 1)[1])
+            CURRENT.set(caller)
+            async for reply in method(self, request, context):
+                yield reply
+        except ServiceError as error:
+            code = error.code
+            if code == grpc.StatusCode.INTERNAL:
+                log.error("%s failed: %s (%s)", path, error.message, error.reason)
+            await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+        except CONNECTION_ERRORS as error:
+            code = grpc.StatusCode.UNAVAILABLE
+            log.warning("database unreachable in %s: %s", path, str(error).strip().splitlines()[0])
+            await context.abort(code, "database unavailable, retry later")
+        except (asyncio.CancelledError, GeneratorExit):
+            code = grpc.StatusCode.CANCELLED  # the client went away
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unexpected error in %s", path)
+            await context.abort(code, "internal error")
+        finally:
+            if admission is not None:
+                admission.in_flight -= 1
+            elapsed = time.perf_counter() - started
+            measured.done(code, elapsed)
+            ACCESS_LOG.rpc(path, code.name, elapsed * 1000)
+
+    return stream

@@ -17,7 +17,7 @@ from services.runtime.auth import Authenticator
 from services.runtime.errors import NotFound, Unavailable
 from services.runtime.guard import guarded
 from services.runtime.server import create_server
-from tests.support import tls_as
+from tests.support import tls_as, unwatched_feed
 
 
 @guarded(CATALOG_SERVICE_NAME, ACCESS)
@@ -36,7 +36,8 @@ async def start_replicas(stack, identities):
     calls = collections.Counter()
     hosts = []
     for index, identity in enumerate(identities):
-        servicer = CountedCatalog(Catalog(catalog_store(stack.databases["catalog"])), Authenticator.from_env())
+        servicer = CountedCatalog(Catalog(catalog_store(stack.databases["catalog"])), unwatched_feed(stack, "catalog"),
+                                  Authenticator.from_env())
         servicer.calls, servicer.replica = calls, f"{identity}-{index}"
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                              lambda s, servicer=servicer: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(

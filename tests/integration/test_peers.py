@@ -17,7 +17,7 @@ from services.customers.servicer import CustomerServicer
 from services.customers.usecases import Customers
 from services.runtime.auth import Authenticator
 from services.runtime.server import create_server
-from tests.support import (catalog_on, channel, create_customer, create_disc, raises_status, serve_orders, stock_of,
+from tests.support import (catalog_on, channel, unwatched_feed, create_customer, create_disc, raises_status, serve_orders, stock_of,
                            tls_as)
 
 
@@ -55,7 +55,8 @@ def purchase(customer_id, disc_id, quantity=1):
 def test_a_customer_answered_without_a_state_is_the_customers_services_failure(stack):
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
     odd = stack.run(serve(CustomersWithoutState(
-        Customers(customers_repository.store(stack.databases["customers"])), Authenticator.from_env()),
+        Customers(customers_repository.store(stack.databases["customers"])), unwatched_feed(stack, "customers"),
+        Authenticator.from_env()),
         customers_pb2_grpc.add_CustomerServiceServicer_to_server, [CUSTOMERS_SERVICE_NAME], "customers"))
     orders = stack.run(serve_orders(stack.databases["orders"], f"127.0.0.1:{odd.port}", stack.addresses["catalog"]))
     try:
@@ -72,7 +73,8 @@ def test_a_customer_answered_without_a_state_is_the_customers_services_failure(s
 
 def test_a_price_not_in_whole_cents_fails_the_purchase_and_gives_its_units_back(stack, cluster):
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
-    odd = stack.run(serve(CatalogWithOddPrices(catalog_on(stack.databases["catalog"]), Authenticator.from_env()),
+    odd = stack.run(serve(CatalogWithOddPrices(catalog_on(stack.databases["catalog"]), unwatched_feed(stack, "catalog"),
+                                               Authenticator.from_env()),
                           catalog_pb2_grpc.add_CatalogServiceServicer_to_server, [CATALOG_SERVICE_NAME], "catalog"))
     orders = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"], f"127.0.0.1:{odd.port}"))
     try:

@@ -21,7 +21,8 @@ from services.catalog.access import ACCESS
 from services.runtime.auth import Authenticator
 from services.runtime.guard import guarded
 from services.runtime.server import create_server
-from tests.support import catalog_on, buy, create_customer, create_disc, raises_status, stock_of, tls_as
+from tests.support import (buy, catalog_on, create_customer, create_disc, raises_status, stock_of, tls_as,
+                           unwatched_feed)
 
 Purchase = pb.Purchase
 INTERVAL, GRACE = 0.2, 0.5  # the README's bound for recovery is their sum
@@ -138,7 +139,8 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
     async def against_a_broken_catalog():
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                              lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(
-                                 BrokenCatalog(catalog_on(stack.databases["catalog"]), Authenticator.from_env()), s), None,
+                                 BrokenCatalog(catalog_on(stack.databases["catalog"]), unwatched_feed(stack, "catalog"),
+                                               Authenticator.from_env()), s), None,
                              tls_files=tls_as("catalog"))
         await host.start()
         purchases = Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(stack.addresses["customers"], tls_as("orders")),

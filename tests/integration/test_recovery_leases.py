@@ -22,7 +22,7 @@ from services.runtime.auth import Authenticator
 from services.runtime.guard import guarded
 from services.runtime.server import create_server
 from tests.integration.test_recovery import admin_sql, get, pending_purchase, wait_until
-from tests.support import create_customer, create_disc, stock_of, tls_as
+from tests.support import create_customer, create_disc, stock_of, tls_as, unwatched_feed
 
 
 @guarded(CATALOG_SERVICE_NAME, ACCESS)
@@ -82,7 +82,8 @@ def test_a_finished_purchase_is_not_leased(stack, cluster):
 def test_two_replicas_recovery_loops_take_each_purchase_once(stack, cluster):
     customer, disc = create_customer(stack), create_disc(stack, stock=100)
     planted = [pending_purchase(customer.id, disc.id, 1) for _ in range(40)]
-    counting = CountingCatalog(Catalog(catalog_store(stack.databases["catalog"])), Authenticator.from_env())
+    counting = CountingCatalog(Catalog(catalog_store(stack.databases["catalog"])), unwatched_feed(stack, "catalog"),
+                               Authenticator.from_env())
     counting.reserved = collections.Counter()
 
     async def two_replicas():

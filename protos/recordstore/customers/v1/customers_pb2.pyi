@@ -109,3 +109,31 @@ class DeactivateCustomerRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchCustomerEventsRequest(_message.Message):
+    __slots__ = ("after_cursor",)
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    def __init__(self, after_cursor: _Optional[str] = ...) -> None: ...
+
+class CustomerEvent(_message.Message):
+    __slots__ = ("cursor", "type", "event_time", "customer")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[CustomerEvent.Type]
+        HEARTBEAT: _ClassVar[CustomerEvent.Type]
+        CREATED: _ClassVar[CustomerEvent.Type]
+        DEACTIVATED: _ClassVar[CustomerEvent.Type]
+    TYPE_UNSPECIFIED: CustomerEvent.Type
+    HEARTBEAT: CustomerEvent.Type
+    CREATED: CustomerEvent.Type
+    DEACTIVATED: CustomerEvent.Type
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    type: CustomerEvent.Type
+    event_time: _timestamp_pb2.Timestamp
+    customer: Customer
+    def __init__(self, cursor: _Optional[str] = ..., type: _Optional[_Union[CustomerEvent.Type, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ...) -> None: ...

@@ -103,3 +103,35 @@ class CancelPurchaseRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchPurchaseEventsRequest(_message.Message):
+    __slots__ = ("after_cursor",)
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    def __init__(self, after_cursor: _Optional[str] = ...) -> None: ...
+
+class PurchaseEvent(_message.Message):
+    __slots__ = ("cursor", "type", "event_time", "purchase")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[PurchaseEvent.Type]
+        HEARTBEAT: _ClassVar[PurchaseEvent.Type]
+        CONFIRMED: _ClassVar[PurchaseEvent.Type]
+        REJECTED: _ClassVar[PurchaseEvent.Type]
+        FAILED: _ClassVar[PurchaseEvent.Type]
+        CANCELLED: _ClassVar[PurchaseEvent.Type]
+    TYPE_UNSPECIFIED: PurchaseEvent.Type
+    HEARTBEAT: PurchaseEvent.Type
+    CONFIRMED: PurchaseEvent.Type
+    REJECTED: PurchaseEvent.Type
+    FAILED: PurchaseEvent.Type
+    CANCELLED: PurchaseEvent.Type
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    type: PurchaseEvent.Type
+    event_time: _timestamp_pb2.Timestamp
+    purchase: Purchase
+    def __init__(self, cursor: _Optional[str] = ..., type: _Optional[_Union[PurchaseEvent.Type, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., purchase: _Optional[_Union[Purchase, _Mapping]] = ...) -> None: ...
