@@ -130,7 +130,7 @@ EXAMPLES = {
 QUERY_EXAMPLES = {"page_size": "20", "page_token": "{{ _.page_token }}", "artist": "novos baianos",
                   "title": "acabou", "genre": "MPB", "release_year": "1972", "show_deactivated": "true",
                   "customer_id": "{{ _.customer_id }}", "start_time": "2026-01-01T00:00:00Z",
-                  "end_time": "2027-01-01T00:00:00Z", "request_id": "{% uuid 'v4' %}", "after_cursor": "0"}
+                  "end_time": "2027-01-01T00:00:00Z", "request_id": "{% uuid 'v4' %}"}
 # Values that must differ on every send (an email is taken once per database).
 UNIQUE_BODY_VALUES = {"CreateCustomer": {"email": "ana.souza+{% uuid 'v4' %}@example.com"}}
 PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id", "OrderService": "purchase_id"}
@@ -349,6 +349,13 @@ class _Builder:
             }
             if note:
                 operation["description"] = note
+            if method.server_streaming:
+                # The gateway writes each message of a server stream as it comes, one JSON object a
+                # line (gateway/envoy.yaml, stream_newline_delimited), as application/json.
+                operation["x-server-streaming"] = True
+                operation["responses"]["200"]["description"] = (
+                    "A stream: one object of this schema a line (newline-delimited JSON), each as it "
+                    "comes, for as long as the client stays")
             # Anonymous callers may browse; a token sent anyway must be valid.
             operation["security"] = [{}, {"bearer": []}] if method.name in ANONYMOUS_OPERATIONS else [{"bearer": []}]
             if rule.body == "*":
@@ -430,6 +437,8 @@ def build_collection(openapi: dict) -> dict:
     groups = {}
     for path, verbs in openapi["paths"].items():
         for verb, operation in verbs.items():
+            if operation.get("x-server-streaming"):
+                continue  # a stream that runs until the client leaves: curl shows it (docs/feed.md)
             tag = operation["tags"][0]
             if tag not in groups:
                 groups[tag] = f"fld_{tag.lower()}"
