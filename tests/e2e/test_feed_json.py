@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -16,7 +18,9 @@ from services.runtime.feed import FeedSettings
 from services.runtime.server import start
 from tests.e2e.conftest import launch
 from tests.e2e.test_json_api import new_customer, new_disc, purchase
-from tests.support import REPO_ROOT, common_settings
+from tests.integration.test_feed import end_of
+from tests.integration.test_feed_docs import code_block
+from tests.support import REPO_ROOT, buy, common_settings, create_customer, create_disc
 
 FEEDS = {"/v1/purchaseEvents": "orders", "/v1/discEvents": "catalog", "/v1/customerEvents": "customers"}
 
@@ -140,3 +144,19 @@ def test_a_stopping_service_ends_a_json_stream_and_the_client_resumes_from_its_c
         stop([gateway.process])
         if running.host.admission.open:
             stack.run(running.stop(1))
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_documented_curl_command_prints_one_event_a_line(stack, gateway, cluster):
+    command = next(line for line in code_block("As JSON", "sh").splitlines() if line.startswith("curl "))
+    customer, disc = create_customer(stack), create_disc(stack, stock=3)
+    after = end_of(cluster, "orders")
+    bought = buy(stack, customer.id, disc.id, 2)
+    url = command.split('"')[-2].replace("localhost:8080", gateway.url.removeprefix("http://"))
+    url = url.replace("after_cursor=0", f"after_cursor={after}")
+    output = subprocess.run(["curl", *command.split()[1:3], f"Authorization: Bearer {stack.staff_token}",
+                             "--max-time", "3", url], capture_output=True, text=True)
+    assert output.returncode == 28  # the stream went on until curl's own limit ended it
+    [event] = [json.loads(line) for line in output.stdout.splitlines()]
+    assert (event["type"], event["purchase"]["id"], event["purchase"]["state"]) == ("CONFIRMED", bought.id,
+                                                                                    "CONFIRMED")
