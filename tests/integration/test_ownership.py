@@ -15,10 +15,13 @@ from tests.support import as_customer, bearer, buy, create_customer, create_disc
 SCHEMAS = {"customers": ("customers", "customers"), "catalog": ("catalog", "discs"), "orders": ("orders", "purchases")}
 
 
+@pytest.mark.parametrize("table", ["main", "outbox"])
 @pytest.mark.parametrize("role", SCHEMAS)
 @pytest.mark.parametrize("other", SCHEMAS)
-def test_a_role_reads_only_its_own_schema(cluster, stack, role, other):
-    count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*SCHEMAS[other]))
+def test_a_role_reads_only_its_own_schema(cluster, stack, role, other, table):
+    """Its outbox too (<schema>.events): another service's events are read through its feed."""
+    name = SCHEMAS[other] if table == "main" else (other, "events")
+    count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*name))
     with psycopg2.connect(cluster.service_url(role)) as conn, conn.cursor() as cursor:
         if role == other:
             cursor.execute(count)
