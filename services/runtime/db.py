@@ -419,10 +419,16 @@ class Listener:
         self._conn = conn
 
     async def one(self, sql: str, params=None) -> tuple | None:
+        return (await self._execute(sql, params)).fetchone()
+
+    async def all(self, sql: str, params=None) -> list[tuple]:
+        return (await self._execute(sql, params)).fetchall()
+
+    async def _execute(self, sql: str, params):
         cursor = self._conn.cursor()
         cursor.execute(sql, params)
         await _wait(self._conn)
-        return cursor.fetchone()
+        return cursor
 
     async def wait(self, timeout: float | None) -> bool:
         """Waits up to `timeout` seconds (None: as long as it takes) for a notification. True when

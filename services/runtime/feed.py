@@ -21,8 +21,9 @@ that a reader resuming from its last cursor misses nothing:
   PostgreSQL delivers at commit. It reads the horizon again without a notification only while a
   position waits for a transaction still in flight (with a backoff), never to look for events.
 
-One listener per process keeps the horizon; each subscriber reads its own events from the pool up
-to it. Subscribers are bounded per process and per caller; an idle stream gets a heartbeat
+One listener per process keeps the horizon, and reads each newly final stretch of events once,
+into a bounded tail in memory that every live subscriber is served from; a subscriber behind the
+tail (replaying) reads its own pages from the pool. Subscribers are bounded per process and per caller; an idle stream gets a heartbeat
 carrying its position; at SIGTERM each stream ends with UNAVAILABLE (resume from the last cursor,
 on another replica or after the restart). Retention is bounded in age and in count; a cursor
 retention has passed is OUT_OF_RANGE (CURSOR_EXPIRED), never a silent gap.
@@ -58,6 +59,7 @@ _QUERIES = load_queries(Path(__file__).with_name("feed.sql"))
 _CURSOR = re.compile(r"^(0|[1-9][0-9]{0,18})$")
 _MAX_POSITION = 2**63 - 1
 PAGE = 500  # events read at a time, catching up
+TAIL = 2_000  # the newest final events kept in memory for the live subscribers
 # Re-reading the horizon while a position waits for a transaction in flight: from 5 ms, doubling
 # to 200 ms (a foreign transaction of 5 s, the statement timeout, costs ~30 reads, not 1,000).
 RECHECK_FIRST, RECHECK_LAST = 0.005, 0.2
@@ -234,6 +236,12 @@ class Feed:
             NAMES[text] = f"feed.{name}"  # what a trace calls the statement
         self.horizon = Horizon()
         self.last = 0  # the last position drawn, as the listener last read it
+        # What the subscribers are told is final: the horizon's, once what it adds is in the tail.
+        self.final = 0
+        # The newest final events, in position order: every event in (tail_from, final] is here,
+        # so a subscriber at or past tail_from needs no query of its own (None: no tail yet).
+        self._tail: deque[Event] = deque()
+        self._tail_from: int | None = None
         self._moved = asyncio.Event()  # set, and replaced, each time the horizon moves
         self._subscribers: Counter[str] = Counter()
         self._tasks: list[asyncio.Task] = []
@@ -260,7 +268,8 @@ class Feed:
 
     async def _read_horizon(self, listener: Listener) -> None:
         """One reading: the positions drawn so far are marked with a transaction id given after
-        them, and settled by a snapshot taken after that (when nothing else runs, at once)."""
+        them, and settled by a snapshot taken after that (when nothing else runs, at once). What
+        became final is read into the tail before the subscribers are woken."""
         last, settled = await self._settle(listener)
         if last > self.horizon.newest:
             xid = await listener.one(self._queries["next_transaction"])
@@ -270,8 +279,25 @@ class Feed:
             settled = settled or again
         self.last = max(self.last, last)
         if settled:
+            await self._extend_tail(listener, self.horizon.final)
+            self.final = self.horizon.final
             self._moved.set()
             self._moved = asyncio.Event()
+
+    async def _extend_tail(self, listener: Listener, through: int) -> None:
+        """Reads the events that became final, (final, through], into the tail."""
+        if self._tail_from is None or through - self.final > TAIL:
+            # At the first move, or a stretch longer than the tail: the subscribers behind its end
+            # read their own pages; the tail starts again, empty, at the end.
+            self._tail.clear()
+            self._tail_from = through
+            return
+        params = {"after": self.final, "through": through, "limit": TAIL}
+        for row in await listener.all(self._queries["read_events"], params):
+            if row[0] is not None:
+                self._tail.append(Event(int(row[0]), row[1], str(row[2]), row[3], row[4]))
+        while len(self._tail) > TAIL:
+            self._tail_from = self._tail.popleft().position
 
     async def _settle(self, listener: Listener) -> tuple[int, bool]:
         row = await listener.one(self._queries["last_position"])
@@ -318,7 +344,7 @@ class Feed:
         returns how many events went."""
         before = (now or datetime.now(UTC)) - timedelta(days=self.settings.retention_days)
         params = {
-            "safe": self.horizon.final,
+            "safe": self.final,
             "before": before,
             "keep": self.settings.retention_events,
             "limit": PURGE_BATCH,
@@ -372,8 +398,18 @@ class Feed:
             if not self._subscribers[who]:
                 del self._subscribers[who]
 
-    async def _read(self, after: int, through: int) -> tuple[list[Event], int]:
-        """Events in (after, through], a page at most, and how far retention has deleted."""
+    async def _read(self, after: int, through: int, tail: bool = True) -> tuple[list[Event], int]:
+        """Events in (after, through], a page at most, and how far retention has deleted: from the
+        tail when it holds them all (and `tail`), else from the database."""
+        if tail and self._tail_from is not None and after >= self._tail_from and through <= self.final:
+            found = []
+            for event in reversed(self._tail):  # the newest first: a live subscriber wants the last few
+                if event.position <= after:
+                    break
+                if event.position <= through:
+                    found.append(event)
+            found.reverse()
+            return found[:PAGE], 0
         async with self._database.autocommit() as connection:
             rows = await connection.all(
                 self._queries["read_events"], {"after": after, "through": through, "limit": PAGE}
@@ -396,8 +432,10 @@ class Feed:
         stopping = admission.stopping if admission is not None else asyncio.Event()
         loop = asyncio.get_running_loop()
         with self._admitted(caller):
-            read_through = self.horizon.final
-            events, purged = await self._read(position, read_through)
+            read_through = self.final
+            # The first page from the database, whatever the tail holds: it says whether the
+            # cursor is one retention has passed, the same answer on every replica.
+            events, purged = await self._read(position, read_through, tail=False)
             if 0 < position < purged:
                 raise CursorExpired(position, purged)
             position = max(position, purged)  # an empty cursor starts after what retention deleted
@@ -408,8 +446,8 @@ class Feed:
                     position, sent = event.position, loop.time()
                 if len(events) < PAGE:
                     position = max(position, read_through)  # nothing else at or below it is to come
-                if len(events) == PAGE or self.horizon.final > position:
-                    read_through = self.horizon.final
+                if len(events) == PAGE or self.final > position:
+                    read_through = self.final
                     events, purged = await self._read(position, read_through)
                     if position < purged:  # retention went past this stream while it was behind
                         raise CursorExpired(position, purged)
