@@ -399,13 +399,12 @@ class Database:
         )
         try:
             await asyncio.wait_for(_wait(conn), self._connect_timeout)
-            cursor = conn.cursor()  # kept until the statement is done: psycopg2 drops it otherwise
-            cursor.execute(psql.SQL("LISTEN {}").format(psql.Identifier(channel)))
-            await asyncio.wait_for(_wait(conn), self._connect_timeout)
+            listener = Listener(conn, channel)
+            await asyncio.wait_for(listener.listen(), self._connect_timeout)
         except BaseException:
             conn.close()
             raise
-        return Listener(conn)
+        return listener
 
 
 class Listener:
@@ -415,8 +414,18 @@ class Listener:
     pool. One task uses it: it runs a statement or waits for a notification, never both at once.
     A lost connection raises one of CONNECTION_ERRORS; open another."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, channel: str):
         self._conn = conn
+        self._channel = psql.Identifier(channel)
+
+    async def listen(self) -> None:
+        await self._execute(psql.SQL("LISTEN {}").format(self._channel), None)
+
+    async def unlisten(self) -> None:
+        """Stops hearing the channel: a listener that reads nothing would hold back PostgreSQL's
+        notification queue, which every notifying transaction of the cluster writes to."""
+        await self._execute(psql.SQL("UNLISTEN {}").format(self._channel), None)
+        self._taken()
 
     async def one(self, sql: str, params=None) -> tuple | None:
         return (await self._execute(sql, params)).fetchone()
@@ -424,8 +433,8 @@ class Listener:
     async def all(self, sql: str, params=None) -> list[tuple]:
         return (await self._execute(sql, params)).fetchall()
 
-    async def _execute(self, sql: str, params):
-        cursor = self._conn.cursor()
+    async def _execute(self, sql, params):
+        cursor = self._conn.cursor()  # kept until the statement is done: psycopg2 drops it otherwise
         cursor.execute(sql, params)
         await _wait(self._conn)
         return cursor

@@ -235,6 +235,9 @@ class Feed:
         for name, text in self._queries.items():
             NAMES[text] = f"feed.{name}"  # what a trace calls the statement
         self.horizon = Horizon()
+        # Retention's own horizon, read at each of its rounds: the listener's moves only while
+        # streams run, and retention deletes whether or not any does.
+        self._retained = Horizon()
         self.last = 0  # the last position drawn, as the listener last read it
         # What the subscribers are told is final: the horizon's, once what it adds is in the tail.
         self.final = 0
@@ -244,6 +247,7 @@ class Feed:
         self._tail_from: int | None = None
         self._moved = asyncio.Event()  # set, and replaced, each time the horizon moves
         self._subscribers: Counter[str] = Counter()
+        self._wanted = asyncio.Event()  # set when a stream starts: the listener follows while any runs
         self._tasks: list[asyncio.Task] = []
         self._ready = asyncio.Event()
 
@@ -253,7 +257,8 @@ class Feed:
         """Starts following; returns once the horizon has been read once (the database must be
         reachable, as for the pool), so that the first subscriber is not turned away."""
         listener = await self._database.listener(self.channel)
-        await self._read_horizon(listener)
+        await self._read_horizon(listener)  # marks what was drawn before the start...
+        await self._read_horizon(listener)  # ...and settles it, unless a transaction still runs
         self._ready.set()
         self._tasks = [
             asyncio.create_task(self._follow(listener), name=f"{self.schema}-feed"),
@@ -267,59 +272,66 @@ class Feed:
         self._tasks = []
 
     async def _read_horizon(self, listener: Listener) -> None:
-        """One reading: the positions drawn so far are marked with a transaction id given after
-        them, and settled by a snapshot taken after that (when nothing else runs, at once). What
-        became final is read into the tail before the subscribers are woken."""
-        last, settled = await self._settle(listener)
-        if last > self.horizon.newest:
-            xid = await listener.one(self._queries["next_transaction"])
-            assert xid is not None  # one row
-            self.horizon.mark(last, int(xid[0]))
-            _, again = await self._settle(listener)
-            settled = settled or again
+        """One reading (feed.sql, horizon): marks settle by this snapshot's oldest transaction, the
+        positions drawn since the last reading are marked with a transaction id given after them
+        (they settle at a later reading), and the events that became final go into the tail before
+        the subscribers are woken."""
+        horizon = self.horizon
+        newest = horizon.newest
+        params = {"newest": newest, "final": self.final, "limit": TAIL}
+        rows = await listener.all(self._queries["horizon"], params)
+        xmin, last, xid = rows[0][0], int(rows[0][1]), rows[0][2]
+        settled = horizon.settle(int(xmin))
+        if xid is not None:
+            horizon.mark(last, int(xid))
         self.last = max(self.last, last)
         if settled:
-            await self._extend_tail(listener, self.horizon.final)
-            self.final = self.horizon.final
+            through = horizon.final
+            if self._tail_from is None or through - self.final > TAIL:
+                # At the first move, or a stretch longer than the tail: the subscribers behind
+                # its end read their own pages; the tail starts again, empty, at the end.
+                self._tail.clear()
+                self._tail_from = through
+            else:
+                self._tail.extend(
+                    Event(int(r[3]), r[4], str(r[5]), r[6], r[7]) for r in rows if r[3] is not None and r[3] <= through
+                )
+                while len(self._tail) > TAIL:
+                    self._tail_from = self._tail.popleft().position
+            self.final = through
             self._moved.set()
             self._moved = asyncio.Event()
 
-    async def _extend_tail(self, listener: Listener, through: int) -> None:
-        """Reads the events that became final, (final, through], into the tail."""
-        if self._tail_from is None or through - self.final > TAIL:
-            # At the first move, or a stretch longer than the tail: the subscribers behind its end
-            # read their own pages; the tail starts again, empty, at the end.
-            self._tail.clear()
-            self._tail_from = through
-            return
-        params = {"after": self.final, "through": through, "limit": TAIL}
-        for row in await listener.all(self._queries["read_events"], params):
-            if row[0] is not None:
-                self._tail.append(Event(int(row[0]), row[1], str(row[2]), row[3], row[4]))
-        while len(self._tail) > TAIL:
-            self._tail_from = self._tail.popleft().position
-
-    async def _settle(self, listener: Listener) -> tuple[int, bool]:
-        row = await listener.one(self._queries["last_position"])
-        assert row is not None  # one row
-        return int(row[0]), self.horizon.settle(int(row[1]))
-
     async def _follow(self, listener: Listener | None) -> None:
-        """Reads the horizon at every notification, and while a position waits for a transaction
-        in flight; reconnects (with a backoff) when the connection is lost."""
+        """While any stream runs: reads the horizon at every notification, and while a position
+        waits for a transaction in flight. While none runs, it does not listen at all (nobody
+        would read what it learnt): the first stream to start wakes it, and it listens again and
+        reads the horizon before anything else, so nothing committed meanwhile is missed.
+        Reconnects (with a backoff) when the connection is lost."""
         recheck, reconnect = RECHECK_FIRST, RECONNECT_FIRST
+        listening = listener is not None
         while True:
             try:
                 if listener is None:
                     listener = await self._database.listener(self.channel)
-                    reconnect = RECONNECT_FIRST
+                    listening, reconnect = True, RECONNECT_FIRST
                     log.info("%s feed: listening again", self.schema)
-                await self._read_horizon(listener)  # what committed while it was not listening, too
                 while True:
+                    if not self._subscribers:
+                        if listening:
+                            await listener.unlisten()
+                            listening = False
+                        if not self._subscribers:  # checked again: a stream may have started meanwhile
+                            self._wanted.clear()
+                            await self._wanted.wait()
+                        continue
+                    if not listening:
+                        await listener.listen()
+                        listening = True
+                    await self._read_horizon(listener)  # what committed while it was not listening, too
                     waiting = self.horizon.waiting
                     notified = await listener.wait(recheck if waiting else None)
                     recheck = RECHECK_FIRST if notified or not waiting else min(recheck * 2, RECHECK_LAST)
-                    await self._read_horizon(listener)
             except CONNECTION_ERRORS as error:
                 log.warning(
                     "%s feed: database connection lost (%s), listening again in %.1fs",
@@ -343,8 +355,17 @@ class Feed:
         """Deletes what retention no longer keeps (a prefix of the feed, final positions only);
         returns how many events went."""
         before = (now or datetime.now(UTC)) - timedelta(days=self.settings.retention_days)
+        retained = self._retained
+        async with self._database.autocommit() as connection:
+            reading = await connection.one(
+                self._queries["horizon"], {"newest": retained.newest, "final": 0, "limit": 0}
+            )
+        assert reading is not None  # one row
+        retained.settle(int(reading[0]))
+        if reading[2] is not None:
+            retained.mark(int(reading[1]), int(reading[2]))  # final by the next round, minutes later
         params = {
-            "safe": self.final,
+            "safe": max(self.final, retained.final),
             "before": before,
             "keep": self.settings.retention_events,
             "limit": PURGE_BATCH,
@@ -391,6 +412,7 @@ class Feed:
                 "TOO_MANY_SUBSCRIBERS_OF_CALLER",
             )
         self._subscribers[who] += 1
+        self._wanted.set()
         try:
             yield
         finally:

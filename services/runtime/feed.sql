@@ -2,20 +2,32 @@
 -- {events} is <schema>.events, {purged} <schema>.events_purged, {sequence} the events' id
 -- sequence (the migrations NNNN_create_events.sql of each service).
 
--- name: last_position
--- The last position any transaction has drawn, committed or not (a sequence is not
--- transactional), and the oldest transaction still running (the snapshot's xmin: every
--- transaction id below it has ended). The snapshot is taken as the statement starts, the sequence
--- read after it.
-SELECT CASE WHEN is_called THEN last_value ELSE 0 END, pg_snapshot_xmin(pg_current_snapshot())::text
-  FROM {sequence};
+-- name: horizon
+-- One reading of the horizon, in one round trip (runtime/feed.py, Horizon):
+-- - xmin: the oldest transaction running as the statement starts (its snapshot's): every
+--   transaction id below it has ended, committed or rolled back;
+-- - last: the last position any transaction has drawn, committed or not (a sequence is not
+--   transactional), read after the snapshot was taken;
+-- - xid: when `last` is beyond %(newest)s (what was read before), a transaction id given after
+--   `last` was read, to this statement's own transaction, which then commits: every transaction
+--   that drew a position up to `last` had an id below it. Not the snapshot's xmax, which is the
+--   newest ended transaction's id plus one: transactions given ids after that run unlisted;
+-- - the events in (%(final)s, %(newest)s], as this snapshot sees them: those that this reading
+--   makes final are all there (their transactions ended before it began), for the tail.
+SELECT h.xmin, h.last, h.xid, e.id, e.type, e.aggregate_id, e.payload, e.create_time
+  FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, s.last,
+               CASE WHEN s.last > %(newest)s THEN pg_current_xact_id()::text END AS xid
+          FROM (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM {sequence}) s) h
+  LEFT JOIN LATERAL (
+      SELECT * FROM {events}
+       WHERE id > %(final)s AND id <= %(newest)s
+       ORDER BY id
+       LIMIT %(limit)s
+  ) e ON true;
 
--- name: next_transaction
--- A transaction id given now (to this statement's own transaction, which then commits): every
--- transaction that drew a position before it was given one below it. Not the snapshot's xmax,
--- which is the newest ended transaction's id plus one: transactions given ids after that are
--- running too, and no snapshot lists them.
-SELECT pg_current_xact_id()::text;
+-- name: last_position
+-- The last position any transaction has drawn (for a cursor that looks beyond the end).
+SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence};
 
 -- name: read_events
 -- The events after a position, up to a position known final, in position order; and, in the same
