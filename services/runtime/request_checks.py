@@ -152,18 +152,35 @@ def checked_handler(handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethod
     the way guard.py answers a ServiceError (google.rpc.Status with ErrorInfo and BadRequest)."""
     parse = handler.request_deserializer
     message_class = getattr(parse, "__self__", None)  # generated code passes <Request>.FromString
-    if handler.unary_unary is None or message_class is None or not hasattr(message_class, "DESCRIPTOR"):
+    if message_class is None or not hasattr(message_class, "DESCRIPTOR"):
         return handler
-    behavior = handler.unary_unary
 
-    async def rpc(request, context):
-        if request.__class__ is Rejected:
-            ACCESS_LOG.rpc(path, request.error.code.name, (time.perf_counter() - request.since) * 1000)
-            await context.abort_with_status(rpc_status.to_status(to_rpc_status(request.error)))
-        return await behavior(request, context)
+    async def refuse(request, context):
+        ACCESS_LOG.rpc(path, request.error.code.name, (time.perf_counter() - request.since) * 1000)
+        await context.abort_with_status(rpc_status.to_status(to_rpc_status(request.error)))
 
     # grpc's handlers are namedtuples (its stubs do not say so): replaced, not mutated.
-    return handler._replace(request_deserializer=lambda raw: check_request(message_class, raw), unary_unary=rpc)  # type: ignore[attr-defined]
+    checked_parse = lambda raw: check_request(message_class, raw)
+    if handler.unary_unary is not None:
+        behavior = handler.unary_unary
+
+        async def rpc(request, context):
+            if request.__class__ is Rejected:
+                await refuse(request, context)
+            return await behavior(request, context)
+
+        return handler._replace(request_deserializer=checked_parse, unary_unary=rpc)  # type: ignore[attr-defined]
+    if handler.unary_stream is not None:  # the change feeds
+        streams = handler.unary_stream
+
+        async def stream(request, context):
+            if request.__class__ is Rejected:
+                await refuse(request, context)
+            async for reply in streams(request, context):
+                yield reply
+
+        return handler._replace(request_deserializer=checked_parse, unary_stream=stream)  # type: ignore[attr-defined]
+    return handler
 
 
 class _CheckedGenericHandler(grpc.GenericRpcHandler):

@@ -362,3 +362,12 @@ def test_a_stopping_server_ends_its_streams_with_unavailable_and_drains(stack, c
     assert ended.code() == grpc.StatusCode.UNAVAILABLE
     assert [d.reason for d in status_details(ended) if hasattr(d, "reason")] == ["SHUTTING_DOWN"]
     assert "resume from your last cursor" in ended.details()
+
+
+def test_a_request_that_is_not_valid_utf8_is_invalid_argument_naming_its_field(stack):
+    """The streams' requests are checked as they arrive, as every other method's are."""
+    with channel(stack.addresses["orders"], stack.staff_token) as opened:
+        raw = opened.unary_stream("/recordstore.orders.v1.OrderService/WatchPurchaseEvents",
+                                  request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="after_cursor", reason="INVALID_UTF8"):
+            next(iter(raw(b"\x0a\x02\xff\xfe", timeout=10)))
