@@ -176,7 +176,7 @@ def checked_handler(handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethod
         async def stream(request, context):
             if request.__class__ is Rejected:
                 await refuse(request, context)
-            async for reply in streams(request, context):
+            async for reply in streams(request, context):  # type: ignore[attr-defined]  # grpc.aio: an async generator
                 yield reply
 
         return handler._replace(request_deserializer=checked_parse, unary_stream=stream)  # type: ignore[attr-defined]
