@@ -8,7 +8,9 @@ measures, each phase for --duration seconds at --concurrency:
   1. pgbench running the services' own purchase statements, as separate transactions, and
   2. CreatePurchase over gRPC (a grpc.aio load generator in its own process), alternating for
      --rounds rounds: the ratio is the median of each round's, so a drift of the machine during
-     the run hits both sides; then CreatePurchase at half the peak rate;
+     the run hits both sides; then CreatePurchase at half the peak rate. During each peak, a
+     reader of the orders feed (bench.feed_lag, its own process) times each event from its
+     commit to its arrival: the feed's lag at the peak (docs/feed.md);
   3. the same purchase as JSON through Envoy (wrk), alternating for --rounds rounds with the
      monolith a user would write instead (bench/monolith: Flask, gunicorn's 5 sync workers, a kept
      psycopg2 connection per worker, its own tables copied from the same customers and discs):
@@ -73,6 +75,7 @@ class Bench:
         self.args, self.workdir = args, workdir
         self.read_seconds = max(1.0, args.duration / 2)  # per catalog phase: there are fifteen of them
         self.rows: list[tuple[str, dict]] = []
+        self.feed_lags: list[dict] = []  # bench.feed_lag's answer, one per gRPC purchase round
         rng = random.Random(42)
         buyers = [rng.randint(1, CUSTOMERS) for _ in range(PAIRS)]
         self.pairs = [(number_id(n), number_id(rng.randint(1, HOT_DISCS))) for n in buyers]
@@ -268,10 +271,32 @@ end
         for number in range(1, self.args.rounds + 1):
             label = f", round {number}" if self.args.rounds > 1 else ""
             pg = self.measure(f"pgbench: purchase SQL{label}", self.pgbench)
+            reader = self.feed_reader(orders)  # started before the phase's meter, reaped after it
             peak = self.measure(f"gRPC CreatePurchase{label}", lambda: self.loadgen("purchase", orders, pairs))
+            self.feed_lags.append(self.feed_lag(reader))
             ratios.append(peak["rps"] / pg["rps"])
             rates.append(peak["rps"])
         return ratios, rates
+
+    def feed_reader(self, orders: str) -> subprocess.Popen:
+        """A reader of the orders feed from its end, for the next phase (bench.feed_lag)."""
+        conn = psycopg2.connect(self.cluster.admin_url)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT coalesce(max(id), 0) FROM orders.events")
+                end = cursor.fetchone()[0]
+        finally:
+            conn.close()
+        return subprocess.Popen([sys.executable, "-m", "bench.feed_lag", "--target", orders, "--after", str(end),
+                                 "--token", self.issuer.staff_token(ttl=3600), "--duration", str(self.args.duration)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+
+    @staticmethod
+    def feed_lag(reader: subprocess.Popen) -> dict:
+        output, errors = reader.communicate(timeout=60)
+        if reader.returncode != 0:
+            raise RuntimeError(errors)
+        return json.loads(output)
 
     def json_rounds(self) -> tuple[list[float], list[float]]:
         """The monolith and our JSON purchases through Envoy, alternating: each round's ratio
@@ -320,6 +345,9 @@ end
         ]
         self.print_table(targets, plans, report)
         print(f"orders' batched calls over the run, items per call: {batch_sizes(self.orders_metrics.values())}")
+        for number, lag in enumerate(self.feed_lags, 1):
+            print(f"feed lag, commit to delivery, during gRPC CreatePurchase round {number}: "
+                  + ", ".join(f"{p} {lag[p]} ms" for p in ("p50", "p90", "p99", "max")) + f" ({lag['events']} events)")
         errors = sum(r.get("errors", 0) for _, r in self.rows)
         return 0 if all(ok for _, _, ok in plans) and errors == 0 and report.ok else 1
 

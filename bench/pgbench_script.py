@@ -42,7 +42,7 @@ def purchase_script(customer_id: str, disc_id: str, subject: str) -> str:
         one_line(substitute(CUSTOMERS["get_customer"], {"id": cid})) + ";",
         one_line(substitute(ORDERS["insert_pending_purchase"], {
             "request_id": "gen_random_uuid()", "customer_id": cid, "disc_id": did, "quantity": ":qty",
-            "customer_subject": sub, **ORDER_STATES})),
+            "customer_subject": sub, "recorded_by": sub, **ORDER_STATES})),
         "\\gset p_",
         one_line(substitute(CATALOG["reserve_stock"], {
             "reservation_id": "':p_id'", "disc_id": did, "quantity": ":qty", **RESERVATION_STATES})),

@@ -37,6 +37,7 @@ MESSAGES = {
     ["createTime"] = {"timestamp", false, false, "create_time"},
     ["deactivate_time"] = {"timestamp", false, false, "deactivate_time"},
     ["deactivateTime"] = {"timestamp", false, false, "deactivate_time"},
+    ["subject"] = {"string", false, false, "subject"},
   },
   [".recordstore.customers.v1.DeactivateCustomerRequest"] = {
     ["id"] = {"string", false, false, "id"},
@@ -64,6 +65,8 @@ MESSAGES = {
     ["cancelTime"] = {"timestamp", false, false, "cancel_time"},
     ["failure_reason"] = {"string", false, false, "failure_reason"},
     ["failureReason"] = {"string", false, false, "failure_reason"},
+    ["recorded_by"] = {"string", false, false, "recorded_by"},
+    ["recordedBy"] = {"string", false, false, "recorded_by"},
   },
   [".recordstore.orders.v1.CancelPurchaseRequest"] = {
     ["id"] = {"string", false, false, "id"},
@@ -89,14 +92,17 @@ QUERIES = {
   {method = "GET", pattern = "^/v1/discs/[^/:]+$", fields = {}, path = {["id"] = true}},
   {method = "GET", pattern = "^/v1/discs$", fields = {["page_size"] = {"int32", "page_size", false, false}, ["pageSize"] = {"int32", "page_size", false, false}, ["page_token"] = {"string", "page_token", false, false}, ["pageToken"] = {"string", "page_token", false, false}, ["artist"] = {"string", "artist", false, false}, ["title"] = {"string", "title", false, false}, ["genre"] = {"string", "genre", false, false}, ["release_year"] = {"int32", "release_year", false, false}, ["releaseYear"] = {"int32", "release_year", false, false}}, path = {}},
   {method = "POST", pattern = "^/v1/discs/[^/:]+:restock$", fields = {}, path = {["id"] = true}},
+  {method = "GET", pattern = "^/v1/discEvents$", fields = {["after_cursor"] = {"string", "after_cursor", false, false}, ["afterCursor"] = {"string", "after_cursor", false, false}}, path = {}},
   {method = "POST", pattern = "^/v1/customers$", fields = {["request_id"] = {"string", "request_id", false, false}, ["requestId"] = {"string", "request_id", false, false}}, path = {}},
   {method = "GET", pattern = "^/v1/customers/[^/:]+$", fields = {}, path = {["id"] = true}},
   {method = "GET", pattern = "^/v1/customers$", fields = {["page_size"] = {"int32", "page_size", false, false}, ["pageSize"] = {"int32", "page_size", false, false}, ["page_token"] = {"string", "page_token", false, false}, ["pageToken"] = {"string", "page_token", false, false}, ["show_deactivated"] = {"bool", "show_deactivated", false, false}, ["showDeactivated"] = {"bool", "show_deactivated", false, false}}, path = {}},
   {method = "POST", pattern = "^/v1/customers/[^/:]+:deactivate$", fields = {}, path = {["id"] = true}},
+  {method = "GET", pattern = "^/v1/customerEvents$", fields = {["after_cursor"] = {"string", "after_cursor", false, false}, ["afterCursor"] = {"string", "after_cursor", false, false}}, path = {}},
   {method = "POST", pattern = "^/v1/purchases$", fields = {["request_id"] = {"string", "request_id", false, false}, ["requestId"] = {"string", "request_id", false, false}}, path = {}},
   {method = "GET", pattern = "^/v1/purchases/[^/:]+$", fields = {}, path = {["id"] = true}},
   {method = "GET", pattern = "^/v1/purchases$", fields = {["page_size"] = {"int32", "page_size", false, false}, ["pageSize"] = {"int32", "page_size", false, false}, ["page_token"] = {"string", "page_token", false, false}, ["pageToken"] = {"string", "page_token", false, false}, ["customer_id"] = {"string", "customer_id", false, false}, ["customerId"] = {"string", "customer_id", false, false}, ["start_time"] = {"timestamp", "start_time", false, false}, ["startTime"] = {"timestamp", "start_time", false, false}, ["start_time.seconds"] = {"int64", "start_time.seconds", false, "start_time"}, ["startTime.seconds"] = {"int64", "start_time.seconds", false, "start_time"}, ["start_time.nanos"] = {"int32", "start_time.nanos", false, "start_time"}, ["startTime.nanos"] = {"int32", "start_time.nanos", false, "start_time"}, ["end_time"] = {"timestamp", "end_time", false, false}, ["endTime"] = {"timestamp", "end_time", false, false}, ["end_time.seconds"] = {"int64", "end_time.seconds", false, "end_time"}, ["endTime.seconds"] = {"int64", "end_time.seconds", false, "end_time"}, ["end_time.nanos"] = {"int32", "end_time.nanos", false, "end_time"}, ["endTime.nanos"] = {"int32", "end_time.nanos", false, "end_time"}}, path = {}},
   {method = "POST", pattern = "^/v1/purchases/[^/:]+:cancel$", fields = {}, path = {["id"] = true}},
+  {method = "GET", pattern = "^/v1/purchaseEvents$", fields = {["after_cursor"] = {"string", "after_cursor", false, false}, ["afterCursor"] = {"string", "after_cursor", false, false}}, path = {}},
 }
 
 -- Checks a JSON request body and the query string against the protos before the transcoder

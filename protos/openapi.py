@@ -92,7 +92,7 @@ def error_responses(method: str, has_body: bool, anonymous: bool) -> dict[str, d
              "401": ("a token was sent that is not valid (TOKEN_INVALID, TOKEN_EXPIRED)" if anonymous else
                      "no bearer token (TOKEN_MISSING), or one that is not valid (TOKEN_INVALID, TOKEN_EXPIRED)")}
     if not anonymous:
-        words["403"] = "the token's role may not call this (ROLE_REQUIRED, ROLE_REFUSED)"
+        words["403"] = "the token's role may not call this (ROLE_REQUIRED)"
     if has_body:
         words["413"] = "the body is larger than 64 KiB (BODY_TOO_LARGE)"
         words["415"] = "the body is not JSON in UTF-8, uncompressed (UNSUPPORTED_MEDIA_TYPE)"
@@ -141,6 +141,12 @@ PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id",
 # staff's token does the rest (a customer's does too, on its own records).
 ANONYMOUS_OPERATIONS = frozenset({"GetDisc", "ListDiscs"})
 CUSTOMER_OPERATIONS = frozenset({"CreateCustomer", "CreatePurchase"})
+# Requests of the collection beside the one of each operation, as another caller sends them: the
+# sale at the counter is CreatePurchase sent with the staff's token, for any customer.
+SECOND_CALLERS = {"CreatePurchase": ("CreatePurchase at the counter", "token",
+                                     "A sale at the counter: the staff records a purchase for the customer in "
+                                     "customer_id (any active customer); it is the customer's, and its "
+                                     "recorded_by names the staff member.")}
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
           "description": "A JWT of the identity provider (locally: python -m devstack token --staff | "
                          "--customer <subject>). Roles in its `roles` claim: staff, customer."}
@@ -345,6 +351,13 @@ class _Builder:
             }
             if note:
                 operation["description"] = note
+            if method.server_streaming:
+                # The gateway writes each message of a server stream as it comes, one JSON object a
+                # line (gateway/envoy.yaml, stream_newline_delimited), as application/json.
+                operation["x-server-streaming"] = True
+                operation["responses"]["200"]["description"] = (
+                    "A stream: one object of this schema a line (newline-delimited JSON), each as it "
+                    "comes, for as long as the client stays")
             # Anonymous callers may browse; a token sent anyway must be valid.
             operation["security"] = [{}, {"bearer": []}] if method.name in ANONYMOUS_OPERATIONS else [{"bearer": []}]
             if rule.body == "*":
@@ -426,6 +439,8 @@ def build_collection(openapi: dict) -> dict:
     groups = {}
     for path, verbs in openapi["paths"].items():
         for verb, operation in verbs.items():
+            if operation.get("x-server-streaming"):
+                continue  # a stream that runs until the client leaves: curl shows it (docs/feed.md)
             tag = operation["tags"][0]
             if tag not in groups:
                 groups[tag] = f"fld_{tag.lower()}"
@@ -447,11 +462,20 @@ def build_collection(openapi: dict) -> dict:
             # shopper's, who signs up and buys); browsing sends none.
             name = operation["operationId"]
             variable = "customer_token" if name in CUSTOMER_OPERATIONS else "token"
-            request["headers"].append({"name": "Authorization", "value": "Bearer {{ _.%s }}" % variable,
-                                       "disabled": name in ANONYMOUS_OPERATIONS})
-            resources.append(request)
+            resources.append(_with_bearer(request, variable, disabled=name in ANONYMOUS_OPERATIONS))
+            if name in SECOND_CALLERS:
+                title, variable, description = SECOND_CALLERS[name]
+                second = {**request, "_id": f"{request['_id']}_{variable}", "name": title, "description": description,
+                          "headers": [h for h in request["headers"] if h["name"] != "Authorization"]}
+                resources.append(_with_bearer(second, variable, disabled=False))
     return {"_type": "export", "__export_format": 4, "__export_source": "recordstore.protos.openapi",
             "resources": resources}
+
+
+def _with_bearer(request: dict, variable: str, disabled: bool) -> dict:
+    """`request` sending the environment's bearer token `variable` (turned off when `disabled`)."""
+    header = {"name": "Authorization", "value": "Bearer {{ _.%s }}" % variable, "disabled": disabled}
+    return {**request, "headers": [*request["headers"], header]}
 
 
 def dumps(document: dict) -> str:

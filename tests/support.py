@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from services.orders import app as orders_app
 from services.runtime.auth import Access, Authenticator, AuthSettings
 from services.runtime.config import ServerSettings
 from services.runtime.db import Database
+from services.runtime.feed import Feed
 from services.runtime.guard import add_to_server
 from services.runtime.server import CommonSettings, Running, create_server, start
 
@@ -44,7 +46,7 @@ def brl(units: int, cents: int = 0) -> money_pb2.Money:
     return money_pb2.Money(currency_code="BRL", units=units, nanos=cents * 10_000_000)
 
 
-class Bearer(grpc.UnaryUnaryClientInterceptor):
+class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Sends `Authorization: Bearer <token>` with every call that does not carry its own."""
 
     def __init__(self, token: str):
@@ -55,6 +57,8 @@ class Bearer(grpc.UnaryUnaryClientInterceptor):
         if not any(key == "authorization" for key, _ in metadata):
             details = details._replace(metadata=[*metadata, self._header])
         return continuation(details, request)
+
+    intercept_unary_stream = intercept_unary_unary  # the change feeds' streams
 
 
 def tls_as(name: str) -> tls.TlsFiles:
@@ -171,6 +175,12 @@ def adding(servicer, service=CATALOG_SERVICE, rules=CATALOG_ACCESS):
     return lambda server: add_to_server(server, servicer, access)
 
 
+def unwatched_feed(stack, service: str) -> Feed:
+    """A feed of the service's schema for a servicer of the tests' own making, never started: its
+    Watch method is not what such a test calls."""
+    return Feed(service, stack.databases[service])
+
+
 def catalog_on(database: Database) -> Catalog:
     """The catalog's use cases on `database`, for a servicer of the tests' own making."""
     return Catalog(catalog_repository.store(database))
@@ -179,8 +189,8 @@ def catalog_on(database: Database) -> Catalog:
 class SlowCatalog(CatalogServicer):
     """The real catalog, answering ReserveStock and ReserveStocks only after `delay` seconds."""
 
-    def __init__(self, catalog: Catalog, delay: float):
-        super().__init__(catalog)
+    def __init__(self, catalog: Catalog, feed: Feed, delay: float):
+        super().__init__(catalog, feed)
         self.delay = delay
 
     async def ReserveStock(self, request, context):
@@ -195,7 +205,8 @@ class SlowCatalog(CatalogServicer):
 async def start_slow_catalog(stack, delay: float):
     """A catalog server (on the services' loop) whose reservations take `delay` seconds."""
     host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                         adding(SlowCatalog(catalog_on(stack.databases["catalog"]), delay)), None,
+                         adding(SlowCatalog(catalog_on(stack.databases["catalog"]), unwatched_feed(stack, "catalog"),
+                                            delay)), None,
                          tls_files=tls_as("catalog"))
     await host.start()
     return host
@@ -217,3 +228,61 @@ async def serve_orders(database: Database, customers_addr: str, catalog_addr: st
     settings = orders_app.Settings(common_settings("orders", auth), customers_addr, catalog_addr,
                                    request_budget=budget, recovery=recovery)
     return await start(orders_app.APP, settings, database)
+
+
+class Follower:
+    """A change feed's stream (a Watch*Events call of a blocking stub), read in a thread: `items`
+    is what arrived so far, `ended` the status that ended it (None while it runs)."""
+
+    def __init__(self, call):
+        self.call = call
+        self.items: list = []
+        self.ended: grpc.RpcError | None = None
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for item in self.call:
+                with self._changed:
+                    self.items.append(item)
+                    self._changed.notify_all()
+        except grpc.RpcError as error:
+            with self._changed:
+                self.ended = error
+                self._changed.notify_all()
+
+    def events(self) -> list:
+        """What arrived, heartbeats left out."""
+        return [item for item in list(self.items) if item.type != item.HEARTBEAT]
+
+    def until(self, enough, timeout: float = 20.0) -> list:
+        """Waits until `enough(items)` holds, or the stream ended; returns the items. A stream that
+        ends first, or never gets there, fails the test with what it got."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: enough(self.items) or self.ended is not None, timeout):
+                raise AssertionError(f"the feed did not deliver in {timeout:.0f}s; got {len(self.items)} item(s)")
+            if not enough(self.items):
+                raise AssertionError(f"the feed ended ({self.ended.code().name}: {self.ended.details()}) "
+                                     f"after {len(self.items)} item(s)")
+            return list(self.items)
+
+    def wait_ended(self, timeout: float = 20.0) -> grpc.RpcError:
+        self._thread.join(timeout)
+        assert self.ended is not None, "the feed did not end"
+        return self.ended
+
+    def close(self) -> None:
+        self.call.cancel()
+        self._thread.join(10)
+
+
+@contextmanager
+def following(method, request, metadata=None):
+    """A Follower of `method` (a stub's Watch*Events) sent `request`, cancelled at the end of the block."""
+    follower = Follower(method(request, metadata=metadata))
+    try:
+        yield follower
+    finally:
+        follower.close()

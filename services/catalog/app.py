@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..runtime.auth import Access
 from ..runtime.db import Database
+from ..runtime.feed import Feed
 from ..runtime.guard import add_to_server
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import metrics
@@ -33,10 +34,12 @@ class Settings:
 
 
 async def build(database: Database, settings: Settings) -> Built:
-    """Nothing to close beyond the server: the catalog calls no peer and runs no background task."""
-    servicer = CatalogServicer(Catalog(metrics.store(database)))
+    """The catalog calls no peer; its one background work is its change feed's."""
+    feed = Feed("catalog", database, settings.common.feed)
+    await feed.start()
+    servicer = CatalogServicer(Catalog(metrics.store(database)), feed)
     access = Access(SERVICE, ACCESS, settings.common.authenticator())
-    return Built(lambda server: add_to_server(server, servicer, access))
+    return Built(lambda server: add_to_server(server, servicer, access), feed.close)
 
 
 APP = ServiceApp(

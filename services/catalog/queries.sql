@@ -1,13 +1,23 @@
 -- Named queries of the catalog service; each name is a method of CatalogRepository.
 -- A reservation's states are parameters named after them (%(granted)s is ReservationState.GRANTED).
+-- A statement that creates a disc or changes its stock writes its event into catalog.events
+-- itself, from the change's RETURNING (the `logged` CTEs): the change and its event commit
+-- together or not at all, in the round trip the change took anyway, and the table's trigger
+-- wakes the feed at commit (migration 0009, runtime/feed.py).
 
 -- name: create_disc
-INSERT INTO catalog.discs
-       (request_id, title, artist, genre, release_year, price_cents, currency, stock, initial_stock)
-VALUES (%(request_id)s, %(title)s, %(artist)s, %(genre)s, %(release_year)s, %(price_cents)s,
-        %(currency)s, %(stock)s, %(stock)s)
-ON CONFLICT (request_id) DO NOTHING
-RETURNING *;
+WITH created AS (
+    INSERT INTO catalog.discs
+           (request_id, title, artist, genre, release_year, price_cents, currency, stock, initial_stock)
+    VALUES (%(request_id)s, %(title)s, %(artist)s, %(genre)s, %(release_year)s, %(price_cents)s,
+            %(currency)s, %(stock)s, %(stock)s)
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING *
+), logged AS (
+    INSERT INTO catalog.events (aggregate_id, type, payload)
+    SELECT id, 'disc.created', jsonb_build_object('disc', to_jsonb(created)) FROM created
+)
+SELECT * FROM created;
 
 -- name: get_disc_by_request_id
 SELECT * FROM catalog.discs WHERE request_id = %(request_id)s;
@@ -32,13 +42,20 @@ SELECT *
 -- The cap is a condition of the UPDATE, not a read before it: two restocks at once cannot both
 -- fit in the same room. Written as stock <= max - quantity so that no sum can overflow integer.
 -- No row: the disc does not exist, or the units do not fit.
-UPDATE catalog.discs
-   SET stock = stock + %(quantity)s,
-       restocked = restocked + %(quantity)s,
-       update_time = now()
- WHERE id = %(id)s
-   AND stock <= %(max_stock)s - %(quantity)s
-RETURNING *;
+WITH added AS (
+    UPDATE catalog.discs
+       SET stock = stock + %(quantity)s,
+           restocked = restocked + %(quantity)s,
+           update_time = now()
+     WHERE id = %(id)s
+       AND stock <= %(max_stock)s - %(quantity)s
+    RETURNING *
+), logged AS (
+    INSERT INTO catalog.events (aggregate_id, type, payload)
+    SELECT id, 'disc.restocked', jsonb_build_object('disc', to_jsonb(added), 'quantity', %(quantity)s)
+      FROM added
+)
+SELECT * FROM added;
 
 -- name: restock_disc_once
 -- restock_disc under a request id, in one statement as reserve_stock is: the units are added only
@@ -47,7 +64,7 @@ RETURNING *;
 -- snapshot); the second INSERT then fails on the primary key, which undoes its UPDATE too, and
 -- the caller reads the first. No row: the disc does not exist, the units do not fit, or the id
 -- was used before.
-WITH restocked AS (
+WITH added AS (
     UPDATE catalog.discs
        SET stock = stock + %(quantity)s,
            restocked = restocked + %(quantity)s,
@@ -58,9 +75,13 @@ WITH restocked AS (
     RETURNING *
 ), recorded AS (
     INSERT INTO catalog.restocks (request_id, disc_id, quantity)
-    SELECT %(request_id)s, id, %(quantity)s FROM restocked
+    SELECT %(request_id)s, id, %(quantity)s FROM added
+), logged AS (
+    INSERT INTO catalog.events (aggregate_id, type, payload)
+    SELECT id, 'disc.restocked', jsonb_build_object('disc', to_jsonb(added), 'quantity', %(quantity)s)
+      FROM added
 )
-SELECT * FROM restocked;
+SELECT * FROM added;
 
 -- name: get_restock
 SELECT * FROM catalog.restocks WHERE request_id = %(request_id)s;
@@ -76,7 +97,13 @@ WITH taken AS (
      WHERE id = %(disc_id)s
        AND stock >= %(quantity)s
        AND NOT EXISTS (SELECT 1 FROM catalog.reservations WHERE id = %(reservation_id)s)
-    RETURNING id
+    RETURNING *
+), logged AS (
+    INSERT INTO catalog.events (aggregate_id, type, payload)
+    SELECT id, 'disc.stock_reserved',
+           jsonb_build_object('disc', to_jsonb(taken), 'quantity', %(quantity)s,
+                              'reservation_id', %(reservation_id)s::uuid)
+      FROM taken
 )
 INSERT INTO catalog.reservations (id, disc_id, quantity, state, unit_price_cents, currency)
 SELECT %(reservation_id)s, d.id, %(quantity)s,
@@ -117,11 +144,17 @@ taken AS (
       FROM fresh f
      WHERE d.id = f.disc_id
        AND d.stock >= f.quantity
-    RETURNING f.id
+    RETURNING d AS disc, f.id AS reservation_id, f.quantity
+),
+logged AS (
+    INSERT INTO catalog.events (aggregate_id, type, payload)
+    SELECT (disc).id, 'disc.stock_reserved',
+           jsonb_build_object('disc', to_jsonb(disc), 'quantity', quantity, 'reservation_id', reservation_id)
+      FROM taken
 )
 INSERT INTO catalog.reservations (id, disc_id, quantity, state, unit_price_cents, currency)
 SELECT f.id, d.id, f.quantity,
-       CASE WHEN f.id IN (SELECT id FROM taken) THEN %(granted)s ELSE %(rejected)s END,
+       CASE WHEN f.id IN (SELECT reservation_id FROM taken) THEN %(granted)s ELSE %(rejected)s END,
        d.price_cents, d.currency
   FROM fresh f JOIN catalog.discs d ON d.id = f.disc_id
 RETURNING *;
@@ -141,10 +174,16 @@ WITH released AS (
            release_time = now()
      WHERE id = %(reservation_id)s
        AND state = %(granted)s
-    RETURNING disc_id, quantity
+    RETURNING id, disc_id, quantity
+), restored AS (
+    UPDATE catalog.discs d
+       SET stock = d.stock + r.quantity,
+           update_time = now()
+      FROM released r
+     WHERE d.id = r.disc_id
+    RETURNING d AS disc, r.id AS reservation_id, r.quantity
 )
-UPDATE catalog.discs d
-   SET stock = d.stock + r.quantity,
-       update_time = now()
-  FROM released r
- WHERE d.id = r.disc_id;
+INSERT INTO catalog.events (aggregate_id, type, payload)
+SELECT (disc).id, 'disc.stock_released',
+       jsonb_build_object('disc', to_jsonb(disc), 'quantity', quantity, 'reservation_id', reservation_id)
+  FROM restored;

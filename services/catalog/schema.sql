@@ -3,6 +3,15 @@
 
 CREATE SCHEMA catalog;
 
+CREATE FUNCTION catalog.notify_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('catalog_events', '');
+    RETURN NULL;
+END
+$$;
+
 CREATE TABLE catalog.discs (
     id uuid DEFAULT uuidv7() NOT NULL,
     request_id uuid,
@@ -27,6 +36,32 @@ CREATE TABLE catalog.discs (
 );
 ALTER TABLE ONLY catalog.discs ALTER COLUMN title SET STATISTICS 1000;
 ALTER TABLE ONLY catalog.discs ALTER COLUMN artist SET STATISTICS 1000;
+
+CREATE TABLE catalog.events (
+    id bigint NOT NULL,
+    aggregate_type text DEFAULT 'disc'::text NOT NULL,
+    aggregate_id uuid NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    create_time timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT events_aggregate_type_check CHECK ((aggregate_type = 'disc'::text)),
+    CONSTRAINT events_type_check CHECK ((type = ANY (ARRAY['disc.created'::text, 'disc.stock_reserved'::text, 'disc.stock_released'::text, 'disc.restocked'::text])))
+);
+
+ALTER TABLE catalog.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME catalog.events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE catalog.events_purged (
+    one_row boolean DEFAULT true NOT NULL,
+    through bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT events_purged_one_row_check CHECK (one_row)
+);
 
 CREATE TABLE catalog.reservations (
     id uuid NOT NULL,
@@ -63,6 +98,12 @@ ALTER TABLE ONLY catalog.discs
 ALTER TABLE ONLY catalog.discs
     ADD CONSTRAINT discs_request_id_key UNIQUE (request_id);
 
+ALTER TABLE ONLY catalog.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY catalog.events_purged
+    ADD CONSTRAINT events_purged_pkey PRIMARY KEY (one_row);
+
 ALTER TABLE ONLY catalog.reservations
     ADD CONSTRAINT reservations_pkey PRIMARY KEY (id);
 
@@ -81,6 +122,8 @@ CREATE INDEX discs_release_year_id ON catalog.discs USING btree (release_year, i
 CREATE INDEX discs_search ON catalog.discs USING gin (artist public.gin_trgm_ops, title public.gin_trgm_ops, lower(genre), release_year);
 
 CREATE INDEX reservations_disc_id ON catalog.reservations USING btree (disc_id);
+
+CREATE TRIGGER events_notify AFTER INSERT ON catalog.events FOR EACH ROW EXECUTE FUNCTION catalog.notify_events();
 
 ALTER TABLE ONLY catalog.reservations
     ADD CONSTRAINT reservations_disc_id_fkey FOREIGN KEY (disc_id) REFERENCES catalog.discs(id);

@@ -5,7 +5,9 @@ from __future__ import annotations
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from ..runtime import idempotency, rules
+from ..runtime.auth import current_caller
 from ..runtime.batching import answer_each, results_of
+from ..runtime.feed import Event, Feed, Heartbeat, record_of
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, StockRequest
@@ -18,6 +20,13 @@ RESERVATION_STATES_TO_PROTO = {
     ReservationState.GRANTED: catalog_pb2.Reservation.GRANTED,
     ReservationState.REJECTED: catalog_pb2.Reservation.REJECTED,
     ReservationState.RELEASED: catalog_pb2.Reservation.RELEASED,
+}
+# The one mapping of the feed's event types (catalog.events.type, migration 0009) to the API's.
+EVENT_TYPES_TO_PROTO = {
+    "disc.created": catalog_pb2.DiscEvent.CREATED,
+    "disc.stock_reserved": catalog_pb2.DiscEvent.STOCK_RESERVED,
+    "disc.stock_released": catalog_pb2.DiscEvent.STOCK_RELEASED,
+    "disc.restocked": catalog_pb2.DiscEvent.RESTOCKED,
 }
 
 
@@ -32,6 +41,21 @@ def disc_to_proto(disc: Disc) -> catalog_pb2.Disc:
         stock=disc.stock,
         create_time=to_timestamp(disc.create_time),
         update_time=to_timestamp(disc.update_time),
+    )
+
+
+def event_to_proto(item: Event | Heartbeat) -> catalog_pb2.DiscEvent:
+    if isinstance(item, Heartbeat):
+        return catalog_pb2.DiscEvent(
+            cursor=str(item.position), type=catalog_pb2.DiscEvent.HEARTBEAT, event_time=to_timestamp(item.time)
+        )
+    return catalog_pb2.DiscEvent(
+        cursor=str(item.position),
+        type=EVENT_TYPES_TO_PROTO[item.type],
+        event_time=to_timestamp(item.time),
+        disc=disc_to_proto(record_of(Disc, item.payload["disc"])),
+        quantity=item.payload.get("quantity", 0),
+        reservation_id=item.payload.get("reservation_id", ""),
     )
 
 
@@ -63,8 +87,9 @@ def new_disc_from_proto(disc: catalog_pb2.Disc) -> NewDisc:
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, feed: Feed):
         self._catalog = catalog
+        self._feed = feed
 
     async def CreateDisc(self, request, context):
         disc = new_disc_from_proto(request.disc)
@@ -109,3 +134,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ReleaseStock(self, request, context):
         return reservation_to_proto(await self._catalog.release_stock(rules.checked(request)["reservation_id"]))
+
+    async def WatchDiscEvents(self, request, context):
+        after = rules.checked(request)["after_cursor"] or ""
+        async for item in self._feed.watch(after, current_caller()):
+            yield event_to_proto(item)

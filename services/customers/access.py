@@ -6,7 +6,7 @@ subject), and reads and deactivates itself only: any other customer is NOT_FOUND
 that does not exist, so ids leak nothing.
 """
 
-from ..runtime.auth import SIGNED_IN, STAFF_ONLY, Caller, service_only
+from ..runtime.auth import SIGNED_IN, STAFF_ONLY, STAFF_OR_BACKENDS, Caller, service_only
 from .model import Customer
 
 ACCESS = {
@@ -17,6 +17,8 @@ ACCESS = {
     "BatchGetCustomers": service_only("orders"),
     "ListCustomers": STAFF_ONLY,
     "DeactivateCustomer": SIGNED_IN,
+    # Every customer's sign-up and deactivation, for the staff and other backends (e-mail...).
+    "WatchCustomerEvents": STAFF_OR_BACKENDS,
 }
 
 

@@ -1,11 +1,21 @@
 -- Named queries of the customers service; each name is a method of CustomerRepository.
 -- A customer's states are parameters named after them (%(active)s is CustomerState.ACTIVE).
+-- A statement that creates or deactivates a customer writes its event into customers.events
+-- itself, from the change's RETURNING (the `logged` CTEs): the change and its event commit
+-- together or not at all, and the table's trigger wakes the feed at commit (migration 0004,
+-- runtime/feed.py).
 
 -- name: create_customer
-INSERT INTO customers.customers (request_id, name, email, document, phone, subject)
-VALUES (%(request_id)s, %(name)s, %(email)s, %(document)s, %(phone)s, %(subject)s)
-ON CONFLICT (request_id, subject) WHERE request_id IS NOT NULL DO NOTHING
-RETURNING *;
+WITH created AS (
+    INSERT INTO customers.customers (request_id, name, email, document, phone, subject)
+    VALUES (%(request_id)s, %(name)s, %(email)s, %(document)s, %(phone)s, %(subject)s)
+    ON CONFLICT (request_id, subject) WHERE request_id IS NOT NULL DO NOTHING
+    RETURNING *
+), logged AS (
+    INSERT INTO customers.events (aggregate_id, type, payload)
+    SELECT id, 'customer.created', jsonb_build_object('customer', to_jsonb(created)) FROM created
+)
+SELECT * FROM created;
 
 -- name: get_customer_by_request_id
 -- The signer's own (migration 0003): the subject, or NULL for the staff.
@@ -30,9 +40,15 @@ SELECT *
 
 -- name: deactivate_customer
 -- Only an active customer changes, so the first deactivation time is kept.
-UPDATE customers.customers
-   SET state = %(deactivated)s,
-       deactivate_time = now()
- WHERE id = %(id)s
-   AND state = %(active)s
-RETURNING *;
+WITH deactivated AS (
+    UPDATE customers.customers
+       SET state = %(deactivated)s,
+           deactivate_time = now()
+     WHERE id = %(id)s
+       AND state = %(active)s
+    RETURNING *
+), logged AS (
+    INSERT INTO customers.events (aggregate_id, type, payload)
+    SELECT id, 'customer.deactivated', jsonb_build_object('customer', to_jsonb(deactivated)) FROM deactivated
+)
+SELECT * FROM deactivated;

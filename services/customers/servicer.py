@@ -7,6 +7,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Access, Caller, current_caller
 from ..runtime.batching import answer_each, results_of
+from ..runtime.feed import Event, Feed, Heartbeat, record_of
 from ..runtime.timestamps import to_timestamp
 from .access import LOOKUP_AS
 from .model import Customer, CustomerState, NewCustomer
@@ -18,6 +19,11 @@ SERVICE_NAME = SERVICE.full_name
 STATES_TO_PROTO = {
     CustomerState.ACTIVE: customers_pb2.Customer.ACTIVE,
     CustomerState.DEACTIVATED: customers_pb2.Customer.DEACTIVATED,
+}
+# The one mapping of the feed's event types (customers.events.type, migration 0004) to the API's.
+EVENT_TYPES_TO_PROTO = {
+    "customer.created": customers_pb2.CustomerEvent.CREATED,
+    "customer.deactivated": customers_pb2.CustomerEvent.DEACTIVATED,
 }
 
 
@@ -31,6 +37,20 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
         state=STATES_TO_PROTO[customer.state],
         create_time=to_timestamp(customer.create_time),
         deactivate_time=to_timestamp(customer.deactivate_time),
+        subject=customer.subject or "",
+    )
+
+
+def event_to_proto(item: Event | Heartbeat) -> customers_pb2.CustomerEvent:
+    if isinstance(item, Heartbeat):
+        return customers_pb2.CustomerEvent(
+            cursor=str(item.position), type=customers_pb2.CustomerEvent.HEARTBEAT, event_time=to_timestamp(item.time)
+        )
+    return customers_pb2.CustomerEvent(
+        cursor=str(item.position),
+        type=EVENT_TYPES_TO_PROTO[item.type],
+        event_time=to_timestamp(item.time),
+        customer=customer_to_proto(record_of(Customer, item.payload["customer"])),
     )
 
 
@@ -41,9 +61,10 @@ def new_customer_from_proto(customer: customers_pb2.Customer) -> NewCustomer:
 
 
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, customers: Customers, access: Access):
+    def __init__(self, customers: Customers, access: Access, feed: Feed):
         self._customers = customers
         self._access = access  # the lookups of BatchGetCustomers carry their buyers' tokens
+        self._feed = feed
 
     async def CreateCustomer(self, request, context):
         customer = new_customer_from_proto(request.customer)
@@ -80,3 +101,8 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         idempotency.refuse_key(context, "DeactivateCustomer")  # deactivating again changes nothing
         customer_id = rules.checked(request)["id"]
         return customer_to_proto(await self._customers.deactivate_customer(customer_id, current_caller()))
+
+    async def WatchCustomerEvents(self, request, context):
+        after = rules.checked(request)["after_cursor"] or ""
+        async for item in self._feed.watch(after, current_caller()):
+            yield event_to_proto(item)

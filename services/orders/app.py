@@ -17,6 +17,7 @@ from pathlib import Path
 from ..runtime import config
 from ..runtime.auth import Access
 from ..runtime.db import Database
+from ..runtime.feed import Feed
 from ..runtime.guard import add_to_server
 from ..runtime.server import Built, CommonSettings, ServiceApp
 from . import metrics
@@ -64,7 +65,9 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
     customers = CustomersClient(settings.customers_addr, settings.common.tls)
     catalog = CatalogClient(settings.catalog_addr, settings.common.tls)
     purchases = Purchases(metrics.store(database), customers, catalog, budget)
-    servicer = OrderServicer(purchases, budget)
+    feed = Feed("orders", database, settings.common.feed)
+    await feed.start()
+    servicer = OrderServicer(purchases, feed, budget)
     access = Access(SERVICE, ACCESS, settings.common.authenticator())
     recovery = None
     if settings.recovery:
@@ -81,6 +84,7 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
             log.warning("%d purchase(s) still unfinished at shutdown: the next start recovers them", unfinished)
         if recovery is not None:
             await recovery.close()
+        await feed.close()
         await customers.close()
         await catalog.close()
 

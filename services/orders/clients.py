@@ -100,7 +100,7 @@ def buyer_from_reply(customer_id: str, reply: customers_pb2.Customer) -> Buyer:
     active = _ACTIVITY.get(reply.state)
     if active is None:
         raise MalformedAnswer("customers", f"customer state ({reply.state})")
-    return Buyer(reply.id, active)
+    return Buyer(reply.id, active, reply.subject or None)
 
 
 def reservation_from_reply(

@@ -46,11 +46,13 @@ class PurchaseOrder:
 
 @dataclass(frozen=True)
 class PendingPurchase:
-    """A purchase to record as pending: the order, its buyer's request id and token subject."""
+    """A purchase to record as pending: the order, its request id, the subject its customer is
+    bound to (who sees it) and the subject of the token that recorded it (whose request id it is)."""
 
     order: PurchaseOrder
     request_id: str
     customer_subject: str | None
+    recorded_by: str | None
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ class Purchase:
     cancel_time: datetime | None
     failure_reason: str | None
     attempts: int
-    customer_subject: str | None  # the buyer's token subject (see access.py)
+    customer_subject: str | None  # the subject its customer is bound to: who sees it (see access.py)
+    recorded_by: str | None  # the subject of the token that recorded it: the customer's, or the staff's
 
     def __post_init__(self) -> None:
         if type(self.state) is not PurchaseState:  # as read from the database: text
@@ -113,6 +116,7 @@ class Buyer:
 
     id: str
     active: bool
+    subject: str | None = None  # the subject the customer is bound to; None: registered by the staff
 
 
 @dataclass(frozen=True)

@@ -1,55 +1,74 @@
 -- Named queries of the orders service; each name is a method of PurchaseRepository.
 -- A purchase's states are parameters named after them (%(pending)s is PurchaseState.PENDING):
 -- the repository passes model.PurchaseState, so the SQL cannot name a state the code lacks.
+-- A statement that brings a purchase to a final state (settled, failed, cancelled) writes its
+-- event into orders.events itself, from the change's RETURNING (the `logged` CTEs): the change
+-- and its event commit together or not at all, in the round trip the change took anyway, and
+-- the table's trigger wakes the feed at commit (migration 0007, runtime/feed.py).
 
 -- name: insert_pending_purchase
-INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
-VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s, %(customer_subject)s)
-ON CONFLICT (customer_id, request_id) DO NOTHING
+INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject, recorded_by)
+VALUES (%(request_id)s, %(customer_id)s, %(disc_id)s, %(quantity)s, %(customer_subject)s, %(recorded_by)s)
+ON CONFLICT (customer_id, recorded_by, request_id) DO NOTHING
 RETURNING *;
 
 -- name: insert_pending_purchases
 -- insert_pending_purchase for many in one statement (one commit): the new ones are returned, a
 -- request id used before (or twice in the batch) is left out for the caller to read.
-INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject)
+INSERT INTO orders.purchases (request_id, customer_id, disc_id, quantity, customer_subject, recorded_by)
 SELECT * FROM unnest(%(request_ids)s::uuid[], %(customer_ids)s::uuid[], %(disc_ids)s::uuid[],
-                     %(quantities)s::integer[], %(customer_subjects)s::text[])
-ON CONFLICT (customer_id, request_id) DO NOTHING
+                     %(quantities)s::integer[], %(customer_subjects)s::text[], %(recorded_bys)s::text[])
+ON CONFLICT (customer_id, recorded_by, request_id) DO NOTHING
 RETURNING *;
 
 -- name: get_purchase_by_request_id
-SELECT * FROM orders.purchases WHERE customer_id = %(customer_id)s AND request_id = %(request_id)s;
+-- A request id is its customer's and its recorder's (migration 0006).
+SELECT *
+  FROM orders.purchases
+ WHERE customer_id = %(customer_id)s AND recorded_by = %(recorded_by)s AND request_id = %(request_id)s;
 
 -- name: get_purchase
 SELECT * FROM orders.purchases WHERE id = %(id)s;
 
 -- name: settle_purchase
 -- Records the reservation's outcome on a pending purchase; a concurrent settler matches nothing.
-UPDATE orders.purchases
-   SET state = CASE WHEN %(granted)s THEN %(confirmed)s ELSE %(rejected)s END,
-       effective = %(granted)s,
-       unit_price_cents = %(unit_price_cents)s,
-       total_cents = %(unit_price_cents)s * quantity,
-       currency = %(currency)s,
-       update_time = now()
- WHERE id = %(id)s
-   AND state = %(pending)s
-RETURNING *;
+WITH settled AS (
+    UPDATE orders.purchases
+       SET state = CASE WHEN %(granted)s THEN %(confirmed)s ELSE %(rejected)s END,
+           effective = %(granted)s,
+           unit_price_cents = %(unit_price_cents)s,
+           total_cents = %(unit_price_cents)s * quantity,
+           currency = %(currency)s,
+           update_time = now()
+     WHERE id = %(id)s
+       AND state = %(pending)s
+    RETURNING *
+), logged AS (
+    INSERT INTO orders.events (aggregate_id, type, payload)
+    SELECT id, 'purchase.' || state, jsonb_build_object('purchase', to_jsonb(settled)) FROM settled
+)
+SELECT * FROM settled;
 
 -- name: settle_purchases
 -- settle_purchase for many in one statement (one commit); those no longer pending are left out.
-UPDATE orders.purchases p
-   SET state = CASE WHEN s.granted THEN %(confirmed)s ELSE %(rejected)s END,
-       effective = s.granted,
-       unit_price_cents = s.unit_price_cents,
-       total_cents = s.unit_price_cents * p.quantity,
-       currency = s.currency,
-       update_time = now()
-  FROM unnest(%(ids)s::uuid[], %(granted)s::boolean[], %(unit_price_cents)s::bigint[], %(currencies)s::text[])
-       AS s(id, granted, unit_price_cents, currency)
- WHERE p.id = s.id
-   AND p.state = %(pending)s
-RETURNING p.*;
+WITH settled AS (
+    UPDATE orders.purchases p
+       SET state = CASE WHEN s.granted THEN %(confirmed)s ELSE %(rejected)s END,
+           effective = s.granted,
+           unit_price_cents = s.unit_price_cents,
+           total_cents = s.unit_price_cents * p.quantity,
+           currency = s.currency,
+           update_time = now()
+      FROM unnest(%(ids)s::uuid[], %(granted)s::boolean[], %(unit_price_cents)s::bigint[], %(currencies)s::text[])
+           AS s(id, granted, unit_price_cents, currency)
+     WHERE p.id = s.id
+       AND p.state = %(pending)s
+    RETURNING p.*
+), logged AS (
+    INSERT INTO orders.events (aggregate_id, type, payload)
+    SELECT id, 'purchase.' || state, jsonb_build_object('purchase', to_jsonb(settled)) FROM settled
+)
+SELECT * FROM settled;
 
 -- name: start_failure
 -- Decides that a pending purchase can never settle: from here no settlement can confirm it, and
@@ -65,12 +84,18 @@ UPDATE orders.purchases
 RETURNING *;
 
 -- name: finish_failure
-UPDATE orders.purchases
-   SET state = %(failed)s,
-       update_time = now()
- WHERE id = %(id)s
-   AND state = %(failing)s
-RETURNING *;
+WITH failed AS (
+    UPDATE orders.purchases
+       SET state = %(failed)s,
+           update_time = now()
+     WHERE id = %(id)s
+       AND state = %(failing)s
+    RETURNING *
+), logged AS (
+    INSERT INTO orders.events (aggregate_id, type, payload)
+    SELECT id, 'purchase.failed', jsonb_build_object('purchase', to_jsonb(failed)) FROM failed
+)
+SELECT * FROM failed;
 
 -- name: record_failed_attempt
 -- A recovery round failed on this purchase: count it, and send it to the back of the work list so
@@ -97,13 +122,19 @@ UPDATE orders.purchases
 RETURNING *;
 
 -- name: finish_cancellation
-UPDATE orders.purchases
-   SET state = %(cancelled)s,
-       cancel_time = now(),
-       update_time = now()
- WHERE id = %(id)s
-   AND state = %(cancelling)s
-RETURNING *;
+WITH cancelled AS (
+    UPDATE orders.purchases
+       SET state = %(cancelled)s,
+           cancel_time = now(),
+           update_time = now()
+     WHERE id = %(id)s
+       AND state = %(cancelling)s
+    RETURNING *
+), logged AS (
+    INSERT INTO orders.events (aggregate_id, type, payload)
+    SELECT id, 'purchase.cancelled', jsonb_build_object('purchase', to_jsonb(cancelled)) FROM cancelled
+)
+SELECT * FROM cancelled;
 
 -- name: list_purchases
 SELECT *

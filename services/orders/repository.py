@@ -9,7 +9,7 @@ from ..runtime.db import Database, Refused
 from ..runtime.queries import load_queries
 from ..runtime.store import Repository, Store
 from .errors import RecordRefused
-from .model import PendingPurchase, Purchase, PurchaseFilter, PurchaseOrder, PurchaseState, Settlement
+from .model import PendingPurchase, Purchase, PurchaseFilter, PurchaseState, Settlement
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 # Every query may name any state: %(pending)s is PurchaseState.PENDING (see queries.sql).
@@ -42,18 +42,18 @@ class PurchaseRepository(Repository):
         except Refused as refused:
             raise RecordRefused(refused.message) from None
 
-    async def insert_pending_purchase(
-        self, order: PurchaseOrder, request_id: str, customer_subject: str | None
-    ) -> Purchase | None:
-        """The new pending purchase; None when request_id was already used."""
+    async def insert_pending_purchase(self, pending: PendingPurchase) -> Purchase | None:
+        """The new pending purchase; None when its request id was already used (by its recorder,
+        for its customer)."""
         return await self._one(
             "insert_pending_purchase",
             {
-                "request_id": request_id,
-                "customer_id": order.customer_id,
-                "disc_id": order.disc_id,
-                "quantity": order.quantity,
-                "customer_subject": customer_subject,
+                "request_id": pending.request_id,
+                "customer_id": pending.order.customer_id,
+                "disc_id": pending.order.disc_id,
+                "quantity": pending.order.quantity,
+                "customer_subject": pending.customer_subject,
+                "recorded_by": pending.recorded_by,
             },
         )
 
@@ -66,12 +66,19 @@ class PurchaseRepository(Repository):
             "disc_ids": [a.order.disc_id for a in asked],
             "quantities": [a.order.quantity for a in asked],
             "customer_subjects": [a.customer_subject for a in asked],
+            "recorded_bys": [a.recorded_by for a in asked],
         }
         return await self._all("insert_pending_purchases", params)
 
-    async def get_purchase_by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
-        """The buyer's purchase of that request id: request ids are each buyer's own."""
-        return await self._one("get_purchase_by_request_id", {"customer_id": customer_id, "request_id": request_id})
+    async def get_purchase_by_request_id(
+        self, customer_id: str, recorded_by: str | None, request_id: str
+    ) -> Purchase | None:
+        """The purchase of that request id, for that customer, by that recorder: request ids are
+        each customer's and recorder's own."""
+        return await self._one(
+            "get_purchase_by_request_id",
+            {"customer_id": customer_id, "recorded_by": recorded_by, "request_id": request_id},
+        )
 
     async def get_purchase(self, purchase_id: str) -> Purchase | None:
         return await self._one("get_purchase", {"id": purchase_id})

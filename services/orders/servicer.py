@@ -7,6 +7,7 @@ from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import current_caller
 from ..runtime.deadlines import Deadline
+from ..runtime.feed import Event, Feed, Heartbeat, record_of
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
@@ -28,6 +29,13 @@ STATES_TO_PROTO = {
     PurchaseState.FAILING: orders_pb2.Purchase.PENDING,
     PurchaseState.FAILED: orders_pb2.Purchase.FAILED,
 }
+# The one mapping of the feed's event types (orders.events.type, migration 0007) to the API's.
+EVENT_TYPES_TO_PROTO = {
+    "purchase.confirmed": orders_pb2.PurchaseEvent.CONFIRMED,
+    "purchase.rejected": orders_pb2.PurchaseEvent.REJECTED,
+    "purchase.failed": orders_pb2.PurchaseEvent.FAILED,
+    "purchase.cancelled": orders_pb2.PurchaseEvent.CANCELLED,
+}
 
 
 def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
@@ -43,12 +51,26 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
         update_time=to_timestamp(purchase.update_time),
         cancel_time=to_timestamp(purchase.cancel_time),
         failure_reason=purchase.failure_reason or "",
+        recorded_by=purchase.recorded_by or "",
     )
     # Priced together when settled (the table's CHECKs), and only then.
     if purchase.unit_price_cents is not None and purchase.total_cents is not None and purchase.currency is not None:
         message.unit_price.CopyFrom(from_cents(purchase.unit_price_cents, purchase.currency))
         message.total_price.CopyFrom(from_cents(purchase.total_cents, purchase.currency))
     return message
+
+
+def event_to_proto(item: Event | Heartbeat) -> orders_pb2.PurchaseEvent:
+    if isinstance(item, Heartbeat):
+        return orders_pb2.PurchaseEvent(
+            cursor=str(item.position), type=orders_pb2.PurchaseEvent.HEARTBEAT, event_time=to_timestamp(item.time)
+        )
+    return orders_pb2.PurchaseEvent(
+        cursor=str(item.position),
+        type=EVENT_TYPES_TO_PROTO[item.type],
+        event_time=to_timestamp(item.time),
+        purchase=purchase_to_proto(record_of(Purchase, item.payload["purchase"])),
+    )
 
 
 def order_from_proto(purchase: orders_pb2.Purchase) -> PurchaseOrder:
@@ -67,13 +89,15 @@ def filter_from_proto(fields: dict, owner: str | None) -> PurchaseFilter:
 
 
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
-    def __init__(self, purchases: Purchases, request_budget: float):
+    def __init__(self, purchases: Purchases, feed: Feed, request_budget: float):
         self._purchases = purchases
+        self._feed = feed
         self._budget = request_budget
 
     async def CreatePurchase(self, request, context):
         order = order_from_proto(request.purchase)
-        # The buyer scopes a header key: two customers may pick the same one.
+        # The customer scopes a header key: two customers may pick the same one (and its recorder
+        # scopes the request id it maps to: see migration 0006).
         request_id = idempotency.request_id(
             context,
             {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
@@ -96,3 +120,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         idempotency.refuse_key(context, "CancelPurchase")  # cancelling again answers the cancelled purchase
         purchase_id = rules.checked(request)["id"]
         return purchase_to_proto(await self._purchases.cancel_purchase(purchase_id, current_caller()))
+
+    async def WatchPurchaseEvents(self, request, context):
+        after = rules.checked(request)["after_cursor"] or ""
+        async for item in self._feed.watch(after, current_caller()):
+            yield event_to_proto(item)

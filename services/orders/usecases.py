@@ -118,9 +118,9 @@ class Purchases:
             found = await repo.list_purchases(where, tuple(after) if after else None, page_size + 1)
         return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
-    async def _by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
+    async def _by_request_id(self, customer_id: str, recorded_by: str | None, request_id: str) -> Purchase | None:
         async with self._store.autocommit() as repo:
-            return await repo.get_purchase_by_request_id(customer_id, request_id)
+            return await repo.get_purchase_by_request_id(customer_id, recorded_by, request_id)
 
     # -- create ------------------------------------------------------------------------------
 
@@ -128,25 +128,25 @@ class Purchases:
         self, order: PurchaseOrder, request_id: str | None, deadline: Deadline, caller: Caller
     ) -> Purchase:
         request_id = request_id or str(uuid.uuid4())
-        # With the buyer's own token: the customers service answers NOT_FOUND for a customer that
-        # is not the buyer's own (see access.py).
+        # With the caller's own token: the customers service answers NOT_FOUND for a customer that
+        # is not a shopper's own, and any customer to the staff (see access.py).
         buyer = await self._customers.get_customer(order.customer_id, deadline.remaining(), caller.token or "")
-        return await self._to_completion(self._record_and_settle(order, request_id, buyer.active, caller.subject))
+        pending = PendingPurchase(order, request_id, access.owner_subject(caller, buyer), caller.subject)
+        return await self._to_completion(self._record_and_settle(pending, buyer.active))
 
-    async def _record_and_settle(
-        self, order: PurchaseOrder, request_id: str, active: bool, subject: str | None
-    ) -> Purchase:
+    async def _record_and_settle(self, pending: PendingPurchase, active: bool) -> Purchase:
         deadline = Deadline(self._budget)
+        order = pending.order
         if not active:
             # A retry of a purchase made before the deactivation still gets its first answer.
-            earlier = await self._by_request_id(order.customer_id, request_id)
+            earlier = await self._by_request_id(order.customer_id, pending.recorded_by, pending.request_id)
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
             return await self._advance(earlier, deadline)
-        purchase = await self._pending.submit(PendingPurchase(order, request_id, subject))
+        purchase = await self._pending.submit(pending)
         if not purchase.is_for(order):
             # Not which purchase: the message says only that this buyer used the id before.
-            raise RequestIdReused(request_id, "another purchase")
+            raise RequestIdReused(pending.request_id, "another purchase")
         return await self._advance(purchase, deadline)
 
     # -- the batched writes -------------------------------------------------------------------
@@ -159,16 +159,16 @@ class Purchases:
     async def _record_pending(self, asked: list[PendingPurchase]) -> list[Purchase | BaseException]:
         async def alone(repo: PurchaseRepository, one: PendingPurchase) -> Purchase:
             return present(
-                await repo.insert_pending_purchase(one.order, one.request_id, one.customer_subject)
-                or await repo.get_purchase_by_request_id(one.order.customer_id, one.request_id),
+                await repo.insert_pending_purchase(one)
+                or await repo.get_purchase_by_request_id(one.order.customer_id, one.recorded_by, one.request_id),
                 f"purchase of request {one.request_id!r}",
             )
 
         return await self._together_or_alone(
             asked,
             lambda repo: repo.insert_pending_purchases(asked),
-            lambda made: (made.customer_id, made.request_id),
-            lambda one: (one.order.customer_id, one.request_id),
+            lambda made: (made.customer_id, made.recorded_by, made.request_id),
+            lambda one: (one.order.customer_id, one.recorded_by, one.request_id),
             alone,
         )
 

@@ -430,14 +430,18 @@ class Authenticator:
 @dataclass(frozen=True)
 class Rule:
     """Who may call a method: anyone, an authenticated caller with one of `roles`, or the one
-    service named `service` (by its client certificate, whatever token it carries)."""
+    service named `service` (by its client certificate, whatever token it carries). With
+    `backends`, also any backend service, by its certificate: one of ours, or another backend of
+    the trust domain (a fulfilment service reading a feed), but none of NOT_BACKENDS."""
 
     roles: frozenset[str] | None = None  # None: anyone, even anonymous
     service: str | None = None
-    # Roles that disqualify even a caller that has one of `roles`: a purchase is a customer's own
-    # act, and a token that also carries the staff role would let the staff's view of every
-    # customer pass for the buyer's own (a staff member who shops does so with a customer token).
-    refused: frozenset[str] = frozenset()
+    backends: bool = False
+
+    @property
+    def reads_certificate(self) -> bool:
+        """Whether the caller's certificate decides (the guard reads it only then)."""
+        return self.service is not None or self.backends
 
     def check(self, caller: Caller, method: str) -> None:
         if self.service is not None:
@@ -446,22 +450,28 @@ class Rule:
                     f"{method} is for the {self.service} service only", "SERVICE_REQUIRED", self.service
                 )
             return
+        if self.backends and caller.service is not None and caller.service not in NOT_BACKENDS:
+            return
         if self.roles is None:
             return
         if not caller.authenticated:
             raise Unauthenticated(f"{method} needs a bearer token", "TOKEN_MISSING")
         if not caller.roles & self.roles:
             required = " or ".join(sorted(self.roles))
+            if self.backends:
+                required += " or a backend service's certificate"
             raise PermissionDenied(f"{method} is for {required}", "ROLE_REQUIRED", required)
-        if caller.roles & self.refused:
-            refused = " or ".join(sorted(caller.roles & self.refused))
-            raise PermissionDenied(f"{method} is not for a token with the {refused} role", "ROLE_REFUSED", refused)
 
 
+# Identities of the trust domain that are no backend service: the gateway relays JSON clients'
+# calls, so a call through it is as good as the bearer token it carries, never a service's own;
+# `client` is the local stack's certificate for development tools (devstack/pki.py).
+NOT_BACKENDS = frozenset({"gateway", "client"})
 ANYONE = Rule()
 STAFF_ONLY = Rule(frozenset({STAFF}))
 SIGNED_IN = Rule(frozenset({STAFF, CUSTOMER}))
-CUSTOMER_ONLY = Rule(frozenset({CUSTOMER}), refused=frozenset({STAFF}))
+# What other backends read (the change feeds): the staff, and backend services by their certificates.
+STAFF_OR_BACKENDS = Rule(frozenset({STAFF}), backends=True)
 
 
 def service_only(name: str) -> Rule:
@@ -489,7 +499,7 @@ class Access:
         """The verified caller of a call of `method`, if the method's rule lets it in."""
         rule = self._rules[method]
         caller = await self._authenticator.caller(context)
-        if rule.service is not None:  # read the peer's certificate only where it decides
+        if rule.reads_certificate:  # read the peer's certificate only where it decides
             caller = dataclasses.replace(caller, service=self._authenticator.service(context))
         rule.check(caller, method)
         return caller

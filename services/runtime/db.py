@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
+from psycopg2 import sql as psql
 
 from . import metrics, tracing
 from .config import database_session_options
@@ -385,3 +386,83 @@ class Database:
         while self._idle:
             conn, _ = self._idle.pop()
             conn.close()
+
+    async def listener(self, channel: str) -> Listener:
+        """A connection of its own, outside the pool, listening on `channel` (see Listener)."""
+        if self._closed:
+            raise psycopg2.InterfaceError("the connection pool is closed")
+        conn = psycopg2.connect(
+            self._dsn,
+            async_=1,
+            application_name=f"{self._application_name}-listener",
+            options=database_session_options(),
+        )
+        try:
+            await asyncio.wait_for(_wait(conn), self._connect_timeout)
+            listener = Listener(conn, channel)
+            await asyncio.wait_for(listener.listen(), self._connect_timeout)
+        except BaseException:
+            conn.close()
+            raise
+        return listener
+
+
+class Listener:
+    """A connection that LISTENs on a channel: PostgreSQL delivers a NOTIFY when the transaction
+    that sent it commits, never when it rolls back. It also runs the few statements of whoever
+    follows the channel (the feed's horizon, runtime/feed.py), so that those never wait for the
+    pool. One task uses it: it runs a statement or waits for a notification, never both at once.
+    A lost connection raises one of CONNECTION_ERRORS; open another."""
+
+    def __init__(self, conn, channel: str):
+        self._conn = conn
+        self._channel = psql.Identifier(channel)
+
+    async def listen(self) -> None:
+        await self._execute(psql.SQL("LISTEN {}").format(self._channel), None)
+
+    async def unlisten(self) -> None:
+        """Stops hearing the channel: a listener that reads nothing would hold back PostgreSQL's
+        notification queue, which every notifying transaction of the cluster writes to."""
+        await self._execute(psql.SQL("UNLISTEN {}").format(self._channel), None)
+        self._taken()
+
+    async def one(self, sql: str, params=None) -> tuple | None:
+        return (await self._execute(sql, params)).fetchone()
+
+    async def all(self, sql: str, params=None) -> list[tuple]:
+        return (await self._execute(sql, params)).fetchall()
+
+    async def _execute(self, sql, params):
+        cursor = self._conn.cursor()  # kept until the statement is done: psycopg2 drops it otherwise
+        cursor.execute(sql, params)
+        await _wait(self._conn)
+        return cursor
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Waits up to `timeout` seconds (None: as long as it takes) for a notification. True when
+        at least one came (all that came are taken: a wake-up says that something committed, not
+        what). Notifications that arrived while a statement ran are taken at once."""
+        if self._taken():
+            return True
+        conn = self._conn
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = conn.fileno()
+        loop.add_reader(fd, _resolve, ready)
+        try:
+            await asyncio.wait_for(ready, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fd)
+        conn.poll()  # reads what arrived; raises when the connection is gone
+        return self._taken()
+
+    def _taken(self) -> bool:
+        notified = bool(self._conn.notifies)
+        self._conn.notifies.clear()
+        return notified
+
+    def close(self) -> None:
+        self._conn.close()

@@ -21,11 +21,13 @@ that never does hold the call).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import MethodDescriptor
@@ -49,13 +51,15 @@ class Admission:
     At shutdown a server first stops admitting (new RPCs answer UNAVAILABLE at once: safe to
     retry, elsewhere or later) and only then stops gRPC core, because core cancels every call it
     has received but not yet handed to Python: those clients would get CANCELLED, which they do
-    not retry, for calls nobody ever started.
+    not retry, for calls nobody ever started. A stream that would run for as long as its client
+    stays (runtime/feed.py) ends when `stopping` is set, at the start of the drain.
     """
 
     def __init__(self):
         self.open = True
         self.in_flight = 0
         self.last_rpc = time.monotonic()
+        self.stopping = asyncio.Event()
 
 
 # Each server's own Admission, seen by its RPCs: runtime.server sets it around server.start(),
@@ -65,23 +69,26 @@ ADMISSION: contextvars.ContextVar[Admission | None] = contextvars.ContextVar("ad
 
 
 def add_to_server(server: grpc.aio.Server, servicer: object, access: Access) -> None:
-    """Serves every method of `access.service` on `server`: the servicer's coroutine method of the
-    same name, behind the guard."""
+    """Serves every method of `access.service` on `server`, behind the guard: the servicer's
+    coroutine method of the same name, or its async generator for a server-streaming method (the
+    change feeds), whose replies are written as it yields them."""
     service = access.service
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in service.methods:
         behavior = getattr(servicer, method.name, None)
-        if not inspect.iscoroutinefunction(behavior):
-            raise TypeError(f"{type(servicer).__name__} has no coroutine method {method.name}")
-        if method.client_streaming or method.server_streaming:
-            # A server-streaming method would be a stream_stream_rpc_method_handler whose coroutine
-            # awaits self._serve(context, run), `run` writing each reply of the behaviour with
-            # context.write(): the same request, access, errors and log line.
-            raise TypeError(f"{service.full_name}/{method.name}: the guard serves unary methods only")
+        if method.client_streaming:
+            raise TypeError(f"{service.full_name}/{method.name}: the guard serves no client-streaming method")
+        wanted = inspect.isasyncgenfunction if method.server_streaming else inspect.iscoroutinefunction
+        if not wanted(behavior):
+            kind = "async generator" if method.server_streaming else "coroutine method"
+            raise TypeError(f"{type(servicer).__name__} has no {kind} {method.name}")
+        assert behavior is not None  # checked above: a coroutine method or an async generator
         call = _Method(method, behavior, access)
-        handlers[method.name] = grpc.stream_unary_rpc_method_handler(
-            call.unary, response_serializer=GetMessageClass(method.output_type).SerializeToString
-        )
+        serialize = GetMessageClass(method.output_type).SerializeToString
+        if method.server_streaming:
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(call.stream, response_serializer=serialize)
+        else:
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(call.unary, response_serializer=serialize)
     server.add_registered_method_handlers(service.full_name, handlers)
 
 
@@ -90,7 +97,7 @@ class _Method:
 
     __slots__ = ("access", "behavior", "measured", "name", "path", "request_class")
 
-    def __init__(self, method: MethodDescriptor, behavior: Callable[..., Awaitable], access: Access):
+    def __init__(self, method: MethodDescriptor, behavior: Callable[..., Any], access: Access):
         self.name = method.name
         self.path = f"/{method.containing_service.full_name}/{method.name}"
         self.request_class = GetMessageClass(method.input_type)
@@ -103,6 +110,17 @@ class _Method:
             return await self._serve(context, self.behavior)
         with tracing.server_span(self.path, context):
             return await self._serve(context, self.behavior)
+
+    async def stream(self, _requests, context) -> None:
+        """A server-streaming call: each reply written as the behaviour yields it (no span: a
+        stream lasts as long as its reader stays)."""
+
+        async def write_each(request, context) -> None:
+            async with contextlib.aclosing(self.behavior(request, context)) as replies:
+                async for reply in replies:
+                    await context.write(reply)
+
+        await self._serve(context, write_each)
 
     async def _serve(self, context, run: Callable[..., Awaitable]):
         """Reads the call's one request, admits its caller, and awaits `run(request, context)`."""

@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -24,6 +24,7 @@ from .access_log import ACCESS_LOG
 from .auth import Authenticator, AuthSettings
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
+from .feed import FeedSettings
 from .guard import ADMISSION, Admission
 from .migrations import migrate
 from .reflection import enable as enable_reflection
@@ -133,6 +134,7 @@ class ServiceHost:
             self._watcher.cancel()
         await self.health.enter_graceful_shutdown()
         self.admission.open = False
+        self.admission.stopping.set()  # the streams end now, not at the end of the grace period
         while self.admission.in_flight and loop.time() < deadline:
             await asyncio.sleep(QUIET_SECONDS / 5)
         refusing_until = min(deadline, loop.time() + REFUSING_SECONDS)
@@ -244,6 +246,7 @@ class CommonSettings:
     server: ServerSettings
     auth: AuthSettings
     tls: TlsFiles
+    feed: FeedSettings = field(default_factory=FeedSettings)
 
     @classmethod
     def from_env(
@@ -253,6 +256,7 @@ class CommonSettings:
             ServerSettings.from_env(default_listen_addr, env, default_metrics_addr),
             AuthSettings.from_env(env),
             TlsFiles.from_env(env),
+            FeedSettings.from_env(env),
         )
 
     def authenticator(self) -> Authenticator:

@@ -15,8 +15,9 @@ COLLECTION = json.loads((REPO_ROOT / "docs" / "insomnia.json").read_text())
 RESOURCES = COLLECTION["resources"]
 REQUESTS = [r for r in RESOURCES if r["_type"] == "request"]
 # In the order a user fills the environment in: create, then use what was created.
-ORDER = ["CreateCustomer", "CreateDisc", "CreatePurchase", "GetCustomer", "ListCustomers", "GetDisc",
-         "ListDiscs", "RestockDisc", "GetPurchase", "ListPurchases", "CancelPurchase", "DeactivateCustomer"]
+ORDER = ["CreateCustomer", "CreateDisc", "CreatePurchase", "CreatePurchase at the counter", "GetCustomer",
+         "ListCustomers", "GetDisc", "ListDiscs", "RestockDisc", "GetPurchase", "ListPurchases", "CancelPurchase",
+         "DeactivateCustomer"]
 CREATES = {"CreateCustomer": "customer_id", "CreateDisc": "disc_id", "CreatePurchase": "purchase_id"}
 
 

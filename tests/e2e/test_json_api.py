@@ -142,3 +142,32 @@ def test_cancel_and_restock(api):
     assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 2
     restocked = api.post(f"/v1/discs/{disc['id']}:restock", {"quantity": 3})
     assert restocked.status == 200 and restocked.json["stock"] == 5
+
+
+def test_a_sale_at_the_counter_in_json(api, stack):
+    """The staff records a purchase for a customer: the customer's, naming who recorded it."""
+    customer, disc = new_customer(api), new_disc(api, stock=3)
+    clerk = f"Bearer {stack.issuer.staff_token('clerk-json')}"
+    body = {"customer_id": customer["id"], "disc_id": disc["id"], "quantity": 2}
+    key = {"idempotency-key": unique("till-7")}
+    sold = api.request("POST", "/v1/purchases", body, authorization=clerk, headers=key)
+    assert sold.status == 200, sold.text
+    assert (sold.json["state"], sold.json["recorded_by"]) == ("CONFIRMED", "clerk-json")
+    # The clerk's retry is the same sale; the customer's own use of the same key is its own purchase.
+    assert api.request("POST", "/v1/purchases", body, authorization=clerk, headers=key).json == sold.json
+    own = api.request("POST", "/v1/purchases", {**body, "quantity": 1}, headers=key)
+    assert own.status == 200 and own.json["id"] != sold.json["id"]
+    assert own.json["recorded_by"] == api.get(f"/v1/customers/{customer['id']}").json["subject"]
+    # The customer sees both among its own.
+    mine = api.request("GET", "/v1/purchases", authorization=f"Bearer {api.tokens[customer['id']]}")
+    assert {p["id"] for p in mine.json["purchases"]} == {sold.json["id"], own.json["id"]}
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 0
+
+
+def test_a_customer_buys_as_itself_only_in_json(api):
+    ana, bia, disc = new_customer(api), new_customer(api), new_disc(api, stock=3)
+    as_bia = f"Bearer {api.tokens[bia['id']]}"
+    refused = api.request("POST", "/v1/purchases", {"customer_id": ana["id"], "disc_id": disc["id"], "quantity": 1},
+                          authorization=as_bia)
+    assert refused.status == 404 and refused.json["details"][0]["reason"] == "CUSTOMER_NOT_FOUND"
+    assert api.get(f"/v1/discs/{disc['id']}").json["stock"] == 3

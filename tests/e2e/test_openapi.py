@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from tests.e2e.test_feed_json import Stream
 from tests.support import REPO_ROOT
 
 OPENAPI = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
@@ -52,9 +53,18 @@ def test_every_documented_operation_is_served(api, resources, path, verb, operat
         if operation["operationId"] == "DeactivateCustomer":
             url = path.replace("{id}", api.post("/v1/customers", {
                 "name": "Gone", "email": f"gone-{uuid.uuid4().hex}@example.com"}).json["id"])
+    schema = resolve(operation["responses"]["200"]["content"]["application/json"]["schema"])
+    if operation.get("x-server-streaming"):  # a change feed: its first line, from the beginning
+        stream = Stream(int(api.port), f"{url}?after_cursor=0", api.staff_token)
+        try:
+            assert stream.reply.status == 200, f"GET {url}: {stream.reply.status}"
+            first = next(stream.lines())
+        finally:
+            stream.close()
+        assert set(first) <= set(schema["properties"]), f"undocumented fields in {first}"
+        return
     reply = api.request(verb.upper(), url, body=body, query=query or None)
     assert reply.status == 200, f"{verb.upper()} {url}: {reply.status} {reply.text}"
-    schema = resolve(operation["responses"]["200"]["content"]["application/json"]["schema"])
     assert set(reply.json) <= set(schema["properties"]), f"undocumented fields in {reply.json}"
 
 

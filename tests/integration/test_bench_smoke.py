@@ -17,7 +17,8 @@ def test_the_benchmark_runs_and_prints_its_table():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     for line in ("pgbench: purchase SQL", "gRPC CreatePurchase", "JSON CreatePurchase via Envoy", "monolith JSON purchase", "GetDisc @", "catalog health Check @", "the median of the rounds",
-                 "ListDiscs, all four @", "EXPLAIN: no sequential scan", "invariant on the purchased discs"):
+                 "ListDiscs, all four @", "EXPLAIN: no sequential scan", "invariant on the purchased discs",
+                 "feed lag, commit to delivery, during gRPC CreatePurchase round 1: p50"):
         assert line in result.stdout, f"missing {line!r} in:\n{result.stdout}"
     assert "gRPC purchases/s >= 0.25 x pgbench TPS" in result.stdout
     assert "JSON purchases/s >= 1.0 x the monolith" in result.stdout

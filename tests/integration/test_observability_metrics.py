@@ -127,13 +127,13 @@ def test_a_recovery_round_reads_the_backlog_count_and_the_age_of_the_oldest(stac
     from prometheus_client import REGISTRY
 
     from services.orders import metrics as orders_metrics
-    from services.orders.model import PurchaseOrder
+    from services.orders.model import PendingPurchase, PurchaseOrder
 
     async def round_with_two_planted() -> tuple[int, float]:
         async with orders_metrics.store(stack.databases["orders"]).transaction() as repo:
             for _ in range(2):
                 order = PurchaseOrder(str(uuid.uuid4()), str(uuid.uuid4()), 1)
-                await repo.insert_pending_purchase(order, str(uuid.uuid4()), None)
+                await repo.insert_pending_purchase(PendingPurchase(order, str(uuid.uuid4()), None, None))
             await repo.list_unfinished_purchases(older_than_seconds=3600, limit=100, max_attempts=5)  # what a round does
             row = await repo._connection.one(
                 "SELECT count(*), extract(epoch FROM now() - min(create_time))::float8 FROM orders.purchases"

@@ -13,7 +13,7 @@ from services.catalog.usecases import Catalog
 from services.orders.clients import CatalogClient
 from services.runtime.errors import NotFound, Unavailable
 from services.runtime.server import create_server
-from tests.support import adding, tls_as
+from tests.support import adding, tls_as, unwatched_feed
 
 
 class CountedCatalog(CatalogServicer):
@@ -31,7 +31,7 @@ async def start_replicas(stack, identities):
     calls = collections.Counter()
     hosts = []
     for index, identity in enumerate(identities):
-        servicer = CountedCatalog(Catalog(catalog_store(stack.databases["catalog"])))
+        servicer = CountedCatalog(Catalog(catalog_store(stack.databases["catalog"])), unwatched_feed(stack, "catalog"))
         servicer.calls, servicer.replica = calls, f"{identity}-{index}"
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
                              adding(servicer), None, tls_files=tls_as(identity))

@@ -18,6 +18,7 @@ from services.customers.usecases import Customers
 from services.runtime.auth import Access, Authenticator
 from services.runtime.server import create_server
 from tests.support import (adding, catalog_on, channel, create_customer, create_disc, raises_status, serve_orders, stock_of,
+                           unwatched_feed,
                            tls_as)
 
 
@@ -55,7 +56,8 @@ def test_a_customer_answered_without_a_state_is_the_customers_services_failure(s
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
     access = Access(CUSTOMERS_SERVICE, CUSTOMERS_ACCESS, Authenticator.from_env())
     odd = stack.run(serve(adding(CustomersWithoutState(
-        Customers(customers_repository.store(stack.databases["customers"])), access), CUSTOMERS_SERVICE, CUSTOMERS_ACCESS),
+        Customers(customers_repository.store(stack.databases["customers"])), access,
+        unwatched_feed(stack, "customers")), CUSTOMERS_SERVICE, CUSTOMERS_ACCESS),
         [CUSTOMERS_SERVICE_NAME], "customers"))
     orders = stack.run(serve_orders(stack.databases["orders"], f"127.0.0.1:{odd.port}", stack.addresses["catalog"]))
     try:
@@ -72,7 +74,8 @@ def test_a_customer_answered_without_a_state_is_the_customers_services_failure(s
 
 def test_a_price_not_in_whole_cents_fails_the_purchase_and_gives_its_units_back(stack, cluster):
     customer, disc = create_customer(stack), create_disc(stack, stock=3)
-    odd = stack.run(serve(adding(CatalogWithOddPrices(catalog_on(stack.databases["catalog"]))),
+    odd = stack.run(serve(adding(CatalogWithOddPrices(catalog_on(stack.databases["catalog"]),
+                                                      unwatched_feed(stack, "catalog"))),
                           [CATALOG_SERVICE_NAME], "catalog"))
     orders = stack.run(serve_orders(stack.databases["orders"], stack.addresses["customers"], f"127.0.0.1:{odd.port}"))
     try:

@@ -18,7 +18,7 @@ from services.orders import repository as orders_repository
 from services.orders.usecases import MAX_ATTEMPTS, Purchases
 from services.runtime.errors import ServiceError
 from services.runtime.server import create_server
-from tests.support import adding, catalog_on, buy, create_customer, create_disc, raises_status, stock_of, tls_as
+from tests.support import adding, buy, catalog_on, create_customer, create_disc, raises_status, stock_of, tls_as, unwatched_feed
 
 Purchase = pb.Purchase
 INTERVAL, GRACE = 0.2, 0.5  # the README's bound for recovery is their sum
@@ -33,13 +33,15 @@ def admin_sql(cluster, *statements):
     conn.close()
 
 
-def pending_purchase(customer_id, disc_id, quantity, age_seconds=0.0):
-    """A purchase row as CreatePurchase leaves it when it dies before ReserveStock."""
+def pending_purchase(customer_id, disc_id, quantity, age_seconds=0.0, subject=None):
+    """A purchase row as CreatePurchase leaves it when it dies before ReserveStock: bought by the
+    customer bound to `subject` (who sees it, and whose retry with its request id finds it)."""
     purchase_id = str(uuid.uuid4())
     return purchase_id, (
-        "INSERT INTO orders.purchases (id, request_id, customer_id, disc_id, quantity, create_time, update_time)"
-        " VALUES (%s, %s, %s, %s, %s, now() - make_interval(secs => %s), now() - make_interval(secs => %s))",
-        (purchase_id, str(uuid.uuid4()), customer_id, disc_id, quantity, age_seconds, age_seconds))
+        "INSERT INTO orders.purchases (id, request_id, customer_id, disc_id, quantity, customer_subject, recorded_by,"
+        " create_time, update_time)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, now() - make_interval(secs => %s), now() - make_interval(secs => %s))",
+        (purchase_id, str(uuid.uuid4()), customer_id, disc_id, quantity, subject, subject, age_seconds, age_seconds))
 
 
 def reservation(reservation_id, disc_id, quantity, state="rejected", unit_price_cents=5990):
@@ -106,7 +108,7 @@ def test_purchases_that_can_never_settle_fail_alone_and_the_others_are_finished_
 
 def test_a_retry_of_a_purchase_that_cannot_settle_answers_it_failed_and_it_cannot_be_cancelled(stack, cluster):
     customer, disc = create_customer(stack), create_disc(stack, stock=4)
-    purchase_id, row = pending_purchase(customer.id, disc.id, 1)
+    purchase_id, row = pending_purchase(customer.id, disc.id, 1, subject=customer.subject)
     admin_sql(cluster, row, reservation(purchase_id, disc.id, 3))
     request_id = get(stack, purchase_id).request_id
 
@@ -137,7 +139,8 @@ def against_a_broken_catalog(stack, broken=BrokenCatalog):
     """A catalog server of the `broken` kind, and purchase use cases that call it."""
     async def started():
         host = create_server("127.0.0.1:0", [CATALOG_SERVICE_NAME],
-                             adding(broken(catalog_on(stack.databases["catalog"]))), None,
+                             adding(broken(catalog_on(stack.databases["catalog"]), unwatched_feed(stack, "catalog"))),
+                             None,
                              tls_files=tls_as("catalog"))
         await host.start()
         purchases = Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(stack.addresses["customers"], tls_as("orders")),

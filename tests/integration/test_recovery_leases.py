@@ -18,7 +18,7 @@ from services.orders.repository import store as orders_store
 from services.orders.usecases import MAX_ATTEMPTS, Purchases
 from services.runtime.server import create_server
 from tests.integration.test_recovery import admin_sql, get, pending_purchase, wait_until
-from tests.support import adding, create_customer, create_disc, stock_of, tls_as
+from tests.support import adding, create_customer, create_disc, stock_of, tls_as, unwatched_feed
 
 
 class CountingCatalog(CatalogServicer):
@@ -77,7 +77,7 @@ def test_a_finished_purchase_is_not_leased(stack, cluster):
 def test_two_replicas_recovery_loops_take_each_purchase_once(stack, cluster):
     customer, disc = create_customer(stack), create_disc(stack, stock=100)
     planted = [pending_purchase(customer.id, disc.id, 1) for _ in range(40)]
-    counting = CountingCatalog(Catalog(catalog_store(stack.databases["catalog"])))
+    counting = CountingCatalog(Catalog(catalog_store(stack.databases["catalog"])), unwatched_feed(stack, "catalog"))
     counting.reserved = collections.Counter()
 
     async def two_replicas():

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from services.orders.errors import PeerRefused, RecordRefused
-from services.orders.model import (UNFINISHED, Buyer, PendingPurchase, Purchase, PurchaseFilter, PurchaseOrder,
+from services.orders.model import (UNFINISHED, Buyer, PendingPurchase, Purchase, PurchaseFilter,
                                    PurchaseState, Reservation, ReservationOutcome, Settlement)
 from services.runtime.errors import DeadlineExceeded, NotFound
 
@@ -56,20 +56,22 @@ class FakePurchaseRepository:
     async def commit(self) -> None:
         pass
 
-    async def insert_pending_purchase(self, order: PurchaseOrder, request_id: str,
-                                      customer_subject: str | None) -> Purchase | None:
-        self._failures.check("insert_pending_purchase")
-        if any((p.customer_id, p.request_id) == (order.customer_id, request_id) for p in self._rows.values()):
-            return None  # the unique (customer_id, request_id) of migration 0004
-        return await self._insert(order, request_id, customer_subject)
+    def _taken(self, one: PendingPurchase) -> bool:
+        """The unique (customer_id, recorded_by, request_id) of migration 0006."""
+        key = (one.order.customer_id, one.recorded_by, one.request_id)
+        return any((p.customer_id, p.recorded_by, p.request_id) == key for p in self._rows.values())
 
-    async def _insert(self, order: PurchaseOrder, request_id: str, customer_subject: str | None) -> Purchase:
-        now = datetime.now(UTC)
-        purchase = Purchase(id=str(uuid.uuid4()), request_id=request_id, customer_id=order.customer_id,
+    async def insert_pending_purchase(self, pending: PendingPurchase) -> Purchase | None:
+        self._failures.check("insert_pending_purchase")
+        return None if self._taken(pending) else await self._insert(pending)
+
+    async def _insert(self, pending: PendingPurchase) -> Purchase:
+        now, order = datetime.now(UTC), pending.order
+        purchase = Purchase(id=str(uuid.uuid4()), request_id=pending.request_id, customer_id=order.customer_id,
                             disc_id=order.disc_id, quantity=order.quantity, state=PurchaseState.PENDING,
                             effective=False, unit_price_cents=None, total_cents=None, currency=None,
                             create_time=now, update_time=now, cancel_time=None, failure_reason=None, attempts=0,
-                            customer_subject=customer_subject)
+                            customer_subject=pending.customer_subject, recorded_by=pending.recorded_by)
         self._rows[purchase.id] = purchase
         return purchase
 
@@ -79,15 +81,14 @@ class FakePurchaseRepository:
         self._failures.check("insert_pending_purchase")
         made = []
         for one in asked:
-            taken = any((p.customer_id, p.request_id) == (one.order.customer_id, one.request_id)
-                        for p in self._rows.values())
-            if not taken:
-                made.append(await self._insert(one.order, one.request_id, one.customer_subject))
+            if not self._taken(one):
+                made.append(await self._insert(one))
         return made
 
-    async def get_purchase_by_request_id(self, customer_id: str, request_id: str) -> Purchase | None:
-        return next((p for p in self._rows.values() if (p.customer_id, p.request_id) == (customer_id, request_id)),
-                    None)
+    async def get_purchase_by_request_id(self, customer_id: str, recorded_by: str | None,
+                                         request_id: str) -> Purchase | None:
+        key = (customer_id, recorded_by, request_id)
+        return next((p for p in self._rows.values() if (p.customer_id, p.recorded_by, p.request_id) == key), None)
 
     async def get_purchase(self, purchase_id: str) -> Purchase | None:
         return self._rows.get(purchase_id)
@@ -191,13 +192,14 @@ class FakePurchaseStore:
 class FakeCustomers:
     def __init__(self, **buyers: bool):
         self.buyers = dict(buyers)  # customer id -> active
+        self.subjects: dict[str, str] = {}  # customer id -> the subject it is bound to (none: the staff's)
         self.failures = Failures()
 
     async def get_customer(self, customer_id: str, timeout: float, token: str = "") -> Buyer:
         self.failures.check("get_customer")
         if customer_id not in self.buyers:
             raise NotFound("customer", customer_id)
-        return Buyer(customer_id, self.buyers[customer_id])
+        return Buyer(customer_id, self.buyers[customer_id], self.subjects.get(customer_id))
 
 
 @dataclasses.dataclass

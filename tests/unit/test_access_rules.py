@@ -56,3 +56,21 @@ def test_a_callers_own_subject_is_its_own_and_the_staffs_is_everyones():
     assert Caller(subject="ana", roles=frozenset({CUSTOMER})).own_subject == "ana"
     assert Caller(subject="admin", roles=frozenset({"staff"})).own_subject is None
     assert Caller(subject="both", roles=frozenset({"staff", CUSTOMER})).own_subject is None
+
+
+def test_the_feeds_rule_lets_in_the_staff_and_backend_services_by_certificate_only():
+    from services.runtime.auth import STAFF_OR_BACKENDS
+    STAFF_OR_BACKENDS.check(Caller("s", frozenset({"staff"}), "t"), "M")
+    STAFF_OR_BACKENDS.check(Caller(service="fulfilment"), "M")  # no token: its certificate is enough
+    STAFF_OR_BACKENDS.check(Caller(service="orders"), "M")
+    refused = [(Caller("c", frozenset({"customer"}), "t", service="gateway"), "PERMISSION_DENIED"),
+               (Caller(service="gateway"), "UNAUTHENTICATED"),  # the gateway relays end users: their token decides
+               (Caller(service="client"), "UNAUTHENTICATED"),  # the development tools' certificate
+               (Caller(), "UNAUTHENTICATED")]
+    for caller, code in refused:
+        try:
+            STAFF_OR_BACKENDS.check(caller, "M")
+        except Exception as error:  # noqa: BLE001 - the kind is what is checked
+            assert error.code.name == code, caller
+        else:
+            raise AssertionError(f"{caller} was let in")

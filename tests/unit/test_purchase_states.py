@@ -13,7 +13,7 @@ import pytest
 from services.orders.errors import PeerRefused
 from services.orders.model import PurchaseOrder, PurchaseState
 from services.orders.usecases import MAX_ATTEMPTS, Purchases
-from services.runtime.auth import CUSTOMER, Caller
+from services.runtime.auth import CUSTOMER, STAFF, Caller
 from services.runtime.db import ConnectionLost
 from services.runtime.deadlines import Deadline
 from services.runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition, NotFound, ServiceError,
@@ -21,20 +21,25 @@ from services.runtime.errors import (AlreadyExists, DeadlineExceeded, FailedPrec
 from tests.unit.fakes import BIGINT_MAX, FakeCatalog, FakeCustomers, FakeDisc, FakePurchaseStore
 
 ANA = Caller(subject="ana", roles=frozenset({CUSTOMER}), token="ana-token")
+CLERK = Caller(subject="clerk", roles=frozenset({STAFF}), token="clerk-token")
 DOWN = Unavailable("the catalog service is unavailable, retry later", "CATALOG_UNAVAILABLE")
 
 
 class World:
-    """The use cases wired to fakes: customer 'ana' (active), 'old' (deactivated); disc 'd' with 3 units."""
+    """The use cases wired to fakes: customer 'ana' (active, bound to subject 'ana'), 'old'
+    (deactivated), 'walkin' (active, registered by the staff: bound to no one); disc 'd' with 3 units."""
 
     def __init__(self, stock: int = 3, price_cents: int = 5990):
         self.store = FakePurchaseStore()
-        self.customers = FakeCustomers(ana=True, old=False)
+        self.customers = FakeCustomers(ana=True, old=False, walkin=True)
+        self.customers.subjects["ana"] = "ana"
         self.catalog = FakeCatalog(d=FakeDisc(stock, price_cents))
         self.purchases = Purchases(self.store, self.customers, self.catalog, budget=5.0)
 
-    def buy(self, quantity: int = 1, request_id: str | None = None, customer: str = "ana", disc: str = "d"):
-        return self.purchases.create_purchase(PurchaseOrder(customer, disc, quantity), request_id, Deadline(5), ANA)
+    def buy(self, quantity: int = 1, request_id: str | None = None, customer: str = "ana", disc: str = "d",
+            caller: Caller = ANA):
+        order = PurchaseOrder(customer, disc, quantity)
+        return self.purchases.create_purchase(order, request_id, Deadline(5), caller)
 
     @property
     def stock(self) -> int:
@@ -94,6 +99,42 @@ def test_a_request_id_used_for_another_order_is_refused():
 
     run(scenario)
     assert world.stock == 2
+
+
+def test_a_sale_at_the_counter_is_the_customers_and_says_who_recorded_it():
+    world = World(stock=3)
+
+    async def scenario():
+        return await world.buy(2, caller=CLERK), await world.buy(1)
+
+    at_the_counter, own = run(scenario)
+    assert (at_the_counter.customer_subject, at_the_counter.recorded_by) == ("ana", "clerk")
+    assert (own.customer_subject, own.recorded_by) == ("ana", "ana")
+    assert at_the_counter.state == PurchaseState.CONFIRMED and world.stock == 0
+
+
+def test_a_sale_at_the_counter_for_a_customer_bound_to_no_one_is_the_staffs_to_see():
+    world = World()
+
+    async def scenario():
+        return await world.buy(customer="walkin", caller=CLERK)
+
+    bought = run(scenario)
+    assert (bought.customer_subject, bought.recorded_by) == (None, "clerk")
+
+
+def test_a_request_id_is_its_customers_and_its_recorders():
+    world = World(stock=3)
+    request_id = str(uuid.uuid4())
+
+    async def scenario():
+        by_ana = await world.buy(1, request_id)
+        by_clerk = await world.buy(2, request_id, caller=CLERK)  # another order under the same id: no conflict
+        return by_ana, by_clerk, await world.buy(2, request_id, caller=CLERK), await world.buy(1, request_id)
+
+    by_ana, by_clerk, clerk_again, ana_again = run(scenario)
+    assert by_ana.id != by_clerk.id and (clerk_again, ana_again) == (by_clerk, by_ana)
+    assert len(world.store.rows) == 2 and world.stock == 0
 
 
 def test_a_deactivated_customer_buys_nothing():

@@ -146,3 +146,39 @@ class ReleaseStockRequest(_message.Message):
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
     def __init__(self, reservation_id: _Optional[str] = ...) -> None: ...
+
+class WatchDiscEventsRequest(_message.Message):
+    __slots__ = ("after_cursor",)
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    def __init__(self, after_cursor: _Optional[str] = ...) -> None: ...
+
+class DiscEvent(_message.Message):
+    __slots__ = ("cursor", "type", "event_time", "disc", "quantity", "reservation_id")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[DiscEvent.Type]
+        HEARTBEAT: _ClassVar[DiscEvent.Type]
+        CREATED: _ClassVar[DiscEvent.Type]
+        STOCK_RESERVED: _ClassVar[DiscEvent.Type]
+        STOCK_RELEASED: _ClassVar[DiscEvent.Type]
+        RESTOCKED: _ClassVar[DiscEvent.Type]
+    TYPE_UNSPECIFIED: DiscEvent.Type
+    HEARTBEAT: DiscEvent.Type
+    CREATED: DiscEvent.Type
+    STOCK_RESERVED: DiscEvent.Type
+    STOCK_RELEASED: DiscEvent.Type
+    RESTOCKED: DiscEvent.Type
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    DISC_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    type: DiscEvent.Type
+    event_time: _timestamp_pb2.Timestamp
+    disc: Disc
+    quantity: int
+    reservation_id: str
+    def __init__(self, cursor: _Optional[str] = ..., type: _Optional[_Union[DiscEvent.Type, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disc: _Optional[_Union[Disc, _Mapping]] = ..., quantity: _Optional[int] = ..., reservation_id: _Optional[str] = ...) -> None: ...

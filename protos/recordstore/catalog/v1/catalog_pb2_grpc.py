@@ -55,6 +55,11 @@ class CatalogServiceStub:
                 request_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.RestockDiscRequest.SerializeToString,
                 response_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.Disc.FromString,
                 _registered_method=True)
+        self.WatchDiscEvents = channel.unary_stream(
+                '/recordstore.catalog.v1.CatalogService/WatchDiscEvents',
+                request_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.WatchDiscEventsRequest.SerializeToString,
+                response_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.DiscEvent.FromString,
+                _registered_method=True)
         self.ReserveStock = channel.unary_unary(
                 '/recordstore.catalog.v1.CatalogService/ReserveStock',
                 request_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStockRequest.SerializeToString,
@@ -97,6 +102,17 @@ class CatalogServiceServicer:
 
     def RestockDisc(self, request, context):
         """Adds units to a disc's stock (AIP-136 custom method), for the store's staff.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchDiscEvents(self, request, context):
+        """The catalog's change feed (docs/feed.md): the events after `after_cursor`, then each new one as
+        it commits, for as long as the caller stays; a HEARTBEAT after 10 s without one. Every event
+        carries its cursor; resume from the last one received to miss nothing (at least once: a
+        change may come twice across a reconnection, never out of order for one disc). For the
+        staff and for backend services (by their certificate); JSON: newline-delimited, one event a line.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,6 +167,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.RestockDisc,
                     request_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.RestockDiscRequest.FromString,
                     response_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.Disc.SerializeToString,
+            ),
+            'WatchDiscEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDiscEvents,
+                    request_deserializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.WatchDiscEventsRequest.FromString,
+                    response_serializer=recordstore_dot_catalog_dot_v1_dot_catalog__pb2.DiscEvent.SerializeToString,
             ),
             'ReserveStock': grpc.unary_unary_rpc_method_handler(
                     servicer.ReserveStock,
@@ -277,6 +298,33 @@ class CatalogService:
             '/recordstore.catalog.v1.CatalogService/RestockDisc',
             recordstore_dot_catalog_dot_v1_dot_catalog__pb2.RestockDiscRequest.SerializeToString,
             recordstore_dot_catalog_dot_v1_dot_catalog__pb2.Disc.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDiscEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/recordstore.catalog.v1.CatalogService/WatchDiscEvents',
+            recordstore_dot_catalog_dot_v1_dot_catalog__pb2.WatchDiscEventsRequest.SerializeToString,
+            recordstore_dot_catalog_dot_v1_dot_catalog__pb2.DiscEvent.FromString,
             options,
             channel_credentials,
             insecure,

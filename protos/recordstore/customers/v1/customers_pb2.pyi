@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Customer(_message.Message):
-    __slots__ = ("id", "name", "email", "document", "phone", "state", "create_time", "deactivate_time")
+    __slots__ = ("id", "name", "email", "document", "phone", "state", "create_time", "deactivate_time", "subject")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Customer.State]
@@ -32,6 +32,7 @@ class Customer(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     DEACTIVATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     email: str
@@ -40,7 +41,8 @@ class Customer(_message.Message):
     state: Customer.State
     create_time: _timestamp_pb2.Timestamp
     deactivate_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., email: _Optional[str] = ..., document: _Optional[str] = ..., phone: _Optional[str] = ..., state: _Optional[_Union[Customer.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deactivate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    subject: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., email: _Optional[str] = ..., document: _Optional[str] = ..., phone: _Optional[str] = ..., state: _Optional[_Union[Customer.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deactivate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject: _Optional[str] = ...) -> None: ...
 
 class CreateCustomerRequest(_message.Message):
     __slots__ = ("customer", "request_id")
@@ -107,3 +109,31 @@ class DeactivateCustomerRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchCustomerEventsRequest(_message.Message):
+    __slots__ = ("after_cursor",)
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    def __init__(self, after_cursor: _Optional[str] = ...) -> None: ...
+
+class CustomerEvent(_message.Message):
+    __slots__ = ("cursor", "type", "event_time", "customer")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[CustomerEvent.Type]
+        HEARTBEAT: _ClassVar[CustomerEvent.Type]
+        CREATED: _ClassVar[CustomerEvent.Type]
+        DEACTIVATED: _ClassVar[CustomerEvent.Type]
+    TYPE_UNSPECIFIED: CustomerEvent.Type
+    HEARTBEAT: CustomerEvent.Type
+    CREATED: CustomerEvent.Type
+    DEACTIVATED: CustomerEvent.Type
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    type: CustomerEvent.Type
+    event_time: _timestamp_pb2.Timestamp
+    customer: Customer
+    def __init__(self, cursor: _Optional[str] = ..., type: _Optional[_Union[CustomerEvent.Type, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ...) -> None: ...

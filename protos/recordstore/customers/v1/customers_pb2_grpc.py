@@ -61,6 +61,11 @@ class CustomerServiceStub:
                 request_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.DeactivateCustomerRequest.SerializeToString,
                 response_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
                 _registered_method=True)
+        self.WatchCustomerEvents = channel.unary_stream(
+                '/recordstore.customers.v1.CustomerService/WatchCustomerEvents',
+                request_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.WatchCustomerEventsRequest.SerializeToString,
+                response_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.CustomerEvent.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -109,6 +114,17 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCustomerEvents(self, request, context):
+        """The customers' change feed (docs/feed.md): the events after `after_cursor`, then each new one as
+        it commits, for as long as the caller stays; a HEARTBEAT after 10 s without one. Every event
+        carries its cursor; resume from the last one received to miss nothing (at least once: a
+        change may come twice across a reconnection, never out of order for one customer). For the
+        staff and for backend services (by their certificate); JSON: newline-delimited, one event a line.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +152,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.DeactivateCustomer,
                     request_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.DeactivateCustomerRequest.FromString,
                     response_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.Customer.SerializeToString,
+            ),
+            'WatchCustomerEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCustomerEvents,
+                    request_deserializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.WatchCustomerEventsRequest.FromString,
+                    response_serializer=recordstore_dot_customers_dot_v1_dot_customers__pb2.CustomerEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -275,6 +296,33 @@ class CustomerService:
             '/recordstore.customers.v1.CustomerService/DeactivateCustomer',
             recordstore_dot_customers_dot_v1_dot_customers__pb2.DeactivateCustomerRequest.SerializeToString,
             recordstore_dot_customers_dot_v1_dot_customers__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCustomerEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/recordstore.customers.v1.CustomerService/WatchCustomerEvents',
+            recordstore_dot_customers_dot_v1_dot_customers__pb2.WatchCustomerEventsRequest.SerializeToString,
+            recordstore_dot_customers_dot_v1_dot_customers__pb2.CustomerEvent.FromString,
             options,
             channel_credentials,
             insecure,

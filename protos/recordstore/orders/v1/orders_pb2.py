@@ -29,7 +29,7 @@ from recordstore.rules.v1 import rules_pb2 as recordstore_dot_rules_dot_v1_dot_r
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"recordstore/orders/v1/orders.proto\x12\x15recordstore.orders.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a recordstore/rules/v1/rules.proto\x1a\x17google/type/money.proto\"\x87\x05\n\x08Purchase\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\x1b\n\x07\x64isc_id\x18\x03 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\x1f\n\x08quantity\x18\x04 \x01(\x05\x42\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x38\x01@\xe8\x07\x12,\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12-\n\x0btotal_price\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x17\n\teffective\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12:\n\x05state\x18\x08 \x01(\x0e\x32%.recordstore.orders.v1.Purchase.StateB\x04\xe2\x41\x01\x03\x12 \n\nrequest_id\x18\t \x01(\tB\x0c\xe2\x41\x01\x03\xca\xf4\x18\x04\x08\x01\x10\x01\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63\x61ncel_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x61ilure_reason\x18\r \x01(\tB\x04\xe2\x41\x01\x03\"s\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\x0e\n\nCANCELLING\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\"r\n\x15\x43reatePurchaseRequest\x12\x37\n\x08purchase\x18\x01 \x01(\x0b\x32\x1f.recordstore.orders.v1.PurchaseB\x04\xe2\x41\x01\x02\x12 \n\nrequest_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x08\x01\x10\x01\",\n\x12GetPurchaseRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\xdb\x01\n\x14ListPurchasesRequest\x12 \n\tpage_size\x18\x01 \x01(\x05\x42\r\xca\xf4\x18\t8\x00@\xe8\x07P\x01X2\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1d\n\x0b\x63ustomer_id\x18\x03 \x01(\tB\x08\xca\xf4\x18\x04\x08\x01\x10\x01\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\xca\xf4\x18\x0c\x62\nstart_time\"d\n\x15ListPurchasesResponse\x12\x32\n\tpurchases\x18\x01 \x03(\x0b\x32\x1f.recordstore.orders.v1.Purchase\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"/\n\x15\x43\x61ncelPurchaseRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x32\x94\x04\n\x0cOrderService\x12\x80\x01\n\x0e\x43reatePurchase\x12,.recordstore.orders.v1.CreatePurchaseRequest\x1a\x1f.recordstore.orders.v1.Purchase\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/purchases:\x08purchase\x12u\n\x0bGetPurchase\x12).recordstore.orders.v1.GetPurchaseRequest\x1a\x1f.recordstore.orders.v1.Purchase\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/purchases/{id}\x12\x81\x01\n\rListPurchases\x12+.recordstore.orders.v1.ListPurchasesRequest\x1a,.recordstore.orders.v1.ListPurchasesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/purchases\x12\x85\x01\n\x0e\x43\x61ncelPurchase\x12,.recordstore.orders.v1.CancelPurchaseRequest\x1a\x1f.recordstore.orders.v1.Purchase\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/purchases/{id}:cancel:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"recordstore/orders/v1/orders.proto\x12\x15recordstore.orders.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a recordstore/rules/v1/rules.proto\x1a\x17google/type/money.proto\"\xa2\x05\n\x08Purchase\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\x1b\n\x07\x64isc_id\x18\x03 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\x1f\n\x08quantity\x18\x04 \x01(\x05\x42\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x38\x01@\xe8\x07\x12,\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12-\n\x0btotal_price\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x17\n\teffective\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12:\n\x05state\x18\x08 \x01(\x0e\x32%.recordstore.orders.v1.Purchase.StateB\x04\xe2\x41\x01\x03\x12 \n\nrequest_id\x18\t \x01(\tB\x0c\xe2\x41\x01\x03\xca\xf4\x18\x04\x08\x01\x10\x01\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63\x61ncel_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x61ilure_reason\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0brecorded_by\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\"s\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\x0e\n\nCANCELLING\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\"r\n\x15\x43reatePurchaseRequest\x12\x37\n\x08purchase\x18\x01 \x01(\x0b\x32\x1f.recordstore.orders.v1.PurchaseB\x04\xe2\x41\x01\x02\x12 \n\nrequest_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x08\x01\x10\x01\",\n\x12GetPurchaseRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\xdb\x01\n\x14ListPurchasesRequest\x12 \n\tpage_size\x18\x01 \x01(\x05\x42\r\xca\xf4\x18\t8\x00@\xe8\x07P\x01X2\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1d\n\x0b\x63ustomer_id\x18\x03 \x01(\tB\x08\xca\xf4\x18\x04\x08\x01\x10\x01\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\xca\xf4\x18\x0c\x62\nstart_time\"d\n\x15ListPurchasesResponse\x12\x32\n\tpurchases\x18\x01 \x03(\x0b\x32\x1f.recordstore.orders.v1.Purchase\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"/\n\x15\x43\x61ncelPurchaseRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\x87\x01\n\x1aWatchPurchaseEventsRequest\x12i\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\tBS\xca\xf4\x18O \x13*\x11^(0|[1-9][0-9]*)$28a cursor of this feed (the decimal position of an event)\"\xa0\x02\n\rPurchaseEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x37\n\x04type\x18\x02 \x01(\x0e\x32).recordstore.orders.v1.PurchaseEvent.Type\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x08purchase\x18\x04 \x01(\x0b\x32\x1f.recordstore.orders.v1.Purchase\"c\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\r\n\tHEARTBEAT\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x32\xa3\x05\n\x0cOrderService\x12\x80\x01\n\x0e\x43reatePurchase\x12,.recordstore.orders.v1.CreatePurchaseRequest\x1a\x1f.recordstore.orders.v1.Purchase\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/purchases:\x08purchase\x12u\n\x0bGetPurchase\x12).recordstore.orders.v1.GetPurchaseRequest\x1a\x1f.recordstore.orders.v1.Purchase\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/purchases/{id}\x12\x81\x01\n\rListPurchases\x12+.recordstore.orders.v1.ListPurchasesRequest\x1a,.recordstore.orders.v1.ListPurchasesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/purchases\x12\x85\x01\n\x0e\x43\x61ncelPurchase\x12,.recordstore.orders.v1.CancelPurchaseRequest\x1a\x1f.recordstore.orders.v1.Purchase\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/purchases/{id}:cancel:\x01*\x12\x8c\x01\n\x13WatchPurchaseEvents\x12\x31.recordstore.orders.v1.WatchPurchaseEventsRequest\x1a$.recordstore.orders.v1.PurchaseEvent\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/purchaseEvents0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,6 +62,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PURCHASE'].fields_by_name['cancel_time']._serialized_options = b'\342A\001\003'
   _globals['_PURCHASE'].fields_by_name['failure_reason']._loaded_options = None
   _globals['_PURCHASE'].fields_by_name['failure_reason']._serialized_options = b'\342A\001\003'
+  _globals['_PURCHASE'].fields_by_name['recorded_by']._loaded_options = None
+  _globals['_PURCHASE'].fields_by_name['recorded_by']._serialized_options = b'\342A\001\003'
   _globals['_CREATEPURCHASEREQUEST'].fields_by_name['purchase']._loaded_options = None
   _globals['_CREATEPURCHASEREQUEST'].fields_by_name['purchase']._serialized_options = b'\342A\001\002'
   _globals['_CREATEPURCHASEREQUEST'].fields_by_name['request_id']._loaded_options = None
@@ -76,6 +78,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTPURCHASESREQUEST'].fields_by_name['end_time']._serialized_options = b'\312\364\030\014b\nstart_time'
   _globals['_CANCELPURCHASEREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_CANCELPURCHASEREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
+  _globals['_WATCHPURCHASEEVENTSREQUEST'].fields_by_name['after_cursor']._loaded_options = None
+  _globals['_WATCHPURCHASEEVENTSREQUEST'].fields_by_name['after_cursor']._serialized_options = b'\312\364\030O \023*\021^(0|[1-9][0-9]*)$28a cursor of this feed (the decimal position of an event)'
   _globals['_ORDERSERVICE'].methods_by_name['CreatePurchase']._loaded_options = None
   _globals['_ORDERSERVICE'].methods_by_name['CreatePurchase']._serialized_options = b'\202\323\344\223\002\031\"\r/v1/purchases:\010purchase'
   _globals['_ORDERSERVICE'].methods_by_name['GetPurchase']._loaded_options = None
@@ -84,20 +88,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERSERVICE'].methods_by_name['ListPurchases']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/purchases'
   _globals['_ORDERSERVICE'].methods_by_name['CancelPurchase']._loaded_options = None
   _globals['_ORDERSERVICE'].methods_by_name['CancelPurchase']._serialized_options = b'\202\323\344\223\002\036\"\031/v1/purchases/{id}:cancel:\001*'
+  _globals['_ORDERSERVICE'].methods_by_name['WatchPurchaseEvents']._loaded_options = None
+  _globals['_ORDERSERVICE'].methods_by_name['WatchPurchaseEvents']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/purchaseEvents'
   _globals['_PURCHASE']._serialized_start=217
-  _globals['_PURCHASE']._serialized_end=864
-  _globals['_PURCHASE_STATE']._serialized_start=749
-  _globals['_PURCHASE_STATE']._serialized_end=864
-  _globals['_CREATEPURCHASEREQUEST']._serialized_start=866
-  _globals['_CREATEPURCHASEREQUEST']._serialized_end=980
-  _globals['_GETPURCHASEREQUEST']._serialized_start=982
-  _globals['_GETPURCHASEREQUEST']._serialized_end=1026
-  _globals['_LISTPURCHASESREQUEST']._serialized_start=1029
-  _globals['_LISTPURCHASESREQUEST']._serialized_end=1248
-  _globals['_LISTPURCHASESRESPONSE']._serialized_start=1250
-  _globals['_LISTPURCHASESRESPONSE']._serialized_end=1350
-  _globals['_CANCELPURCHASEREQUEST']._serialized_start=1352
-  _globals['_CANCELPURCHASEREQUEST']._serialized_end=1399
-  _globals['_ORDERSERVICE']._serialized_start=1402
-  _globals['_ORDERSERVICE']._serialized_end=1934
+  _globals['_PURCHASE']._serialized_end=891
+  _globals['_PURCHASE_STATE']._serialized_start=776
+  _globals['_PURCHASE_STATE']._serialized_end=891
+  _globals['_CREATEPURCHASEREQUEST']._serialized_start=893
+  _globals['_CREATEPURCHASEREQUEST']._serialized_end=1007
+  _globals['_GETPURCHASEREQUEST']._serialized_start=1009
+  _globals['_GETPURCHASEREQUEST']._serialized_end=1053
+  _globals['_LISTPURCHASESREQUEST']._serialized_start=1056
+  _globals['_LISTPURCHASESREQUEST']._serialized_end=1275
+  _globals['_LISTPURCHASESRESPONSE']._serialized_start=1277
+  _globals['_LISTPURCHASESRESPONSE']._serialized_end=1377
+  _globals['_CANCELPURCHASEREQUEST']._serialized_start=1379
+  _globals['_CANCELPURCHASEREQUEST']._serialized_end=1426
+  _globals['_WATCHPURCHASEEVENTSREQUEST']._serialized_start=1429
+  _globals['_WATCHPURCHASEEVENTSREQUEST']._serialized_end=1564
+  _globals['_PURCHASEEVENT']._serialized_start=1567
+  _globals['_PURCHASEEVENT']._serialized_end=1855
+  _globals['_PURCHASEEVENT_TYPE']._serialized_start=1756
+  _globals['_PURCHASEEVENT_TYPE']._serialized_end=1855
+  _globals['_ORDERSERVICE']._serialized_start=1858
+  _globals['_ORDERSERVICE']._serialized_end=2533
 # @@protoc_insertion_point(module_scope)

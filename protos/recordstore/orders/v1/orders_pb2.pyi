@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Purchase(_message.Message):
-    __slots__ = ("id", "customer_id", "disc_id", "quantity", "unit_price", "total_price", "effective", "state", "request_id", "create_time", "update_time", "cancel_time", "failure_reason")
+    __slots__ = ("id", "customer_id", "disc_id", "quantity", "unit_price", "total_price", "effective", "state", "request_id", "create_time", "update_time", "cancel_time", "failure_reason", "recorded_by")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Purchase.State]
@@ -45,6 +45,7 @@ class Purchase(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CANCEL_TIME_FIELD_NUMBER: _ClassVar[int]
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     customer_id: str
     disc_id: str
@@ -58,7 +59,8 @@ class Purchase(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     cancel_time: _timestamp_pb2.Timestamp
     failure_reason: str
-    def __init__(self, id: _Optional[str] = ..., customer_id: _Optional[str] = ..., disc_id: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., effective: _Optional[bool] = ..., state: _Optional[_Union[Purchase.State, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+    recorded_by: str
+    def __init__(self, id: _Optional[str] = ..., customer_id: _Optional[str] = ..., disc_id: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., effective: _Optional[bool] = ..., state: _Optional[_Union[Purchase.State, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ..., recorded_by: _Optional[str] = ...) -> None: ...
 
 class CreatePurchaseRequest(_message.Message):
     __slots__ = ("purchase", "request_id")
@@ -101,3 +103,35 @@ class CancelPurchaseRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchPurchaseEventsRequest(_message.Message):
+    __slots__ = ("after_cursor",)
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: str
+    def __init__(self, after_cursor: _Optional[str] = ...) -> None: ...
+
+class PurchaseEvent(_message.Message):
+    __slots__ = ("cursor", "type", "event_time", "purchase")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[PurchaseEvent.Type]
+        HEARTBEAT: _ClassVar[PurchaseEvent.Type]
+        CONFIRMED: _ClassVar[PurchaseEvent.Type]
+        REJECTED: _ClassVar[PurchaseEvent.Type]
+        FAILED: _ClassVar[PurchaseEvent.Type]
+        CANCELLED: _ClassVar[PurchaseEvent.Type]
+    TYPE_UNSPECIFIED: PurchaseEvent.Type
+    HEARTBEAT: PurchaseEvent.Type
+    CONFIRMED: PurchaseEvent.Type
+    REJECTED: PurchaseEvent.Type
+    FAILED: PurchaseEvent.Type
+    CANCELLED: PurchaseEvent.Type
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    type: PurchaseEvent.Type
+    event_time: _timestamp_pb2.Timestamp
+    purchase: Purchase
+    def __init__(self, cursor: _Optional[str] = ..., type: _Optional[_Union[PurchaseEvent.Type, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., purchase: _Optional[_Union[Purchase, _Mapping]] = ...) -> None: ...

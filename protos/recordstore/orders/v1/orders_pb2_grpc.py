@@ -55,6 +55,11 @@ class OrderServiceStub:
                 request_serializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.CancelPurchaseRequest.SerializeToString,
                 response_deserializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.Purchase.FromString,
                 _registered_method=True)
+        self.WatchPurchaseEvents = channel.unary_stream(
+                '/recordstore.orders.v1.OrderService/WatchPurchaseEvents',
+                request_serializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.WatchPurchaseEventsRequest.SerializeToString,
+                response_deserializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.PurchaseEvent.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -64,7 +69,10 @@ class OrderServiceServicer:
     def CreatePurchase(self, request, context):
         """Buys `quantity` units of a disc. The customer must exist and be active; the disc must exist.
         When the disc lacks the stock asked for, the purchase is still recorded, with
-        effective = false and state REJECTED, and stock is untouched.
+        effective = false and state REJECTED, and stock is untouched. A customer buys as itself
+        (another customer is NOT_FOUND to it); the staff records a sale at the counter for any
+        customer. Either way the purchase is the customer's (it sees it among its own) and
+        recorded_by names who recorded it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +101,17 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPurchaseEvents(self, request, context):
+        """The purchases' change feed (docs/feed.md): the events after `after_cursor`, then each new one as
+        it commits, for as long as the caller stays; a HEARTBEAT after 10 s without one. Every event
+        carries its cursor; resume from the last one received to miss nothing (at least once: a
+        change may come twice across a reconnection, never out of order for one purchase). For the
+        staff and for backend services (by their certificate); JSON: newline-delimited, one event a line.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +134,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.CancelPurchase,
                     request_deserializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.CancelPurchaseRequest.FromString,
                     response_serializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.Purchase.SerializeToString,
+            ),
+            'WatchPurchaseEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPurchaseEvents,
+                    request_deserializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.WatchPurchaseEventsRequest.FromString,
+                    response_serializer=recordstore_dot_orders_dot_v1_dot_orders__pb2.PurchaseEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +250,33 @@ class OrderService:
             '/recordstore.orders.v1.OrderService/CancelPurchase',
             recordstore_dot_orders_dot_v1_dot_orders__pb2.CancelPurchaseRequest.SerializeToString,
             recordstore_dot_orders_dot_v1_dot_orders__pb2.Purchase.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPurchaseEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/recordstore.orders.v1.OrderService/WatchPurchaseEvents',
+            recordstore_dot_orders_dot_v1_dot_orders__pb2.WatchPurchaseEventsRequest.SerializeToString,
+            recordstore_dot_orders_dot_v1_dot_orders__pb2.PurchaseEvent.FromString,
             options,
             channel_credentials,
             insecure,
