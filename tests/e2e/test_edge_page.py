@@ -31,7 +31,8 @@ def test_the_page_states_the_budgets_timeouts_and_rates_the_config_has(gateway):
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     timeouts = {route["route"]["timeout"] for host in manager["route_config"]["virtual_hosts"]
                 for route in host["routes"] if "route" in route}
-    assert timeouts == {"2s", "6s"} and "reads (`Get*`, `List*`, GET) 2 s" in PAGE and "POST) 6 s" in PAGE
+    assert timeouts == {"0s", "2s", "6s"} and "reads (`Get*`, `List*`, GET) 2 s" in PAGE and "POST) 6 s" in PAGE
+    assert "the change feeds (`Watch*`, [feed.md](feed.md)) none" in PAGE  # their routes' 0s
     [limits] = [f["typed_config"] for f in manager["http_filters"] if f["name"] == "envoy.filters.http.local_ratelimit"]
     buckets = {tuple(e.get("value", "*") for e in d["entries"]): d["token_bucket"] for d in limits["descriptors"]}
     raw = buckets[("raw_grpc", "*")]
