@@ -26,6 +26,7 @@ from .access_log import ACCESS_LOG
 from .auth import CURRENT, Rule
 from .db import CONNECTION_ERRORS
 from .errors import ServiceError, to_rpc_status
+from .request_checks import Rejected
 
 log = logging.getLogger("rpc")
 
@@ -92,6 +93,8 @@ def _guard(path: str, method, rule: Rule):
             if rule.service is not None:  # read the peer's certificate only where it decides
                 caller = dataclasses.replace(caller, service=self.authenticator.service(context))
             rule.check(caller, path.rsplit("/", 1)[1])
+            if request.__class__ is Rejected:  # refused on arrival (request_checks.py): after who may call
+                raise request.error
             CURRENT.set(caller)  # this RPC's own task: no other call sees it
             return await method(self, request, context)
         except ServiceError as error:
@@ -126,4 +129,5 @@ def _guard(path: str, method, rule: Rule):
         with tracing.server_span(path, context):
             return await rpc(self, request, context)
 
+    traced.answers_rejected = True  # type: ignore[attr-defined]  # request_checks.checked_handler reads it
     return traced

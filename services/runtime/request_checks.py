@@ -149,12 +149,17 @@ def _varint(raw: bytes, position: int) -> tuple[int, int]:
 
 def checked_handler(handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethodHandler:
     """`handler` with its request checked on arrival; a refused one is answered INVALID_ARGUMENT
-    the way guard.py answers a ServiceError (google.rpc.Status with ErrorInfo and BadRequest)."""
+    the way guard.py answers a ServiceError (google.rpc.Status with ErrorInfo and BadRequest).
+
+    A guarded method gets the Rejected itself and answers it after the caller's access rule, so
+    that a caller who may not call the method learns that (401, 403), not what its fields hold."""
     parse = handler.request_deserializer
     message_class = getattr(parse, "__self__", None)  # generated code passes <Request>.FromString
     if handler.unary_unary is None or message_class is None or not hasattr(message_class, "DESCRIPTOR"):
         return handler
     behavior = handler.unary_unary
+    if getattr(behavior, "answers_rejected", False):
+        return handler._replace(request_deserializer=lambda raw: check_request(message_class, raw))  # type: ignore[attr-defined]
 
     async def rpc(request, context):
         if request.__class__ is Rejected:
