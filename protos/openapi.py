@@ -49,7 +49,7 @@ TEXT_PATTERN_LIMITS = (f"The pattern states every refused character but the unas
 UNITS_DIGITS = "^(0|[1-9][0-9]*)$"
 # The ErrorInfo reasons the gateway answers with itself, before any service (gateway/envoy.yaml,
 # gateway/body_check.lua): clients program against them (a test keeps this list, those files and
-# the README in step).
+# docs/api.md in step).
 GATEWAY_REASONS = (
     "UNKNOWN_FIELD", "DUPLICATE_FIELD", "INVALID_FIELD", "TIMESTAMP_OUT_OF_RANGE", "INVALID_JSON", "INVALID_UTF8",
     "BODY_NOT_ALLOWED", "INVALID_REQUEST",
@@ -140,7 +140,7 @@ QUERY_EXAMPLES = {"page_size": "20", "page_token": "{{ _.page_token }}", "artist
 # Values that must differ on every send (an email is taken once per database).
 UNIQUE_BODY_VALUES = {"CreateCustomer": {"email": "ana.souza+{% uuid 'v4' %}@example.com"}}
 PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id", "OrderService": "purchase_id"}
-# Who calls what (README, "Who may call what"; each service's access.py decides, and a test keeps
+# Who calls what (docs/api.md, "Who may call what"; each service's access.py decides, and a test keeps
 # these in step): browsing needs no token; signing up and buying are a customer's own acts; the
 # staff's token does the rest (a customer's does too, on its own records).
 ANONYMOUS_OPERATIONS = frozenset({"GetDisc", "ListDiscs"})
