@@ -1,5 +1,5 @@
 # One image for the three services; the command picks one: services.customers, services.catalog
-# or services.orders. Configuration comes only from environment variables (see README).
+# or services.orders. Configuration comes only from environment variables (docs/operations.md).
 # docker-compose also builds the `credentials` stage, its one-shot init step.
 FROM python:3.11-slim AS base
 

@@ -6,6 +6,13 @@
 With no --database-url (nor DATABASE_URL) it starts the embedded PostgreSQL with its data in
 .data/postgres, which survives restarts. With one (a superuser URL), it uses that server.
 
+Where files go, for --data-dir D (default .data/postgres): the embedded PostgreSQL's data and its
+roles' passwords (recordstore-passwords.json) in D; beside it, in D's parent: tls/ (the
+development CA and each service's certificate), auth/ (the token issuer's signing key and JWKS),
+page-token-secret, D.run (the run file), and with --database-url the roles' passwords. Give each
+stack a folder of its own. `token`, `credentials`, devstack.invariant and devstack.stress take the
+same --data-dir.
+
 `--replicas N` runs N processes of each service, each on its own port; Envoy balances over them
 (active gRPC health checks, outlier detection) and so does the orders service (round_robin).
 
@@ -49,7 +56,8 @@ def parse_args(argv):
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="superuser URL of an existing PostgreSQL (default: the embedded one)")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres",
-                        help="data directory of the embedded PostgreSQL (default: .data/postgres)")
+                        help="data directory of the embedded PostgreSQL (default: .data/postgres); tls/, "
+                             "auth/ and page-token-secret go beside it, in its parent")
     parser.add_argument("--host", default="127.0.0.1", help="address the services listen on")
     parser.add_argument("--base-port", type=int, default=50051,
                         help="customers listen on it, catalog on +1, orders on +2 (default 50051); "
@@ -118,8 +126,10 @@ def make_credentials(argv) -> int:
     """python -m devstack credentials [--data-dir D]: the token issuer and the certificates a run
     makes on first start, made now (for tools run before the stack), their folders printed.
     docker-compose makes its own in its init step (devstack/compose_init.py)."""
-    parser = argparse.ArgumentParser(prog="python -m devstack credentials")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres")
+    parser = argparse.ArgumentParser(prog="python -m devstack credentials", description=make_credentials.__doc__)
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres",
+                        help="the --data-dir scripts/run is given (default: .data/postgres); tls/ and auth/ go "
+                             "beside it, in its parent")
     args = parser.parse_args(argv)
     print(issuer_in(args.data_dir).ensure().directory)
     print(pki_in(args.data_dir).ensure().directory)

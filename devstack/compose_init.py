@@ -1,5 +1,5 @@
 """docker-compose's init step: every credential the stack needs, made once into named volumes,
-each container's own files in a volume of its own (README, "docker-compose").
+each container's own files in a volume of its own (docs/deploy.md, "docker-compose").
 
     python -m devstack.compose_init [--root /credentials] [--supplied /supplied] [--renew NAME]
     python -m devstack.compose_init token --staff | --customer SUBJECT [--ttl SECONDS]

@@ -5,7 +5,7 @@ Each identity's certificate names it with a SPIFFE-style URI SAN (spiffe://recor
 <name>) that the services read to know which service is calling (the catalog grants stock
 reservations to the orders service alone); its DNS and IP SANs let it serve on loopback and under
 its compose host name. Every certificate may serve and may be a client (mutual TLS on every hop).
-A real deployment brings its own (cert-manager, SPIRE...): see README, "Mutual TLS".
+A real deployment brings its own (cert-manager, SPIRE...): see docs/operations.md, "Credentials".
 """
 
 from __future__ import annotations

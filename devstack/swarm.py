@@ -5,7 +5,7 @@ docker-compose.yml serves both `docker compose up` and Docker Swarm: its `deploy
 `depends_on` with conditions ("services.<name>.depends_on must be a list", docker 28), which
 compose needs to start the credentials init step first and each service after what it needs,
 and it ignores `build` and `restart`. This prints the same file without them and without the
-init step, which runs once beforehand (README, "Docker Swarm"):
+init step, which runs once beforehand (docs/deploy.md, "Docker Swarm"):
 
     docker compose -p recordstore build
     docker compose -p recordstore run --rm credentials

@@ -6,8 +6,13 @@
 
 A customer token names a subject (the user's id at the identity provider, any string here):
 signing up with it (POST /v1/customers) creates the customer bound to that subject, and the same
-subject's tokens act as that customer from then on. Only services started by `scripts/run` on the
-same data directory accept these tokens.
+subject's tokens act as that customer from then on.
+
+The token is signed with the key of the stack on --data-dir (the same --data-dir given to
+scripts/run, default .data/postgres), which that stack made beside its data directory, in
+<parent>/auth/signing-key.pem (.data/auth by default). Only that stack accepts it; a data
+directory whose stack never ran has no key, and the command refuses it rather than make one that
+nothing trusts.
 """
 
 from __future__ import annotations
@@ -40,12 +45,18 @@ def main(argv=None) -> int:
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS,
                         help=f"seconds until it expires (default {DEFAULT_TTL_SECONDS})")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data" / "postgres",
-                        help="the data directory given to scripts/run (default: .data/postgres)")
+                        help="the --data-dir given to scripts/run (default: .data/postgres); its stack's "
+                             "signing key is beside it, in <parent>/auth")
     args = parser.parse_args(argv)
     if args.ttl <= 0:
         parser.error("--ttl must be a positive number of seconds")
     refuse_subject(parser, args.staff if args.staff else args.customer)
-    issuer = issuer_in(args.data_dir).ensure()
+    issuer = issuer_in(args.data_dir)
+    if not issuer.key_path.is_file() or not issuer.jwks_path.is_file():
+        # A key made here would sign tokens no service trusts (401 "Jwks doesn't have key to match kid").
+        parser.error(f"no stack's signing key in {issuer.directory}: --data-dir {args.data_dir} is not the data "
+                     "directory of a stack that has run; start scripts/run with it first (or give the --data-dir "
+                     "your scripts/run was given)")
     token = issuer.staff_token(args.staff, args.ttl) if args.staff else issuer.customer_token(args.customer, args.ttl)
     print(token)
     return 0

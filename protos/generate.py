@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import google.api.annotations_pb2
 import grpc_tools
 from grpc_tools import protoc
 
@@ -32,8 +31,10 @@ COLLECTION = REPO_ROOT / "docs" / "insomnia.json"
 # set's wherever a config places it (envoy.yaml names it "${DESCRIPTOR_PATH}.lua").
 BODY_CHECK_SOURCE = REPO_ROOT / "gateway" / "body_check.lua"
 BODY_CHECK = REPO_ROOT / "gateway" / "recordstore.pb.lua"
-# googleapis-common-protos ships google/api and google/rpc protos beside their Python modules.
-GOOGLEAPIS_ROOT = Path(google.api.annotations_pb2.__file__).resolve().parents[2]
+# The Google protos ours import (google/api, google/rpc, google/type), vendored from
+# googleapis-common-protos so that buf and other languages find them here too; a test keeps
+# them equal to the installed package's.
+GOOGLEAPIS_ROOT = PROTO_ROOT / "third_party"
 WELL_KNOWN_ROOT = Path(grpc_tools.__file__).resolve().parent / "_proto"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 # Envoy must resolve the error details the services attach (google.rpc.ErrorInfo, BadRequest,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2
@@ -38,12 +39,17 @@ SCALARS = {
 WELL_KNOWN = {".google.protobuf.Timestamp": {"type": "string", "format": "date-time"}}
 RULES_FILE = "recordstore/rules/v1/rules.proto"
 TEXT, REQUIRED_TEXT = "recordstore_Text", "recordstore_RequiredText"
+# What the text pattern cannot state (services/runtime/validation.py, text_pattern says why).
+TEXT_PATTERN_LIMITS = (f"The pattern states every refused character but the unassigned code points (Unicode "
+                       f"{unicodedata.unidata_version}'s, which each Unicode version changes) and surrogates "
+                       "(which UTF-8 cannot carry); its code points beyond U+FFFF are the characters themselves, "
+                       "as ECMA-262 reads them with the u flag.")
 # google.type.Money in JSON: units (int64) as a string of digits. The largest a rule allows is
 # written as a pattern, the one bound JSON Schema can put on a string of digits.
 UNITS_DIGITS = "^(0|[1-9][0-9]*)$"
 # The ErrorInfo reasons the gateway answers with itself, before any service (gateway/envoy.yaml,
 # gateway/body_check.lua): clients program against them (a test keeps this list, those files and
-# the README in step).
+# docs/api.md in step).
 GATEWAY_REASONS = (
     "UNKNOWN_FIELD", "DUPLICATE_FIELD", "INVALID_FIELD", "TIMESTAMP_OUT_OF_RANGE", "INVALID_JSON", "INVALID_UTF8",
     "BODY_NOT_ALLOWED", "INVALID_REQUEST",
@@ -136,7 +142,7 @@ QUERY_EXAMPLES = {"page_size": "20", "page_token": "{{ _.page_token }}", "artist
 # Values that must differ on every send (an email is taken once per database).
 UNIQUE_BODY_VALUES = {"CreateCustomer": {"email": "ana.souza+{% uuid 'v4' %}@example.com"}}
 PATH_VARIABLES = {"CustomerService": "customer_id", "CatalogService": "disc_id", "OrderService": "purchase_id"}
-# Who calls what (README, "Who may call what"; each service's access.py decides, and a test keeps
+# Who calls what (docs/api.md, "Who may call what"; each service's access.py decides, and a test keeps
 # these in step): browsing needs no token; signing up and buying are a customer's own acts; the
 # staff's token does the rest (a customer's does too, on its own records).
 ANONYMOUS_OPERATIONS = frozenset({"GetDisc", "ListDiscs"})
@@ -267,10 +273,10 @@ class _Builder:
 
     def text_schemas(self) -> None:
         if TEXT not in self.schemas:
-            self.schemas[TEXT] = {"type": "string", "pattern": text_pattern(required=False),
-                                  "description": self.rule_words["text"]}
+            words = f"{self.rule_words['text']} {TEXT_PATTERN_LIMITS}"
+            self.schemas[TEXT] = {"type": "string", "pattern": text_pattern(required=False), "description": words}
             self.schemas[REQUIRED_TEXT] = {"type": "string", "minLength": 1, "pattern": text_pattern(required=True),
-                                           "description": self.rule_words["text"] + " Not empty once trimmed."}
+                                           "description": words + " Not empty once trimmed."}
 
     def field(self, message_name: str, name: str):
         return next(f for f in self.messages[message_name][0].field if f.name == name)

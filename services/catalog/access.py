@@ -1,4 +1,4 @@
-"""Who may call what in the catalog: the one place it is decided (see README, "Who may call what").
+"""Who may call what in the catalog: the one place it is decided (docs/api.md, "Who may call what").
 
 Browsing is anonymous; changing the catalog is the staff's. The stock reservations are the
 orders service's alone (its certificate says who it is: see runtime/auth.py).

@@ -1,4 +1,4 @@
-"""Who may call what in the customers service: the one place it is decided (README, "Who may call
+"""Who may call what in the customers service: the one place it is decided (docs/api.md, "Who may call
 what").
 
 The staff registers, lists and deactivates anyone. A customer signs up (bound to its token's

@@ -1,4 +1,4 @@
-"""Who may call what in the orders service: the one place it is decided (README, "Who may call
+"""Who may call what in the orders service: the one place it is decided (docs/api.md, "Who may call
 what").
 
 A customer buys as itself, and sees and cancels its own purchases only; another's purchase is

@@ -59,7 +59,7 @@ REFRESH_UNKNOWN_KID_SECONDS = 10.0
 # this time (a JWKS file: within a second of its change, see FileKeys).
 JWKS_LIFESPAN_SECONDS = 60
 
-# What a token's subject may be (README, "Who may call what"), the same rule wherever a subject is
+# What a token's subject may be (docs/api.md, "Who may call what"), the same rule wherever a subject is
 # judged: 1 to 255 printable ASCII characters (space to tilde: no control character, which would
 # split a log line), with no space at either end, so "ana" and "ana " are not two customers and
 # "   " is nobody. ASCII, because identity providers' subjects are ids (UUIDs, `auth0|5f...`),

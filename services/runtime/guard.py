@@ -123,7 +123,7 @@ class _Method:
         await self._serve(context, write_each)
 
     async def _serve(self, context, run: Callable[..., Awaitable]):
-        """Reads the call's one request, admits its caller, and awaits `run(request, context)`."""
+        """Admits the call's caller, reads its one request, and awaits `run(request, context)`."""
         started = time.perf_counter()
         measured = self.measured
         measured.started.inc()
@@ -135,6 +135,9 @@ class _Method:
                 admission.last_rpc = time.monotonic()
                 if not admission.open:
                     raise Unavailable("the server is shutting down, retry", "SHUTTING_DOWN")
+            # Who may call is answered before what the request holds: a caller the method's rule
+            # refuses learns nothing of which requests the service would take.
+            CURRENT.set(await self.access.caller(self.name, context))  # this RPC's own task: no other call sees it
             raw = await context.read()
             if raw is grpc.aio.EOF:
                 raise InvalidArgument("request", "is missing: the call ended without its message", "MISSING_REQUEST")
@@ -142,7 +145,6 @@ class _Method:
             if admission is not None:
                 running = admission
                 running.in_flight += 1
-            CURRENT.set(await self.access.caller(self.name, context))  # this RPC's own task: no other call sees it
             return await run(request, context)
         except ServiceError as error:
             code = error.code

@@ -29,7 +29,7 @@ def kubectl() -> str:
 
 
 def render(overlay: str) -> list[dict]:
-    """The overlay's objects, as `kubectl kustomize` renders them (the command README gives);
+    """The overlay's objects, as `kubectl kustomize` renders them (the command docs/deploy.md gives);
     each call gets its own copy."""
     return [doc for doc in yaml.safe_load_all(_rendered(overlay)) if doc]
 

@@ -1,5 +1,5 @@
 """deploy/kubernetes: every overlay renders, every object is valid Kubernetes, and the rendered
-objects hold what the deployment promises (README, "Kubernetes"): replicas, probes, hardening,
+objects hold what the deployment promises (docs/deploy.md, "Kubernetes"): replicas, probes, hardening,
 headless Services, disruption budgets, autoscalers, and network policies that allow exactly the
 intended edges. Offline and fast: kubectl's kustomize and kubernetes-validate's bundled schemas.
 """

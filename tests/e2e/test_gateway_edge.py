@@ -514,7 +514,7 @@ def test_no_request_field_of_the_json_api_is_repeated():
 
 def test_every_reason_the_gateway_answers_is_documented():
     """A reason in gateway/envoy.yaml's replies (its header check's too) or the body check is in the
-    OpenAPI document's error schema and in the README or the gateway's page (docs/edge.md), and
+    OpenAPI document's error schema and in docs/api.md or the gateway's page (docs/edge.md), and
     the document names none the gateway does not have."""
     from tests.support import REPO_ROOT
 
@@ -528,7 +528,7 @@ def test_every_reason_the_gateway_answers_is_documented():
     described = document["components"]["schemas"]["google_rpc_Status"]["description"]
     listed = set(re.search(r"before any service: ([A-Z0-9_, ]+)\.", described)[1].split(", "))
     assert listed == answered
-    docs = (REPO_ROOT / "README.md").read_text() + (REPO_ROOT / "docs" / "edge.md").read_text()
+    docs = (REPO_ROOT / "docs" / "api.md").read_text() + (REPO_ROOT / "docs" / "edge.md").read_text()
     assert [reason for reason in sorted(answered) if f"`{reason}`" not in docs] == []
 
 

@@ -20,7 +20,7 @@ SERVICES = {"catalog": "recordstore.catalog.v1.CatalogService", "customers": "re
             "orders": "recordstore.orders.v1.OrderService"}
 from tests.hostile import altered, forged_token
 from tests.rawh2 import RawGrpc
-from tests.support import buy, channel, create_customer, create_disc, raises_status, tls_as, unique
+from tests.support import bearer, buy, channel, create_customer, create_disc, raises_status, tls_as, unique
 
 
 @pytest.mark.parametrize("field", ["start_time", "end_time"])
@@ -101,6 +101,26 @@ def test_a_nul_in_a_body_names_the_nested_field(stack):
         buy(stack, str(uuid.uuid4()), str(uuid.uuid4()), request_id="\x00")
 
 
+def test_who_may_call_is_answered_before_what_the_request_holds(stack):
+    """A request the services refuse on arrival (a NUL, bytes that are not UTF-8) from a caller who
+    may not make the call at all is answered as the same call without it: 401 or 403. Only a caller
+    who may make it learns what is wrong with its fields."""
+    shopper = create_customer(stack)
+    with_nul = customers_pb2.ListCustomersRequest(page_token="a\x00b")
+    not_utf8 = with_bad_utf8(customers_pb2.ListCustomersRequest(page_token="@@"))
+    method = f"/{SERVICES['customers']}/ListCustomers"
+    with raises_status(grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_REQUIRED"):
+        stack.customers.ListCustomers(with_nul, metadata=bearer(stack.tokens[shopper.id]), timeout=10)
+    with raises_status(grpc.StatusCode.PERMISSION_DENIED, reason="ROLE_REQUIRED"):
+        call_raw(stack.addresses["customers"], method, not_utf8, stack.tokens[shopper.id])
+    with raises_status(grpc.StatusCode.UNAUTHENTICATED, reason="TOKEN_MISSING"):
+        call_raw(stack.addresses["customers"], method, with_nul.SerializeToString())
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, "page_token", "NUL_CHARACTER"):
+        stack.customers.ListCustomers(with_nul, timeout=10)  # the staff's stubs: it may list customers
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, "page_token", "INVALID_UTF8"):
+        call_raw(stack.addresses["customers"], method, not_utf8, stack.staff_token)
+
+
 def test_zero_bytes_that_are_not_in_strings_pass(stack):
     """An empty submessage (here a Timestamp of the epoch) serializes with a 0 byte: it is no NUL."""
     request = orders_pb2.ListPurchasesRequest(start_time=timestamp_pb2.Timestamp(), customer_id=str(uuid.uuid4()))
@@ -108,10 +128,11 @@ def test_zero_bytes_that_are_not_in_strings_pass(stack):
     assert list(stack.orders.ListPurchases(request, timeout=10).purchases) == []
 
 
-def call_raw(address: str, method: str, raw: bytes):
-    """Sends `raw` as the request bytes, as a client with another protobuf library (or Envoy) may."""
-    with channel(address) as anonymous:
-        return anonymous.unary_unary(method)(raw, timeout=10)
+def call_raw(address: str, method: str, raw: bytes, token: str | None = None):
+    """Sends `raw` as the request bytes, as a client with another protobuf library (or Envoy) may,
+    with `token` (none: anonymous)."""
+    with channel(address, token) as caller:
+        return caller.unary_unary(method)(raw, timeout=10)
 
 
 def with_bad_utf8(message) -> bytes:
@@ -130,8 +151,8 @@ def with_bad_utf8(message) -> bytes:
 ])
 def test_invalid_utf8_names_the_field(stack, service, method, message, field):
     full_name = SERVICES[service]
-    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field, "INVALID_UTF8"):
-        call_raw(stack.addresses[service], f"/{full_name}/{method}", with_bad_utf8(message))
+    with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field, "INVALID_UTF8"):  # as the staff, who may call each
+        call_raw(stack.addresses[service], f"/{full_name}/{method}", with_bad_utf8(message), stack.staff_token)
 
 
 def test_bytes_that_are_no_message_are_invalid_argument(stack):

@@ -21,7 +21,7 @@ from services.runtime.server import create_server
 from tests.support import adding, buy, catalog_on, create_customer, create_disc, raises_status, stock_of, tls_as, unwatched_feed
 
 Purchase = pb.Purchase
-INTERVAL, GRACE = 0.2, 0.5  # the README's bound for recovery is their sum
+INTERVAL, GRACE = 0.2, 0.5  # docs/consistency.md's bound for recovery is their sum
 BIGINT_MAX = 2**63 - 1
 
 

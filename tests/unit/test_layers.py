@@ -1,4 +1,4 @@
-"""The layers of a service, as the README's layout states them, checked on the source."""
+"""The layers of a service, as CONTRIBUTING.md's shape of a service states them, checked on the source."""
 
 import ast
 

@@ -1,7 +1,10 @@
-"""The OpenAPI document's text pattern says what clean_text does, wherever it states anything:
-every Latin-1 character, alone, inside, around and at the ends of a text."""
+"""The OpenAPI document's text pattern says what clean_text does: for every code point of
+Unicode, alone, inside, around and at the ends of a text, but the two kinds it cannot state
+(validation.text_pattern): unassigned code points, which the services refuse and the pattern
+takes, and surrogates, which UTF-8 cannot carry."""
 
 import re
+import unicodedata
 
 import pytest
 
@@ -9,6 +12,7 @@ from services.runtime.errors import InvalidArgument
 from services.runtime.validation import clean_text, text_pattern
 
 OPTIONAL, REQUIRED = re.compile(text_pattern(required=False)), re.compile(text_pattern(required=True))
+ZWJ, ZWNJ = "\u200d", "\u200c"
 
 
 def accepted(value: str) -> tuple[bool, bool]:
@@ -19,13 +23,45 @@ def accepted(value: str) -> tuple[bool, bool]:
         return False, False
 
 
-@pytest.mark.parametrize("code", range(0x100))
-def test_pattern_and_code_agree_on_every_latin1_character(code):
-    char = chr(code)
-    for value in (char, f"a{char}b", f"{char}ab", f"ab{char}", f"{char}{char}", f" {char} "):
-        takes, not_empty = accepted(value)
-        assert bool(OPTIONAL.fullmatch(value)) == takes, repr(value)
-        assert bool(REQUIRED.fullmatch(value)) == (takes and not_empty), repr(value)
+def agree(value: str) -> bool:
+    takes, not_empty = accepted(value)
+    return bool(OPTIONAL.fullmatch(value)) == takes and bool(REQUIRED.fullmatch(value)) == (takes and not_empty)
+
+
+@pytest.mark.parametrize("plane", range(17))
+def test_pattern_and_code_agree_on_every_assigned_code_point(plane):
+    disagree = []
+    for code in range(plane << 16, (plane + 1) << 16):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF or unicodedata.category(char) == "Cn":
+            continue
+        values = (char, f"a{char}b", f"{char}ab", f"ab{char}", f"{char}{char}", f" {char} ")
+        disagree += [value for value in values if not agree(value)]
+    assert disagree == []
+
+
+def test_unassigned_code_points_are_what_the_pattern_cannot_state():
+    unassigned = "\u0378"  # Cn in Unicode 14.0 (Python 3.11)
+    assert unicodedata.category(unassigned) == "Cn"
+    assert accepted(f"a{unassigned}b") == (False, False) and REQUIRED.fullmatch(f"a{unassigned}b")
+
+
+@pytest.mark.parametrize("value", [f"a{ZWJ}b", f"a{ZWNJ}b", f"👨{ZWJ}👩{ZWJ}👧", f"❤\ufe0f{ZWJ}🔥", f"a{ZWJ}b{ZWNJ}c",
+                                   f"{ZWJ}a", f"a{ZWJ}", f"a{ZWJ}{ZWJ}b", f"a {ZWJ}b", f"a{ZWJ} b", f" a{ZWJ}b ",
+                                   f"a{ZWJ}\u00adb", f"\u00ad{ZWJ}a", f"a\u3000{ZWJ}b"])
+def test_pattern_and_code_agree_on_the_joiners(value):
+    assert agree(value), repr(value)
+
+
+SELECTOR, BLANK = "\ufe0f", "\u3164"
+
+
+@pytest.mark.parametrize("value", [f"❤{SELECTOR}", f"a{SELECTOR}b", f"{SELECTOR}a", f"a{SELECTOR}{SELECTOR}",
+                                   f"a {SELECTOR}", f"a{ZWJ}{SELECTOR}b", f"❤{SELECTOR}{ZWJ}❤{SELECTOR}", BLANK,
+                                   f"a{BLANK}b", f"{BLANK}{SELECTOR}", "\u2800", f"a\u2800{SELECTOR}",
+                                   f"a\U000e0100", f"e\u0301{SELECTOR}"])
+def test_pattern_and_code_agree_on_the_selectors_and_the_blanks(value):
+    assert agree(value), repr(value)
 
 
 @pytest.mark.parametrize("value", ["João Gilberto", "坂本龍一", "Family 👨\u200d👩\u200d👧", "\u3000x\u3000"])
