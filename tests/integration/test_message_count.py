@@ -12,7 +12,7 @@ from recordstore.orders.v1 import orders_pb2
 from devstack.loopback import free_address
 from devstack.processes import start_service, stop, wait_serving
 from tests.rawh2 import RawGrpc
-from tests.support import channel, create_disc, raises_status, tls_as
+from tests.support import bearer, channel, create_disc, raises_status, tls_as
 
 SERVICES = {
     "customers": customers_pb2.DESCRIPTOR.services_by_name["CustomerService"],
@@ -30,9 +30,17 @@ RSS_GROWTH_BOUND = 10 * 2**20
 
 @pytest.mark.parametrize("service, path", METHODS, ids=[path.rsplit(".", 1)[1] for _, path in METHODS])
 def test_a_call_without_its_message_is_answered_invalid_argument(stack, service, path):
-    with channel(stack.addresses[service]) as anonymous:
+    # A caller every rule lets in: the staff's token, over the orders service's certificate.
+    with channel(stack.addresses[service], identity="orders") as admitted:
         with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="request", reason="MISSING_REQUEST"):
-            anonymous.stream_unary(path)(iter(()), timeout=10)
+            admitted.stream_unary(path)(iter(()), timeout=10, metadata=bearer(stack.staff_token))
+
+
+def test_a_caller_the_rule_refuses_is_answered_so_before_its_missing_message(stack):
+    """Who may call is answered first, as for any request: the same call, anonymous, is 401."""
+    with channel(stack.addresses["orders"]) as anonymous:
+        with raises_status(grpc.StatusCode.UNAUTHENTICATED, reason="TOKEN_MISSING"):
+            anonymous.stream_unary("/recordstore.orders.v1.OrderService/GetPurchase")(iter(()), timeout=10)
 
 
 def test_the_first_message_is_the_request_and_is_answered_while_the_client_still_sends(stack):
