@@ -100,44 +100,42 @@ def clean_text(field: str, value: str, max_length: int = 200) -> str:
 @functools.cache
 def text_pattern(required: bool = False) -> str:
     """A regular expression of the strings clean_text accepts (and, `required`, leaves non-empty),
-    for the OpenAPI document, built from the same categories and the same rule for the joiners.
-    Whitespace of any kind may surround the text (it is trimmed); inside, any character but the
-    refused ones, and a joiner only between two visible characters.
+    for the OpenAPI document, built from the same categories and the same rules for the joiners
+    and the selectors. Whitespace of any kind may surround the text (it is trimmed); inside, any
+    character but the refused ones, a joiner only between two visible characters, a selector only
+    right after one.
 
-    It states every refused character of all of Unicode but two kinds. Unassigned code points (Cn)
-    change with each Unicode version, and spelled out they are some 700 ranges, a class that size
-    stalls the tools that generate strings from a pattern: the docs say so instead. Surrogates (Cs)
-    cannot be in UTF-8 text at all (an escaped one is refused as INVALID_UTF8 before any service),
-    and several regex engines refuse them in a class. Lengths are left to maxLength.
-
-    Code points up to U+FFFF are written \\uXXXX, the syntax Python's re, RE2/Rust regex and
-    ECMA-262 share; those beyond, as the characters themselves (code points, as ECMA-262's "u"
-    flag reads them), and only printable ones: the visible characters are listed as the ranges they
-    fill, each range beyond U+FFFF starting and ending on an assigned character (an unassigned one
-    at its edge is refused anyway). Tools re-serialize a pattern, and Schemathesis writes an
-    unprintable character beyond U+FFFF as Python's \\U........, which no ECMA-262 engine reads.
+    It states every refused character of the Basic Multilingual Plane (U+0000-U+FFFF), and none
+    beyond it, nor any unassigned code point. Which code points are unassigned changes with each
+    Unicode version. The refused characters beyond U+FFFF (the supplementary private-use planes,
+    the tag characters, the ideographic variation selectors, a few format controls and a blank)
+    are unprintable, and can only be written in a pattern as the characters themselves: ECMA-262
+    reads them so only with its "u" flag, and tools that write a pattern out again spell them as
+    Python's \\U........, which no ECMA-262 engine reads. So the visible characters are a negated
+    class of the refused ones of the BMP (some 7,000 code points), not a list of the million that
+    show: a generator builds a class one code point at a time, for every string it draws. The
+    docs say what the pattern leaves to the services (docs/api.md, "Text"). Code points are
+    written \\uXXXX, the syntax Python's re, RE2/Rust regex and ECMA-262 share. Lengths are left to
+    maxLength.
     """
-    codes = [code for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]
-    spaces = [chr(code) for code in codes if chr(code).isspace()]
-    refused = {chr(code) for code in codes if unicodedata.category(chr(code)) in _REFUSED_CATEGORIES - {"Cn"}}
-    shown = [chr(code) for code in codes if chr(code) not in refused and not chr(code).isspace()]
+    bmp = [chr(code) for code in range(0x10000) if not 0xD800 <= code <= 0xDFFF]
+    spaces = [c for c in bmp if c.isspace()]
+    refused = {c for c in bmp if unicodedata.category(c) in _REFUSED_CATEGORIES - {"Cn"}}
     # The blanks are refused wherever they are; a selector only right after a visible character.
-    selectors = [c for c in shown if _NOT_CATEGORIZED.match(c) and c not in _BLANKS]
-    shown = [c for c in shown if not _NOT_CATEGORIZED.match(c)]
+    selectors = [c for c in bmp if _NOT_CATEGORIZED.match(c) and c not in _BLANKS]
     trim, joiner = f"[{_ranges(spaces)}]", f"[{_ranges(sorted(_JOINERS))}]"
     blank = f"[{_ranges([c for c in spaces if c not in refused])}]"  # inside the text, as a space
-    visible = f"[{_ranges(shown, printable_edges=True)}]{f'[{_ranges(selectors)}]'}?"
+    hidden = {*refused, *spaces, *(c for c in bmp if _NOT_CATEGORIZED.match(c))}
+    visible = f"[^{_ranges(sorted(hidden))}][{_ranges(selectors)}]?"
     # Words of visible characters (each with its selector, if any), a joiner only between two of
-    # them (V(JV)*), between blanks; each visible class once per word, since generating from the
-    # class is what costs tools time.
+    # them (V(JV)*), between blanks.
     word = f"{blank}*{visible}(?:{joiner}{visible})*"
     body = f"(?:{word})+{blank}*" if required else f"(?:{word})*{blank}*"
     return f"^{trim}*{body}{trim}*$"
 
 
-def _ranges(chars: list[str], printable_edges: bool = False) -> str:
-    """`chars` (sorted) as the body of a character class; with `printable_edges`, each range
-    beyond U+FFFF is narrowed to start and end on a printable character."""
+def _ranges(chars: list[str]) -> str:
+    """`chars` (sorted) as the body of a character class."""
     spans: list[tuple[int, int]] = []
     start = previous = -2  # no span yet: no code point follows -2
     for char in chars:
@@ -150,21 +148,11 @@ def _ranges(chars: list[str], printable_edges: bool = False) -> str:
         start = previous = code
     if start >= 0:
         spans.append((start, previous))
-    if printable_edges:
-        spans = [edges for a, b in spans if (edges := _printable_edges(a, b))]
     return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in spans)
 
 
-def _printable_edges(a: int, b: int) -> tuple[int, int] | None:
-    while a <= b and a > 0xFFFF and not chr(a).isprintable():
-        a += 1
-    while b >= a and b > 0xFFFF and not chr(b).isprintable():
-        b -= 1
-    return (a, b) if a <= b else None
-
-
 def _escape(code: int) -> str:
-    return f"\\u{code:04X}" if code <= 0xFFFF else chr(code)
+    return f"\\u{code:04X}"
 
 
 def _joins_visible(text: str, position: int) -> bool:

@@ -1,8 +1,10 @@
 """What the OpenAPI document cannot state, for Schemathesis (tests/e2e/schemathesis.toml): each
 exemption here is one rule, with its one reason, and nothing wider.
 
-- Text with an unassigned code point is not generated: the services refuse it (INVALID_CHARACTERS)
-  and the document's pattern cannot say which code points are unassigned
+- Text with a character the pattern leaves to the services is not generated: an unassigned code
+  point, or a refused character beyond U+FFFF (supplementary private use, tags, the ideographic
+  variation selectors...). The services refuse it (INVALID_CHARACTERS); the document's pattern
+  cannot say which code points are unassigned, nor spell the others so that every tool reads them
   (services/runtime/validation.py, text_pattern; docs/api.md, "Text").
 - Three rules no JSON Schema can state answer 400 to a request the document allows; on those three
   operations a schema-valid request may be refused with that rule's reason, and with no other
@@ -19,6 +21,8 @@ from datetime import datetime
 
 import schemathesis
 
+from services.runtime.validation import _NOT_CATEGORIZED, _REFUSED_CATEGORIES
+
 # Restocks in the run stay far below what a disc may hold: the cap is on the stock *after* the
 # restock (MAX_STOCK, STOCK_LIMIT_EXCEEDED), which depends on the disc's stock at the time.
 RESTOCK_CAP = 1000
@@ -34,10 +38,19 @@ RULES_NO_SCHEMA_STATES = {
 }
 
 
+def beyond_the_pattern(char: str) -> bool:
+    """Whether `char` is one the services refuse and the text pattern does not state."""
+    if unicodedata.category(char) == "Cn":
+        return True
+    return ord(char) > 0xFFFF and (
+        unicodedata.category(char) in _REFUSED_CATEGORIES or _NOT_CATEGORIZED.match(char) is not None
+    )
+
+
 def _unassigned(value) -> bool:
-    """Whether any string in `value` (nested in lists and objects too) holds an unassigned code point."""
+    """Whether any string in `value` (nested in lists and objects too) holds such a character."""
     if isinstance(value, str):
-        return not value.isprintable() and any(unicodedata.category(c) == "Cn" for c in value)
+        return not value.isascii() and any(beyond_the_pattern(c) for c in value)
     if isinstance(value, dict):
         return any(_unassigned(k) or _unassigned(v) for k, v in value.items())
     if isinstance(value, list):

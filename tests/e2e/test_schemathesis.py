@@ -94,7 +94,7 @@ def test_schemathesis_finds_no_failure_and_no_server_error(own_stack, tmp_path):
          "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--no-color",
          "--report", "junit", "--report-dir", str(tmp_path / "report")],
         cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **tokens}, capture_output=True, text=True,
-        timeout=900)
+        timeout=400)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert " passed" in output and "failed" not in output.split("Test cases:")[-1], output[-3000:]
