@@ -14,18 +14,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import logs, metrics, tls, tracing
 from .access_log import ACCESS_LOG
-from .auth import Authenticator, AuthSettings
+from .auth import Access, Authenticator, AuthSettings, Rule
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
-from .feed import FeedSettings
-from .guard import ADMISSION, Admission
+from .feed import Feed, FeedSettings
+from .guard import ADMISSION, Admission, add_to_server
 from .migrations import migrate
 from .reflection import enable as enable_reflection
 from .tls import TlsFiles
@@ -269,20 +270,78 @@ class HasCommonSettings(Protocol):
 
 
 S = TypeVar("S", bound=HasCommonSettings)
+SERVICES_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class ServiceApp(Generic[S]):
-    """One service, as its app.py declares it: its name and schema, its migrations, its settings
-    and how to build it from a database and those settings. The process (`run_service`) and the
-    tests start it the same way (`start`)."""
+    """One service, as its app.py declares it: its name (also its schema, its database role and
+    its folder, whose migrations/ it runs), the gRPC service it serves, its settings and how to
+    build it from a database and those settings. The process (`run_service`) and the tests start
+    it the same way (`start`)."""
 
-    name: str  # also its schema and its database role
-    default_listen_addr: str
-    migrations_dir: Path
-    service_names: Sequence[str]
+    name: str
+    service: ServiceDescriptor
     read_settings: Callable[[Mapping[str, str]], S]
     build: Callable[[Database, S], Awaitable[Built]]
+
+    @property
+    def migrations_dir(self) -> Path:
+        return SERVICES_DIR / self.name / "migrations"
+
+
+async def serve_behind_guard(
+    name: str,
+    service: ServiceDescriptor,
+    rules: Mapping[str, Rule],
+    database: Database,
+    common: CommonSettings,
+    servicer: Callable[[Feed, Access], object],
+    close: Callable[[], Awaitable[None]] = _nothing,
+) -> Built:
+    """What every service's build() makes the same way: its change feed, started; its Access (the
+    `rules` of its access.py, on callers its settings' Authenticator verifies); its servicer
+    (`servicer(feed, access)`) served behind the guard. At shutdown `close`, then the feed."""
+    feed = Feed(name, database, common.feed)
+    await feed.start()
+    access = Access(service, rules, common.authenticator())
+    served = servicer(feed, access)
+
+    async def close_all() -> None:
+        await close()
+        await feed.close()
+
+    return Built(lambda server: add_to_server(server, served, access), close_all)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings of a service that reads only the common ones (a default_app)."""
+
+    common: CommonSettings
+
+
+def default_app(
+    name: str,
+    service: ServiceDescriptor,
+    rules: Mapping[str, Rule],
+    servicer: Callable[[Database, Feed, Access], Any],
+    listen_addr: str,
+    metrics_addr: str,
+) -> ServiceApp[Settings]:
+    """A service that calls no peer and whose one background work is its change feed's (the
+    catalog, customers): `servicer(database, feed, access)` served on LISTEN_ADDR (default
+    `listen_addr`), its metrics on METRICS_ADDR (default `metrics_addr`)."""
+
+    def read_settings(env: Mapping[str, str]) -> Settings:
+        return Settings(CommonSettings.from_env(listen_addr, env, metrics_addr))
+
+    async def build(database: Database, settings: Settings) -> Built:
+        return await serve_behind_guard(
+            name, service, rules, database, settings.common, lambda feed, access: servicer(database, feed, access)
+        )
+
+    return ServiceApp(name, service, read_settings, build)
 
 
 @dataclass
@@ -308,7 +367,7 @@ async def start(app: ServiceApp[S], settings: S, database: Database, health_inte
     built = await app.build(database, settings)
     host = create_server(
         settings.common.server.listen_addr,
-        app.service_names,
+        [app.service.full_name],
         built.add_to,
         database,
         health_interval,
