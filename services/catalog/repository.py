@@ -62,18 +62,14 @@ class CatalogRepository(Repository):
             Disc, QUERIES["list_discs"], list_discs_params(where, after_id, limit)
         )
 
-    async def restock_disc(self, disc_id: str, quantity: int, max_stock: int) -> Disc | None:
-        """The restocked disc; None when it does not exist or the units would not fit."""
-        return await self._disc("restock_disc", {"id": disc_id, "quantity": quantity, "max_stock": max_stock})
-
-    async def restock_disc_once(self, disc_id: str, quantity: int, max_stock: int, request_id: str) -> Disc | None:
+    async def restock_disc(self, disc_id: str, quantity: int, max_stock: int, request_id: str | None) -> Disc | None:
         """The restocked disc; None when it does not exist, the units would not fit, or request_id
         was used before. Raises RestockIdTaken when a concurrent call used it at this moment."""
         params = {"id": disc_id, "quantity": quantity, "max_stock": max_stock, "request_id": request_id}
         try:
-            return await self._disc("restock_disc_once", params)
+            return await self._disc("restock_disc", params)
         except UniqueViolation:
-            raise RestockIdTaken(request_id) from None
+            raise RestockIdTaken(str(request_id)) from None
 
     async def get_restock(self, request_id: str) -> Restock | None:
         return await self._connection.one_record(Restock, QUERIES["get_restock"], {"request_id": request_id})

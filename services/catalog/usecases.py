@@ -44,10 +44,7 @@ class Catalog:
         under a request id, once: a retry answers with the disc as it is now and adds nothing."""
         try:
             async with self._store.autocommit() as repo:
-                if request_id is None:
-                    disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK)
-                else:
-                    disc = await repo.restock_disc_once(disc_id, quantity, MAX_STOCK, request_id)
+                disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK, request_id)
                 if disc is not None:
                     return disc
         except RestockIdTaken:

@@ -20,7 +20,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from . import logs, metrics, tls, tracing
+from . import logs, metrics, pagination, tls, tracing
 from .access_log import ACCESS_LOG
 from .auth import Access, Authenticator, AuthSettings, Rule
 from .config import ConfigError, ServerSettings
@@ -198,13 +198,15 @@ def create_server(
     return ServiceHost(server, port, health_servicer, service_names, database, health_interval)
 
 
-async def connect(url: str, size: int, application_name: str, patience: float = 30.0) -> Database:
+async def connect(server: ServerSettings, application_name: str, patience: float = 30.0) -> Database:
     """Opens the pool, waiting up to `patience` seconds for a database that is still starting."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
     while True:
         try:
-            return await Database(url, size, application_name).open()
+            return await Database(
+                server.database_url, server.pool_size, application_name, server.database_options
+            ).open()
         except (*CONNECTION_ERRORS, TimeoutError) as error:
             if loop.time() >= deadline:
                 raise ConfigError(f"cannot reach the database after {patience:.0f}s: {str(error).strip()}") from None
@@ -364,6 +366,7 @@ class Running:
 
 async def start(app: ServiceApp[S], settings: S, database: Database, health_interval: float = 1.0) -> Running:
     """Builds `app` on an open, migrated database and starts serving it (port 0 picks a free port)."""
+    pagination.sign_with(settings.common.server.page_token_secret)
     built = await app.build(database, settings)
     host = create_server(
         settings.common.server.listen_addr,
@@ -379,7 +382,7 @@ async def start(app: ServiceApp[S], settings: S, database: Database, health_inte
 
 async def serve_service(app: ServiceApp[S], settings: S) -> None:
     server = settings.common.server
-    database = await connect(server.database_url, server.pool_size, app.name)
+    database = await connect(server, app.name)
     await asyncio.to_thread(migrate, server.database_url, app.name, app.migrations_dir)
     metrics.serve(server.metrics_addr)  # a port already taken fails the start (exit 2), naming METRICS_ADDR
     running = await start(app, settings, database)
