@@ -510,19 +510,24 @@ class Access:
     through which a call, or a token a request carries, is let in or refused.
 
     Every method of the service needs a rule: one without is an error before the service serves,
-    so no method is ever open by omission.
+    so no method is ever open by omission. Without an Authenticator every rule must be ANYONE, and
+    no call's token is read (the health service: anyone may ask whether a server serves).
     """
 
-    def __init__(self, service: ServiceDescriptor, rules: Mapping[str, Rule], authenticator: Authenticator):
+    def __init__(self, service: ServiceDescriptor, rules: Mapping[str, Rule], authenticator: Authenticator | None):
         for method in service.methods:
             if method.name not in rules:
                 raise TypeError(f"{service.full_name}/{method.name} has no access rule")
+        if authenticator is None and any(rule != ANYONE for rule in rules.values()):
+            raise TypeError(f"{service.full_name}: a rule but ANYONE needs an Authenticator")
         self.service = service
         self._rules = rules
         self._authenticator = authenticator
 
     async def caller(self, method: str, context) -> Caller:
         """The verified caller of a call of `method`, if the method's rule lets it in."""
+        if self._authenticator is None:
+            return ANONYMOUS
         rule = self._rules[method]
         caller = await self._authenticator.caller(context)
         if rule.reads_certificate:  # read the peer's certificate only where it decides
@@ -533,6 +538,8 @@ class Access:
     async def caller_of(self, token: str, method: str) -> Caller:
         """The caller `token` names, if `method`'s rule would let it call: for a token a request
         carries on behalf of someone else (customers' BatchGetCustomers lookups)."""
+        if self._authenticator is None:
+            raise TypeError("an Access without an Authenticator verifies no token")
         caller = await self._authenticator.caller_of(token)
         self._rules[method].check(caller, method)
         return caller

@@ -22,9 +22,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import logs, metrics, pagination, tls, tracing
 from .access_log import ACCESS_LOG
-from .auth import Access, Authenticator, AuthSettings, Rule
+from .auth import ANYONE, Access, Authenticator, AuthSettings, Rule
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
+from .errors import NotFound
 from .feed import Feed, FeedSettings
 from .guard import ADMISSION, Admission, add_to_server
 from .migrations import migrate
@@ -41,6 +42,9 @@ MAX_METADATA_BYTES = 16 * 1024
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+# Anyone may ask whether a server serves (Kubernetes' probes, the gateway's health checks).
+HEALTH_ACCESS = Access(HEALTH, {method.name: ANYONE for method in HEALTH.methods}, None)
 # At shutdown, once the RPCs in flight are done, RPCs are refused (UNAVAILABLE) until none has
 # arrived for QUIET_SECONDS, at most for REFUSING_SECONDS, before gRPC core stops: see guard.Admission.
 QUIET_SECONDS = 0.05
@@ -89,6 +93,27 @@ class GrpcLogLines(logging.Filter):
 GRPC_LOG_LINES = GrpcLogLines()
 
 
+class HealthCheck:
+    """grpc.health.v1 Check behind the guard, so that a call without its message is answered (the
+    library's handler, like any of grpc.aio's unary ones, never answers it): the library's
+    servicer's answer for a name this server serves, NOT_FOUND in our words for any other. Its
+    Watch (a stream that lasts as long as its client) and List stay the library's handlers."""
+
+    def __init__(self, servicer: health.aio.HealthServicer, names: Sequence[str]):
+        self._servicer = servicer
+        self._names = frozenset(names)
+
+    async def Check(self, request, context):
+        if request.service not in self._names:
+            raise NotFound("service", request.service[:100])
+        return await self._servicer.Check(request, context)
+
+
+def health_names(service_names: Sequence[str]) -> list[str]:
+    """The names a server's health answers for: the server as a whole (""), and each service."""
+    return ["", *service_names]
+
+
 class ServiceHost:
     """A gRPC server with its health state tied to its database."""
 
@@ -104,7 +129,7 @@ class ServiceHost:
         self.server = server
         self.port = port
         self.health = health_servicer
-        self._names = ["", *service_names]
+        self._names = health_names(service_names)
         self._database = database
         self._interval = health_interval
         self._watcher: asyncio.Task | None = None
@@ -191,7 +216,9 @@ def create_server(
     add_servicers(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    enable_reflection(server, [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
+    # Check again, behind the guard: a registered handler of a method replaces the one before it.
+    add_to_server(server, HealthCheck(health_servicer, health_names(service_names)), HEALTH_ACCESS, only=["Check"])
+    enable_reflection(server, [*service_names, HEALTH.full_name])
     port = server.add_secure_port(address, (tls_files or tls.from_env()).server_credentials())
     if port == 0:
         raise RuntimeError(f"could not bind {address}")

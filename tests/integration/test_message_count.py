@@ -5,6 +5,7 @@ message is the request, and the answer does not wait for the client to stop send
 import grpc
 import psutil
 import pytest
+from grpc_health.v1 import health_pb2
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
@@ -34,6 +35,20 @@ def test_a_call_without_its_message_is_answered_invalid_argument(stack, service,
     with channel(stack.addresses[service], identity="orders") as admitted:
         with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="request", reason="MISSING_REQUEST"):
             admitted.stream_unary(path)(iter(()), timeout=10, metadata=bearer(stack.staff_token))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_health_check_without_its_message_is_answered_and_with_one_as_the_library_answers(stack, service):
+    check = "/grpc.health.v1.Health/Check"
+    ask = lambda request: health_pb2.HealthCheckResponse.FromString(  # noqa: E731
+        anonymous.unary_unary(check)(request.SerializeToString(), timeout=10))
+    with channel(stack.addresses[service]) as anonymous:
+        with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="request", reason="MISSING_REQUEST"):
+            anonymous.stream_unary(check)(iter(()), timeout=10)
+        for name in ("", SERVICES[service].full_name):
+            assert ask(health_pb2.HealthCheckRequest(service=name)).status == health_pb2.HealthCheckResponse.SERVING
+        with raises_status(grpc.StatusCode.NOT_FOUND, reason="SERVICE_NOT_FOUND"):
+            ask(health_pb2.HealthCheckRequest(service="recordstore.nothing.v1.Nothing"))
 
 
 def test_a_caller_the_rule_refuses_is_answered_so_before_its_missing_message(stack):
