@@ -10,9 +10,9 @@ from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
+from bench.h2c import H2cConnection
 from devstack.loopback import free_address
 from devstack.processes import start_service, stop, wait_serving
-from tests.rawh2 import RawGrpc
 from tests.support import bearer, channel, create_disc, raises_status, tls_as
 
 SERVICES = {
@@ -62,7 +62,7 @@ def test_the_first_message_is_the_request_and_is_answered_while_the_client_still
     """Two messages and no END_STREAM: the first is answered, the second is never read."""
     disc = create_disc(stack)
     request = catalog_pb2.GetDiscRequest(id=disc.id).SerializeToString()
-    with RawGrpc(stack.addresses["catalog"], tls_as("client")) as raw:
+    with H2cConnection(stack.addresses["catalog"], tls=tls_as("client"), timeout=60) as raw:
         assert raw.calls(GET_DISC, 1_000, messages=(request, request), half_close=False) == {"0": 1_000}
 
 
@@ -74,7 +74,7 @@ def test_100000_calls_without_a_message_are_each_answered_and_leave_memory_flat(
     try:
         wait_serving(address, timeout=30, process=catalog.process)
         process = psutil.Process(catalog.process.pid)
-        with RawGrpc(address, tls_as("client")) as raw:
+        with H2cConnection(address, tls=tls_as("client"), timeout=60) as raw:
             warm = raw.calls(GET_DISC, 20_000)  # the allocator's pools and the metrics children, made once
             after_warming = process.memory_info().rss
             rest = raw.calls(GET_DISC, 80_000)
