@@ -1,6 +1,8 @@
-"""A raw HTTP/2 cleartext (h2c) client, for the calls no gRPC library sends: a unary call with no
-message, a header grpc's own client would refuse to send, a message flagged compressed with no
-encoding. The soak (bench/soak.py) and the gateway's tests (tests/e2e) speak to Envoy with it.
+"""A raw HTTP/2 client (the h2 library), for the calls no gRPC library sends: a unary call with no
+message, a header grpc's own client would refuse to send (bytes that are not UTF-8), a message
+flagged compressed with no encoding, many thousands of calls on one connection. Cleartext (h2c)
+to Envoy, as the soak (bench/soak.py) and the gateway's tests (tests/e2e) speak to it; mutual TLS
+to a service, as tests/integration do.
 
 Loopback only: a connection may start from another loopback address (127.0.0.2...) so that the
 gateway sees several clients, as its per-address limits count them.
@@ -8,17 +10,25 @@ gateway sees several clients, as its per-address limits count them.
 
 from __future__ import annotations
 
+import collections
 import socket
+import ssl
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import unquote
 
 import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 
 from devstack.loopback import require_loopback
+from services.runtime.tls import TlsFiles
+
+LARGEST_WINDOW = 2**31 - 1
 
 
 def grpc_frame(message: bytes, compressed: bool = False) -> bytes:
@@ -48,19 +58,37 @@ class Answer:
         return unquote(self.headers.get("grpc-message", ""))
 
 
-class H2cConnection:
-    """One h2c connection (prior knowledge) to a loopback address; streams are sent without
-    waiting, and `answers` reads until each has ended or `timeout` has passed."""
+def _tls_context(files: TlsFiles) -> ssl.SSLContext:
+    context = ssl.create_default_context(cadata=files.ca.decode())
+    with tempfile.TemporaryDirectory() as folder:  # ssl loads a key pair from files only
+        cert, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        cert.write_bytes(files.cert)
+        key.write_bytes(files.key)
+        context.load_cert_chain(cert, key)
+    context.set_alpn_protocols(["h2"])
+    return context
 
-    def __init__(self, address: str, source: str | None = None, timeout: float = 5.0):
+
+class H2cConnection:
+    """One HTTP/2 connection to a loopback address: h2c (prior knowledge), or mutual TLS as the
+    holder of `tls`. Streams are sent without waiting, and `answers` reads until each has ended or
+    `timeout` has passed; `calls` sends many calls and counts how they ended."""
+
+    def __init__(self, address: str, source: str | None = None, timeout: float = 5.0, tls: TlsFiles | None = None):
         host, _, port = address.rpartition(":")
         require_loopback(address)
         self.sock = socket.create_connection((host, int(port)), timeout=timeout,
                                              source_address=(source, 0) if source else None)
+        if tls is not None:
+            self.sock = _tls_context(tls).wrap_socket(self.sock, server_hostname=host)
+        self.scheme = "https" if tls is not None else "http"
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False,
             validate_inbound_headers=False))
         self.conn.initiate_connection()
+        # Windows as large as they go: flow control is not what these calls are about.
+        self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: LARGEST_WINDOW})
+        self.conn.increment_flow_control_window(LARGEST_WINDOW - self.conn.inbound_flow_control_window)
         self.sock.sendall(self.conn.data_to_send())
         self.streams: dict[int, Answer] = {}
         self.closed = False
@@ -70,7 +98,7 @@ class H2cConnection:
         """Sends a request; body None ends the stream with its headers (a call with no message)."""
         stream = self.conn.get_next_available_stream_id()
         self.streams[stream] = Answer()
-        self.conn.send_headers(stream, [(":method", method), (":scheme", "http"), (":authority", "recordstore"),
+        self.conn.send_headers(stream, [(":method", method), (":scheme", self.scheme), (":authority", "recordstore"),
                                         (":path", path), ("content-type", content_type), ("te", "trailers"),
                                         *headers], end_stream=body is None)
         self.sock.sendall(self.conn.data_to_send())
@@ -138,6 +166,53 @@ class H2cConnection:
             if not self._read_once():
                 break
         return self.streams
+
+    def calls(self, path: str, count: int, messages: tuple[bytes, ...] = (), half_close: bool = True,
+              at_once: int = 200, metadata: tuple[tuple[bytes, bytes], ...] = ()) -> collections.Counter:
+        """Sends `count` gRPC calls of `path`, at most `at_once` open together, each with `metadata`
+        (any bytes) and `messages` (none: a call without its message) and, if `half_close`,
+        END_STREAM after them. Returns how many calls ended with each grpc-status ("reset": reset
+        without one). Every call is waited for: one never answered holds this until the socket's
+        timeout. The answers are not kept (each call costs this client as little as it can)."""
+        headers = [(b":method", b"POST"), (b":scheme", self.scheme.encode()), (b":path", path.encode()),
+                   (b":authority", b"recordstore"), (b"content-type", b"application/grpc"), (b"te", b"trailers"),
+                   *metadata]
+        bodies = [grpc_frame(message) for message in messages]
+        outcomes: collections.Counter = collections.Counter()
+        status: dict[int, str] = {}
+        waiting: set[int] = set()  # the calls sent and not yet ended
+        sent = 0
+        while sent < count or waiting:
+            while sent < count and len(waiting) < at_once:
+                stream = self.conn.get_next_available_stream_id()
+                self.conn.send_headers(stream, headers, end_stream=half_close and not bodies)
+                for index, body in enumerate(bodies):
+                    self.conn.send_data(stream, body, end_stream=half_close and index == len(bodies) - 1)
+                waiting.add(stream)
+                sent += 1
+            self.sock.sendall(self.conn.data_to_send())
+            data = self.sock.recv(1 << 18)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            for event in self.conn.receive_data(data):
+                stream = getattr(event, "stream_id", 0)
+                if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                    found = dict(event.headers).get(b"grpc-status")
+                    if found is not None:
+                        status[stream] = found.decode()
+                elif isinstance(event, h2.events.DataReceived):
+                    self.conn.acknowledge_received_data(event.flow_controlled_length, stream)
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    raise ConnectionError(f"the server sent GOAWAY: {event.additional_data!r}")
+                if stream in waiting and isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    waiting.remove(stream)  # a reset may follow the end of a call not half-closed: counted once
+                    outcomes[status.pop(stream, "reset")] += 1
+                    if not half_close and isinstance(event, h2.events.StreamEnded):
+                        try:
+                            self.conn.reset_stream(stream)  # our half is still open: close it
+                        except h2.exceptions.StreamClosedError:
+                            pass  # the server reset it already
+        return outcomes
 
     def close(self) -> None:
         try:

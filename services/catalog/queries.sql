@@ -41,7 +41,13 @@ SELECT *
 -- name: restock_disc
 -- The cap is a condition of the UPDATE, not a read before it: two restocks at once cannot both
 -- fit in the same room. Written as stock <= max - quantity so that no sum can overflow integer.
--- No row: the disc does not exist, or the units do not fit.
+-- Under a request id (NULL: none) it is done once, in one statement as reserve_stock is: the
+-- units are added only when the id is new, and the id is recorded only when units were added (a
+-- refused restock leaves it free for a retry). Two calls with the same id at once both pass the
+-- NOT EXISTS (the same snapshot); the second INSERT then fails on the primary key, which undoes
+-- its UPDATE too, and the caller reads the first. psycopg2 sends the values inline, so without an
+-- id the planner folds the id's conditions away. No row: the disc does not exist, the units do
+-- not fit, or the id was used before.
 WITH added AS (
     UPDATE catalog.discs
        SET stock = stock + %(quantity)s,
@@ -49,33 +55,12 @@ WITH added AS (
            update_time = now()
      WHERE id = %(id)s
        AND stock <= %(max_stock)s - %(quantity)s
-    RETURNING *
-), logged AS (
-    INSERT INTO catalog.events (aggregate_id, type, payload)
-    SELECT id, 'disc.restocked', jsonb_build_object('disc', to_jsonb(added), 'quantity', %(quantity)s)
-      FROM added
-)
-SELECT * FROM added;
-
--- name: restock_disc_once
--- restock_disc under a request id, in one statement as reserve_stock is: the units are added only
--- when the id is new, and the id is recorded only when units were added (a refused restock leaves
--- it free for a retry). Two calls with the same id at once both pass the NOT EXISTS (the same
--- snapshot); the second INSERT then fails on the primary key, which undoes its UPDATE too, and
--- the caller reads the first. No row: the disc does not exist, the units do not fit, or the id
--- was used before.
-WITH added AS (
-    UPDATE catalog.discs
-       SET stock = stock + %(quantity)s,
-           restocked = restocked + %(quantity)s,
-           update_time = now()
-     WHERE id = %(id)s
-       AND stock <= %(max_stock)s - %(quantity)s
-       AND NOT EXISTS (SELECT 1 FROM catalog.restocks WHERE request_id = %(request_id)s)
+       AND (%(request_id)s::uuid IS NULL
+            OR NOT EXISTS (SELECT 1 FROM catalog.restocks WHERE request_id = %(request_id)s))
     RETURNING *
 ), recorded AS (
     INSERT INTO catalog.restocks (request_id, disc_id, quantity)
-    SELECT %(request_id)s, id, %(quantity)s FROM added
+    SELECT %(request_id)s, id, %(quantity)s FROM added WHERE %(request_id)s::uuid IS NOT NULL
 ), logged AS (
     INSERT INTO catalog.events (aggregate_id, type, payload)
     SELECT id, 'disc.restocked', jsonb_build_object('disc', to_jsonb(added), 'quantity', %(quantity)s)

@@ -1,10 +1,16 @@
-"""The catalog's SQL, one method per named query in queries.sql."""
+"""The catalog's SQL, one method per named query in queries.sql.
+
+Reservations are counted (recordstore_reservations_total) where their row is made: reserve_stock
+returns a reservation only to the call that made it (a repeated id is refused), so a retried
+ReserveStock is counted once.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
 
+from ..runtime import metrics
 from ..runtime.db import Database, UniqueViolation
 from ..runtime.queries import load_queries
 from ..runtime.store import Repository, Store
@@ -14,6 +20,7 @@ from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, Res
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 # The queries on reservations may name any state: %(granted)s is ReservationState.GRANTED.
 STATES = {state.name.lower(): state for state in ReservationState}
+_MADE = {state: metrics.RESERVATIONS.labels(state.value) for state in ReservationState}
 
 
 def like_pattern(text: str) -> str:
@@ -55,18 +62,14 @@ class CatalogRepository(Repository):
             Disc, QUERIES["list_discs"], list_discs_params(where, after_id, limit)
         )
 
-    async def restock_disc(self, disc_id: str, quantity: int, max_stock: int) -> Disc | None:
-        """The restocked disc; None when it does not exist or the units would not fit."""
-        return await self._disc("restock_disc", {"id": disc_id, "quantity": quantity, "max_stock": max_stock})
-
-    async def restock_disc_once(self, disc_id: str, quantity: int, max_stock: int, request_id: str) -> Disc | None:
+    async def restock_disc(self, disc_id: str, quantity: int, max_stock: int, request_id: str | None) -> Disc | None:
         """The restocked disc; None when it does not exist, the units would not fit, or request_id
         was used before. Raises RestockIdTaken when a concurrent call used it at this moment."""
         params = {"id": disc_id, "quantity": quantity, "max_stock": max_stock, "request_id": request_id}
         try:
-            return await self._disc("restock_disc_once", params)
+            return await self._disc("restock_disc", params)
         except UniqueViolation:
-            raise RestockIdTaken(request_id) from None
+            raise RestockIdTaken(str(request_id)) from None
 
     async def get_restock(self, request_id: str) -> Restock | None:
         return await self._connection.one_record(Restock, QUERIES["get_restock"], {"request_id": request_id})
@@ -77,11 +80,14 @@ class CatalogRepository(Repository):
         Raises ReservationIdTaken when the reservation id was used before.
         """
         try:
-            return await self._reservation(
+            made = await self._reservation(
                 "reserve_stock", {"reservation_id": reservation_id, "disc_id": disc_id, "quantity": quantity}
             )
         except UniqueViolation:
             raise ReservationIdTaken(reservation_id) from None
+        if made is not None:
+            _MADE[made.state].inc()
+        return made
 
     async def lock_discs(self, disc_ids: list[str]) -> None:
         """Locks the discs a batch of reservations will touch, in id order (the statement's ORDER
@@ -110,4 +116,5 @@ class CatalogRepository(Repository):
 
 
 def store(database: Database) -> Store[CatalogRepository]:
+    """The one way the service (and its tests) reach its tables."""
     return Store(database, CatalogRepository)

@@ -127,7 +127,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         async def checked(index: int, item) -> StockRequest:  # a reservation refused is refused alone
             return StockRequest(**rules.checked(item, f"reservations[{index}]"))
 
-        answers = await answer_each(request.reservations, "reservations", checked, self._catalog.reserve_stocks)
+        asked = rules.checked(request)["reservations"]
+        answers = await answer_each(asked, checked, self._catalog.reserve_stocks)
         return catalog_pb2.ReserveStocksResponse(
             results=results_of(answers, catalog_pb2.ReservationResult, "reservation", reservation_to_proto)
         )

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from ..runtime.errors import AlreadyExists, InvalidArgument, NotFound, ServiceError
+from ..runtime.errors import InvalidArgument, NotFound, ServiceError
 from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import UUID, cut_page, decode_token
 from ..runtime.store import Store, present
-from .errors import ReservationIdTaken, RestockIdTaken
+from .errors import ReservationIdReused, ReservationIdTaken, RestockIdTaken
 from .faults import crash_point
 from .model import MAX_STOCK, Disc, DiscFilter, NewDisc, Reservation, StockRequest, layers
 from .repository import CatalogRepository
-
-
-def _reused(first: Reservation) -> AlreadyExists:
-    return AlreadyExists(
-        f"reservation {first.id!r} was made for {first.quantity} unit(s) of disc {first.disc_id!r}",
-        "RESERVATION_ID_REUSED",
-    )
 
 
 class Catalog:
@@ -51,10 +44,7 @@ class Catalog:
         under a request id, once: a retry answers with the disc as it is now and adds nothing."""
         try:
             async with self._store.autocommit() as repo:
-                if request_id is None:
-                    disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK)
-                else:
-                    disc = await repo.restock_disc_once(disc_id, quantity, MAX_STOCK, request_id)
+                disc = await repo.restock_disc(disc_id, quantity, MAX_STOCK, request_id)
                 if disc is not None:
                     return disc
         except RestockIdTaken:
@@ -89,7 +79,7 @@ class Catalog:
         async with self._store.autocommit() as repo:
             first = present(await repo.get_reservation(reservation_id), f"reservation {reservation_id!r}")
         if first.disc_id != disc_id or first.quantity != quantity:
-            raise _reused(first)
+            raise ReservationIdReused(first)
         return first
 
     async def reserve_stocks(self, asked: list[StockRequest]) -> list[Reservation | ServiceError]:
@@ -123,7 +113,7 @@ class Catalog:
                 if reservation is None:
                     reservation = await self.reserve_stock(request.reservation_id, request.disc_id, request.quantity)
                 elif (reservation.disc_id, reservation.quantity) != (request.disc_id, request.quantity):
-                    raise _reused(reservation)  # the same id twice in one batch, for other units
+                    raise ReservationIdReused(reservation)  # the same id twice in one batch, for other units
             except ServiceError as error:
                 answers.append(error)
                 continue

@@ -1,52 +1,27 @@
-"""The customers service, wired: its settings, and its servicer built from a database and them.
+"""The customers service, wired: a default app (runtime.server.default_app), its servicer built on
+the database, its change feed and its access rules (which the lookups of BatchGetCustomers, each
+with its buyer's token, are let in by).
 
 Used by `python -m services.customers` (runtime.server.run_service) and by the tests (runtime.server.start).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-
 from ..runtime.auth import Access
 from ..runtime.db import Database
 from ..runtime.feed import Feed
-from ..runtime.guard import add_to_server
-from ..runtime.server import Built, CommonSettings, ServiceApp
+from ..runtime.server import ServiceApp, Settings, default_app
 from . import repository
 from .access import ACCESS
-from .servicer import SERVICE, SERVICE_NAME, CustomerServicer
+from .servicer import SERVICE, CustomerServicer
 from .usecases import Customers
 
-DEFAULT_LISTEN_ADDR = "127.0.0.1:50051"
-DEFAULT_METRICS_ADDR = "127.0.0.1:9461"  # METRICS_ADDR: Prometheus's /metrics
+
+def servicer(database: Database, feed: Feed, access: Access) -> CustomerServicer:
+    return CustomerServicer(Customers(repository.store(database)), access, feed)
 
 
-@dataclass(frozen=True)
-class Settings:
-    common: CommonSettings
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        return cls(CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env, DEFAULT_METRICS_ADDR))
-
-
-async def build(database: Database, settings: Settings) -> Built:
-    """The customers service calls no peer; its one background work is its change feed's."""
-    feed = Feed("customers", database, settings.common.feed)
-    await feed.start()
-    access = Access(SERVICE, ACCESS, settings.common.authenticator())
-    servicer = CustomerServicer(Customers(repository.store(database)), access, feed)
-    return Built(lambda server: add_to_server(server, servicer, access), feed.close)
-
-
-APP = ServiceApp(
-    name="customers",
-    default_listen_addr=DEFAULT_LISTEN_ADDR,
-    migrations_dir=Path(__file__).with_name("migrations"),
-    service_names=[SERVICE_NAME],
-    read_settings=Settings.from_env,
-    build=build,
+# METRICS_ADDR: Prometheus's /metrics
+APP: ServiceApp[Settings] = default_app(
+    "customers", SERVICE, ACCESS, servicer, listen_addr="127.0.0.1:50051", metrics_addr="127.0.0.1:9461"
 )

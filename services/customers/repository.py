@@ -61,4 +61,5 @@ class CustomerRepository(Repository):
 
 
 def store(database: Database) -> Store[CustomerRepository]:
+    """The one way the service (and its tests) reach its tables."""
     return Store(database, CustomerRepository)

@@ -84,7 +84,7 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
             fields = rules.checked(lookup, f"lookups[{index}]")  # a lookup refused is refused alone
             return fields["id"], await self._access.caller_of(fields["bearer_token"], LOOKUP_AS)
 
-        answers = await answer_each(request.lookups, "lookups", judged, self._customers.get_customers)
+        answers = await answer_each(rules.checked(request)["lookups"], judged, self._customers.get_customers)
         return customers_pb2.BatchGetCustomersResponse(
             results=results_of(answers, customers_pb2.CustomerResult, "customer", customer_to_proto)
         )

@@ -12,19 +12,15 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..runtime import config
-from ..runtime.auth import Access
 from ..runtime.db import Database
-from ..runtime.feed import Feed
-from ..runtime.guard import add_to_server
-from ..runtime.server import Built, CommonSettings, ServiceApp
-from . import metrics
+from ..runtime.server import Built, CommonSettings, ServiceApp, serve_behind_guard
+from . import repository
 from .access import ACCESS
 from .clients import CatalogClient, CustomersClient
 from .recovery import RecoveryLoop
-from .servicer import SERVICE, SERVICE_NAME, OrderServicer
+from .servicer import SERVICE, OrderServicer
 from .usecases import Purchases
 
 log = logging.getLogger(__name__)
@@ -37,7 +33,9 @@ class Settings:
     common: CommonSettings
     customers_addr: str
     catalog_addr: str
-    request_budget: float = 5.0  # REQUEST_BUDGET_SECONDS
+    # REQUEST_BUDGET_SECONDS: the deadline of a purchase whose caller set none or left, and of each
+    # recovery step; the one place it is stated.
+    request_budget: float = 5.0
     recovery_interval: float = 2.0  # RECOVERY_INTERVAL_SECONDS
     recovery_grace: float = 5.0  # RECOVERY_GRACE_SECONDS
     recovery: bool = True  # no environment variable: only tests that drive recovery themselves turn it off
@@ -48,9 +46,9 @@ class Settings:
             common=CommonSettings.from_env(DEFAULT_LISTEN_ADDR, env, DEFAULT_METRICS_ADDR),
             customers_addr=config.address("CUSTOMERS_ADDR", "127.0.0.1:50051", env),
             catalog_addr=config.address("CATALOG_ADDR", "127.0.0.1:50052", env),
-            request_budget=config.seconds("REQUEST_BUDGET_SECONDS", 5.0, env),
-            recovery_interval=config.seconds("RECOVERY_INTERVAL_SECONDS", 2.0, env),
-            recovery_grace=config.seconds("RECOVERY_GRACE_SECONDS", 5.0, env),
+            request_budget=config.seconds("REQUEST_BUDGET_SECONDS", cls.request_budget, env),
+            recovery_interval=config.seconds("RECOVERY_INTERVAL_SECONDS", cls.recovery_interval, env),
+            recovery_grace=config.seconds("RECOVERY_GRACE_SECONDS", cls.recovery_grace, env),
         )
 
 
@@ -64,11 +62,7 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
     budget = settings.request_budget
     customers = CustomersClient(settings.customers_addr, settings.common.tls)
     catalog = CatalogClient(settings.catalog_addr, settings.common.tls)
-    purchases = Purchases(metrics.store(database), customers, catalog, budget)
-    feed = Feed("orders", database, settings.common.feed)
-    await feed.start()
-    servicer = OrderServicer(purchases, feed, budget)
-    access = Access(SERVICE, ACCESS, settings.common.authenticator())
+    purchases = Purchases(repository.store(database), customers, catalog, budget)
     recovery = None
     if settings.recovery:
         recovery = RecoveryLoop(
@@ -84,18 +78,13 @@ async def build(database: Database, settings: Settings) -> OrdersBuilt:
             log.warning("%d purchase(s) still unfinished at shutdown: the next start recovers them", unfinished)
         if recovery is not None:
             await recovery.close()
-        await feed.close()
         await customers.close()
         await catalog.close()
 
-    return OrdersBuilt(lambda server: add_to_server(server, servicer, access), close, purchases)
+    built = await serve_behind_guard(
+        "orders", SERVICE, ACCESS, database, settings.common, lambda feed, _: OrderServicer(purchases, feed), close
+    )
+    return OrdersBuilt(built.add_to, built.close, purchases)
 
 
-APP = ServiceApp(
-    name="orders",
-    default_listen_addr=DEFAULT_LISTEN_ADDR,
-    migrations_dir=Path(__file__).with_name("migrations"),
-    service_names=[SERVICE_NAME],
-    read_settings=Settings.from_env,
-    build=build,
-)
+APP = ServiceApp("orders", SERVICE, Settings.from_env, build)

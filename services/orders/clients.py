@@ -23,8 +23,8 @@ import grpc
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 
-from ..runtime import tls
-from ..runtime.batching import MAX_ITEMS, Batcher
+from ..runtime import rules, tls
+from ..runtime.batching import Batcher
 from ..runtime.deadlines import Deadline
 from ..runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, ServiceError, Unavailable
 from ..runtime.money import to_cents
@@ -82,9 +82,6 @@ _REFUSALS = frozenset(
 )
 
 
-# Lookups in one BatchGetCustomers call: each carries a token of up to 16 KiB, so 64 stay within
-# 1 MiB, well under the 4 MiB a gRPC message may hold (256 such tokens would not).
-MAX_LOOKUPS = 64
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 _ACTIVITY = {customers_pb2.Customer.ACTIVE: True, customers_pb2.Customer.DEACTIVATED: False}
 _OUTCOMES = {
@@ -178,7 +175,8 @@ V = TypeVar("V")
 
 class _BatchedMethod(Generic[I, V]):
     """A peer's method for one item (`one`), and its batch form (`many`, a repeated oneof of the
-    answer or a google.rpc.Status) for the items that queue while a call is in flight (see
+    answer or a google.rpc.Status, of at most `max_items`: what its request's repeated field
+    states in the proto) for the items that queue while a call is in flight (see
     runtime/batching.py). Each item gets what the method for one would have given it: the value,
     or the error its status translates to."""
 
@@ -190,7 +188,7 @@ class _BatchedMethod(Generic[I, V]):
         many: Callable[[list[I], float], Awaitable[Sequence[Any]]],
         answer: Callable[[I, Any], V],
         resource: Callable[[I], tuple[str, str]],
-        max_items: int = MAX_ITEMS,
+        max_items: int,
     ):
         self._name, self._peer = name, peer
         self._one, self._many, self._answer, self._resource = one, many, answer, resource
@@ -247,7 +245,7 @@ class CustomersClient:
             self._get_many,
             lambda lookup, reply: buyer_from_reply(lookup.customer_id, reply),
             lambda lookup: ("customer", lookup.customer_id),
-            max_items=MAX_LOOKUPS,
+            max_items=rules.of(customers_pb2.BatchGetCustomersRequest, "lookups").max_items,
         )
 
     async def get_customer(self, customer_id: str, timeout: float, token: str) -> Buyer:
@@ -289,6 +287,7 @@ class CatalogClient:
             self._reserve_many,
             lambda asked, reply: reservation_from_reply(asked.reservation_id, asked.disc_id, asked.quantity, reply),
             lambda asked: ("disc", asked.disc_id),
+            max_items=rules.of(catalog_pb2.ReserveStocksRequest, "reservations").max_items,
         )
 
     async def reserve_stock(self, reservation_id: str, disc_id: str, quantity: int, timeout: float) -> Reservation:

@@ -1,10 +1,16 @@
-"""The orders service's SQL, one method per named query in queries.sql."""
+"""The orders service's SQL, one method per named query in queries.sql.
+
+Purchases are counted by outcome (recordstore_purchases_total) where their state changes: the
+transitions return the row only to the one caller that made the change, so a purchase is counted
+once, whether its RPC, a client's retry or the recovery loop settled it, and whichever replica did.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
 
+from ..runtime import metrics
 from ..runtime.db import Database, Refused
 from ..runtime.queries import load_queries
 from ..runtime.store import Repository, Store
@@ -14,6 +20,12 @@ from .model import PendingPurchase, Purchase, PurchaseFilter, PurchaseState, Set
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
 # Every query may name any state: %(pending)s is PurchaseState.PENDING (see queries.sql).
 STATES = {state.name.lower(): state for state in PurchaseState}
+_SETTLED = {
+    PurchaseState.CONFIRMED: metrics.PURCHASES.labels("effective"),
+    PurchaseState.REJECTED: metrics.PURCHASES.labels("not_effective"),
+}
+_CANCELLED = metrics.PURCHASES.labels("cancelled")
+_FAILED = metrics.PURCHASES.labels("failed")
 
 
 def list_purchases_params(where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int) -> dict:
@@ -86,10 +98,13 @@ class PurchaseRepository(Repository):
     async def settle_purchase(
         self, purchase_id: str, granted: bool, unit_price_cents: int, currency: str
     ) -> Purchase | None:
-        return await self._one(
+        settled = await self._one(
             "settle_purchase",
             {"id": purchase_id, "granted": granted, "unit_price_cents": unit_price_cents, "currency": currency},
         )
+        if settled is not None:
+            _SETTLED[settled.state].inc()
+        return settled
 
     async def settle_purchases(self, outcomes: list[Settlement]) -> list[Purchase]:
         """settle_purchase for each of `outcomes`, in one statement; those no longer pending are
@@ -100,13 +115,19 @@ class PurchaseRepository(Repository):
             "unit_price_cents": [o.unit_price_cents for o in outcomes],
             "currencies": [o.currency for o in outcomes],
         }
-        return await self._all("settle_purchases", params)
+        settled = await self._all("settle_purchases", params)
+        for purchase in settled:
+            _SETTLED[purchase.state].inc()
+        return settled
 
     async def start_failure(self, purchase_id: str, reason: str) -> Purchase | None:
         return await self._one("start_failure", {"id": purchase_id, "reason": reason})
 
     async def finish_failure(self, purchase_id: str) -> Purchase | None:
-        return await self._one("finish_failure", {"id": purchase_id})
+        failed = await self._one("finish_failure", {"id": purchase_id})
+        if failed is not None:
+            _FAILED.inc()
+        return failed
 
     async def record_failed_attempt(self, purchase_id: str) -> Purchase | None:
         return await self._one("record_failed_attempt", {"id": purchase_id})
@@ -118,7 +139,10 @@ class PurchaseRepository(Repository):
         return await self._one("start_cancellation", {"id": purchase_id})
 
     async def finish_cancellation(self, purchase_id: str) -> Purchase | None:
-        return await self._one("finish_cancellation", {"id": purchase_id})
+        cancelled = await self._one("finish_cancellation", {"id": purchase_id})
+        if cancelled is not None:
+            _CANCELLED.inc()
+        return cancelled
 
     async def list_purchases(
         self, where: PurchaseFilter, after: tuple[datetime, str] | None, limit: int
@@ -128,10 +152,15 @@ class PurchaseRepository(Repository):
     async def list_unfinished_purchases(
         self, older_than_seconds: float, limit: int, max_attempts: int
     ) -> list[Purchase]:
-        return await self._all(
+        """The recovery round's work list; the backlog gauges are read with it, once a round."""
+        unfinished = await self._all(
             "list_unfinished_purchases",
             {"older_than_seconds": older_than_seconds, "limit": limit, "max_attempts": max_attempts},
         )
+        count, oldest = await self.recovery_backlog()
+        metrics.RECOVERY_BACKLOG.set(count)
+        metrics.RECOVERY_OLDEST.set(oldest)
+        return unfinished
 
     async def lease_purchase(self, purchase_id: str, lease_seconds: float, leased_by: str) -> Purchase | None:
         """The unfinished purchase, now leased to `leased_by`; None when another holds it or it is done."""
@@ -149,4 +178,5 @@ class PurchaseRepository(Repository):
 
 
 def store(database: Database) -> Store[PurchaseRepository]:
+    """The one way the service (and its tests) reach its tables."""
     return Store(database, PurchaseRepository)

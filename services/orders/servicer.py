@@ -89,10 +89,9 @@ def filter_from_proto(fields: dict, owner: str | None) -> PurchaseFilter:
 
 
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
-    def __init__(self, purchases: Purchases, feed: Feed, request_budget: float):
+    def __init__(self, purchases: Purchases, feed: Feed):
         self._purchases = purchases
         self._feed = feed
-        self._budget = request_budget
 
     async def CreatePurchase(self, request, context):
         order = order_from_proto(request.purchase)
@@ -103,7 +102,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             {"request_id": request.request_id, "purchase.request_id": request.purchase.request_id},
             scope=order.customer_id,
         )
-        deadline = Deadline.from_context(context, self._budget)
+        deadline = Deadline.from_context(context, self._purchases.budget)
         return purchase_to_proto(await self._purchases.create_purchase(order, request_id, deadline, current_caller()))
 
     async def GetPurchase(self, request, context):

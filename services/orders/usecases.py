@@ -1,7 +1,8 @@
-"""Purchases: create, settle against the catalog's stock, cancel, and recover unfinished ones.
+"""Purchases: create, settle against the catalog's stock, cancel; and `advance`, which finishes
+the step an unfinished purchase is in (the recovery loop, recovery.py, calls it).
 
 A purchase moves  pending -> confirmed | rejected,  confirmed -> cancelling -> cancelled,  and
-pending -> failing -> failed  when it can never settle (see _fail). The pending row is written
+pending -> failing -> failed  when it can never settle (see fail). The pending row is written
 before ReserveStock is called, and the reservation is keyed by the purchase id, so every step can
 be repeated: a client retry (same request_id), a repeated cancel or the recovery loop picks up
 from the state the row records.
@@ -15,18 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
-from typing import Protocol, TypeVar
+from collections.abc import Coroutine
+from typing import Protocol
 
-from ..runtime import metrics
 from ..runtime.auth import Caller
-from ..runtime.batching import Batcher
-from ..runtime.db import CONNECTION_ERRORS
+from ..runtime.batching import Batcher, together_or_alone
 from ..runtime.deadlines import Deadline
-from ..runtime.errors import DeadlineExceeded, FailedPrecondition, NotFound, ServiceError, Unavailable
+from ..runtime.errors import FailedPrecondition, NotFound
 from ..runtime.idempotency import RequestIdReused
 from ..runtime.pagination import TIMESTAMP, UUID, cut_page, decode_token
 from ..runtime.store import Store, present
@@ -47,22 +44,8 @@ from .model import (
 from .repository import PurchaseRepository
 
 log = logging.getLogger(__name__)
-Item = TypeVar("Item")  # what a batched write is of
-
-# Whose recovery loop holds a lease (recover): this process, by host and pid.
-LOCAL_REPLICA = f"{socket.gethostname()}:{os.getpid()}"
-# Failures that pass: the next round (or a client retry) tries again, as often as it takes.
-TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERRORS)
-# Recovery rounds that fail on a purchase for a reason it cannot classify: at the last, a pending
-# purchase fails, and a cancelling or failing one (its units not given back) is left to an operator.
-MAX_ATTEMPTS = 5
-
-
-def describe(error: BaseException) -> str:
-    if isinstance(error, ServiceError):
-        return error.message
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+# Purchases recorded, or settled, in one statement at most (runtime/batching.py).
+MAX_BATCH = 64
 
 
 def _retrieve(task: asyncio.Task) -> None:
@@ -87,23 +70,21 @@ class CatalogPeer(Protocol):
 
 
 class Purchases:
-    def __init__(
-        self, store: Store[PurchaseRepository], customers: CustomersPeer, catalog: CatalogPeer, budget: float = 5.0
-    ):
-        self._store = store
+    def __init__(self, store: Store[PurchaseRepository], customers: CustomersPeer, catalog: CatalogPeer, budget: float):
+        self.store = store
         self._customers = customers
         self._catalog = catalog
-        self._budget = budget  # REQUEST_BUDGET_SECONDS: the deadline of work whose caller left
+        self.budget = budget  # REQUEST_BUDGET_SECONDS: the deadline of work whose caller left
         self._in_flight: set[asyncio.Task] = set()
-        self._pending = Batcher("insert_pending_purchase", self._record_pending)
-        self._settlements = Batcher("settle_purchase", self._record_settlements)
+        self._pending = Batcher("insert_pending_purchase", self._record_pending, MAX_BATCH)
+        self._settlements = Batcher("settle_purchase", self._record_settlements, MAX_BATCH)
 
     # -- reads -------------------------------------------------------------------------------
 
     async def get_purchase(self, purchase_id: str, caller: Caller) -> Purchase:
         """The purchase, when the caller may see it; NOT_FOUND alike when it does not exist and
         when it is another customer's."""
-        async with self._store.autocommit() as repo:
+        async with self.store.autocommit() as repo:
             purchase = await repo.get_purchase(purchase_id)
         if purchase is None or not access.may_see(caller, purchase):
             raise NotFound("purchase", purchase_id)
@@ -114,12 +95,12 @@ class Purchases:
     ) -> tuple[list[Purchase], str]:
         filters = vars(where)
         after = decode_token(page_token, filters, [TIMESTAMP, UUID])
-        async with self._store.autocommit() as repo:
+        async with self.store.autocommit() as repo:
             found = await repo.list_purchases(where, tuple(after) if after else None, page_size + 1)
         return cut_page(found, page_size, filters, lambda p: [p.create_time.isoformat(), p.id])
 
     async def _by_request_id(self, customer_id: str, recorded_by: str | None, request_id: str) -> Purchase | None:
-        async with self._store.autocommit() as repo:
+        async with self.store.autocommit() as repo:
             return await repo.get_purchase_by_request_id(customer_id, recorded_by, request_id)
 
     # -- create ------------------------------------------------------------------------------
@@ -135,19 +116,19 @@ class Purchases:
         return await self._to_completion(self._record_and_settle(pending, buyer.active))
 
     async def _record_and_settle(self, pending: PendingPurchase, active: bool) -> Purchase:
-        deadline = Deadline(self._budget)
+        deadline = Deadline(self.budget)
         order = pending.order
         if not active:
             # A retry of a purchase made before the deactivation still gets its first answer.
             earlier = await self._by_request_id(order.customer_id, pending.recorded_by, pending.request_id)
             if earlier is None or not earlier.is_for(order):
                 raise FailedPrecondition(f"customer {order.customer_id!r} is deactivated", "CUSTOMER_DEACTIVATED")
-            return await self._advance(earlier, deadline)
+            return await self.advance(earlier, deadline)
         purchase = await self._pending.submit(pending)
         if not purchase.is_for(order):
             # Not which purchase: the message says only that this buyer used the id before.
             raise RequestIdReused(pending.request_id, "another purchase")
-        return await self._advance(purchase, deadline)
+        return await self.advance(purchase, deadline)
 
     # -- the batched writes -------------------------------------------------------------------
     # Purchases recorded or settled while an earlier statement of the same kind is running go
@@ -164,12 +145,14 @@ class Purchases:
                 f"purchase of request {one.request_id!r}",
             )
 
-        return await self._together_or_alone(
+        return await together_or_alone(
+            self.store,
             asked,
             lambda repo: repo.insert_pending_purchases(asked),
             lambda made: (made.customer_id, made.recorded_by, made.request_id),
             lambda one: (one.order.customer_id, one.recorded_by, one.request_id),
             alone,
+            RecordRefused,
         )
 
     async def _record_settlements(self, outcomes: list[Settlement]) -> list[Purchase | BaseException]:
@@ -182,40 +165,15 @@ class Purchases:
                 f"purchase {outcome.purchase_id!r}",
             )
 
-        return await self._together_or_alone(
+        return await together_or_alone(
+            self.store,
             outcomes,
             lambda repo: repo.settle_purchases(outcomes),
             lambda settled: settled.id,
             lambda outcome: outcome.purchase_id,
             alone,
+            RecordRefused,
         )
-
-    async def _together_or_alone(
-        self,
-        items: list[Item],
-        together: Callable[[PurchaseRepository], Awaitable[list[Purchase]]],
-        row_key: Callable[[Purchase], Hashable],
-        item_key: Callable[[Item], Hashable],
-        alone: Callable[[PurchaseRepository, Item], Awaitable[Purchase]],
-    ) -> list[Purchase | BaseException]:
-        """`together` for all items in one statement; then `alone` for each item it left out (or
-        for all, when the database refused the statement), each item's failure its own answer."""
-        try:
-            async with self._store.autocommit() as repo:
-                done = {row_key(row): row for row in await together(repo)}
-        except RecordRefused:
-            done = {}
-        answers: list[Purchase | BaseException] = []
-        for item in items:
-            try:
-                purchase = done.get(item_key(item))
-                if purchase is None:
-                    async with self._store.autocommit() as repo:
-                        purchase = await alone(repo, item)
-                answers.append(purchase)
-            except Exception as error:  # noqa: BLE001 - that purchase's caller raises it
-                answers.append(error)
-        return answers
 
     # -- finishing what was started ----------------------------------------------------------
 
@@ -247,36 +205,36 @@ class Purchases:
                 purchase.id, purchase.disc_id, purchase.quantity, deadline.remaining()
             )
         except NotFound:
-            async with self._store.autocommit() as repo:
+            async with self.store.autocommit() as repo:
                 await repo.delete_pending_purchase(purchase.id)
             raise
         except (PeerRefused, MalformedAnswer) as refusal:
-            return await self._fail(purchase, refusal.message, deadline)
+            return await self.fail(purchase, refusal.message, deadline)
         crash_point("after_reserve")
         if reservation.outcome == ReservationOutcome.RELEASED:
-            return await self._fail(purchase, "its reservation is already RELEASED", deadline)
+            return await self.fail(purchase, "its reservation is already RELEASED", deadline)
         granted = reservation.outcome == ReservationOutcome.GRANTED
         try:
             settled = await self._settlements.submit(
                 Settlement(purchase.id, granted, reservation.unit_price_cents, reservation.currency)
             )
         except RecordRefused as refused:
-            return await self._fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
+            return await self.fail(purchase, f"its outcome cannot be recorded: {refused.message}", deadline)
         crash_point("after_settle")
         return settled
 
     # -- fail --------------------------------------------------------------------------------
 
-    async def _fail(self, purchase: Purchase, reason: str, deadline: Deadline) -> Purchase:
+    async def fail(self, purchase: Purchase, reason: str, deadline: Deadline) -> Purchase:
         """Ends a pending purchase that can never settle: failing (no settlement can confirm it
         any more), then its reservation released, then failed. Never effective."""
         log.error("purchase %s cannot settle, failing it: %s", purchase.id, reason)
-        async with self._store.autocommit() as repo:
+        async with self.store.autocommit() as repo:
             failing = present(
                 await repo.start_failure(purchase.id, reason) or await repo.get_purchase(purchase.id),
                 f"purchase {purchase.id!r}",
             )
-        return await self._advance(failing, deadline)
+        return await self.advance(failing, deadline)
 
     async def _finish_failure(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Gives back whatever a failing purchase's reservation holds (ReleaseStock is idempotent
@@ -285,7 +243,7 @@ class Purchases:
             await self._catalog.release_stock(purchase.id, deadline.remaining())
         except NotFound:
             pass  # nothing was ever reserved under this id
-        async with self._store.autocommit() as repo:
+        async with self.store.autocommit() as repo:
             return present(
                 await repo.finish_failure(purchase.id) or await repo.get_purchase(purchase.id),
                 f"purchase {purchase.id!r}",
@@ -297,8 +255,8 @@ class Purchases:
         return await self._to_completion(self._cancel(purchase_id, caller))
 
     async def _cancel(self, purchase_id: str, caller: Caller) -> Purchase:
-        deadline = Deadline(self._budget)
-        purchase = await self._advance(await self.get_purchase(purchase_id, caller), deadline)
+        deadline = Deadline(self.budget)
+        purchase = await self.advance(await self.get_purchase(purchase_id, caller), deadline)
         if purchase.state in (PurchaseState.REJECTED, PurchaseState.FAILED):
             why = (
                 "not enough stock" if purchase.state == PurchaseState.REJECTED else f"failed: {purchase.failure_reason}"
@@ -308,18 +266,18 @@ class Purchases:
                 "PURCHASE_NOT_EFFECTIVE",
             )
         if purchase.state == PurchaseState.CONFIRMED:
-            async with self._store.autocommit() as repo:
+            async with self.store.autocommit() as repo:
                 purchase = present(
                     await repo.start_cancellation(purchase_id) or await repo.get_purchase(purchase_id),
                     f"purchase {purchase_id!r}",
                 )
             crash_point("during_cancel")
-        return await self._advance(purchase, deadline)
+        return await self.advance(purchase, deadline)
 
     async def _finish_cancellation(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Gives a cancelling purchase's units back (ReleaseStock is idempotent) and records it."""
         await self._catalog.release_stock(purchase.id, deadline.remaining())
-        async with self._store.autocommit() as repo:
+        async with self.store.autocommit() as repo:
             return present(
                 await repo.finish_cancellation(purchase.id) or await repo.get_purchase(purchase.id),
                 f"purchase {purchase.id!r}",
@@ -327,7 +285,7 @@ class Purchases:
 
     # -- the state machine -------------------------------------------------------------------
 
-    async def _advance(self, purchase: Purchase, deadline: Deadline) -> Purchase:
+    async def advance(self, purchase: Purchase, deadline: Deadline) -> Purchase:
         """Finishes whatever step the purchase is in the middle of; a settled purchase is returned."""
         if purchase.state == PurchaseState.PENDING:
             return await self._settle(purchase, deadline)
@@ -336,88 +294,3 @@ class Purchases:
         if purchase.state == PurchaseState.FAILING:
             return await self._finish_failure(purchase, deadline)
         return purchase
-
-    async def recover(
-        self, older_than_seconds: float, call_timeout: float, limit: int = 100, replica: str = LOCAL_REPLICA
-    ) -> int:
-        """Advances purchases left unfinished (by a crash or a failed downstream call).
-
-        Each purchase on its own: one that fails is logged with its id and reason and the others
-        still get their turn. A passing failure (a peer or the database unreachable, a timeout)
-        leaves it for the next round; any other counts as a failed attempt, and a pending purchase
-        at MAX_ATTEMPTS fails for good. Returns how many it finished. Each purchase is leased to
-        `replica` for its turn, so that the loops of several orders replicas never work on one
-        purchase at once (see migration 0004).
-        """
-        async with self._store.autocommit() as repo:
-            unfinished = await repo.list_unfinished_purchases(older_than_seconds, limit, MAX_ATTEMPTS)
-        finished = 0
-        for listed in unfinished:
-            purchase = await self._lease(listed.id, call_timeout, replica)
-            if purchase is None:
-                continue  # another replica's loop is on it, or has just finished it
-            try:
-                await self._advance(purchase, Deadline(call_timeout))
-                finished += 1
-            except NotFound:
-                finished += 1  # the disc does not exist: the pending purchase was dropped
-            except TRANSIENT_ERRORS as error:
-                log.warning("recovery of purchase %s (%s) postponed: %s", purchase.id, purchase.state, describe(error))
-            except Exception as error:  # noqa: BLE001 - one purchase never stops the round
-                finished += await self._count_failed_attempt(purchase, error, call_timeout)
-            finally:
-                await self._release_lease(purchase.id, replica)
-        if finished:
-            log.info("recovery finished %d purchase(s)", finished)
-        return finished
-
-    async def _lease(self, purchase_id: str, call_timeout: float, replica: str) -> Purchase | None:
-        # A turn makes at most two calls of call_timeout each (the step, then failing it): the
-        # lease outlasts them, and if it ever did not, the steps are conditional on the state.
-        async with self._store.autocommit() as repo:
-            return await repo.lease_purchase(purchase_id, 3 * call_timeout, replica)
-
-    async def _release_lease(self, purchase_id: str, replica: str) -> None:
-        try:
-            async with self._store.autocommit() as repo:
-                await repo.release_purchase_lease(purchase_id, replica)
-        except CONNECTION_ERRORS:
-            pass  # the lease runs out by itself
-
-    async def _count_failed_attempt(self, purchase: Purchase, error: Exception, call_timeout: float) -> int:
-        """Records a failed recovery attempt. At MAX_ATTEMPTS a pending purchase fails, and a
-        cancelling or failing one, whose units could not be given back, is left to an operator:
-        recovery lists it no more (it stays in the backlog gauges), one ERROR line says what to do,
-        and recordstore_recovery_gave_up_total counts it. Returns 1 when that finished the purchase."""
-        reason = describe(error)
-        try:
-            async with self._store.autocommit() as repo:
-                counted = await repo.record_failed_attempt(purchase.id)
-            attempts = counted.attempts if counted else purchase.attempts + 1
-            log.error(
-                "recovery of purchase %s (%s) failed, attempt %d of %d: %s",
-                purchase.id,
-                purchase.state,
-                attempts,
-                MAX_ATTEMPTS,
-                reason,
-            )
-            if counted is None or attempts < MAX_ATTEMPTS:
-                return 0
-            if counted.state != PurchaseState.PENDING:
-                metrics.RECOVERY_GAVE_UP.labels(counted.state).inc()
-                log.error(
-                    "recovery gives up on purchase %s, %s after %d attempts: its units are not given back. "
-                    "Mend the cause (above), then cancel it again, or set its attempts to 0 to let recovery retry",
-                    counted.id,
-                    counted.state,
-                    attempts,
-                )
-                return 0
-            failed = await self._fail(counted, f"gave up after {attempts} attempts: {reason}", Deadline(call_timeout))
-            return int(failed.state == PurchaseState.FAILED)
-        except Exception as again:  # noqa: BLE001 - logged, and the round goes on
-            log.error(
-                "recovery of purchase %s: could not record its failure (%s): %s", purchase.id, reason, describe(again)
-            )
-            return 0

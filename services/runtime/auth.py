@@ -3,9 +3,9 @@
 Tokens come from an identity provider (Keycloak, Auth0, Cognito...) or, locally, from
 `python -m devstack token`. Verified with PyJWT: the algorithm is pinned (ES256 by default), so a
 token saying `alg: none` or HS256 is refused whatever it carries; issuer, audience, expiry and
-subject are required. The keys come from a JWKS, by URL (PyJWKClient, fetched off the event loop,
-cached and refreshed) or from a file (read again when it changes, so keys rotate without a
-restart).
+subject are required. The keys come from a JWKS, by URL (PyJWKClient's cache, kept as long as the
+gateway keeps its own, fetched off the event loop) or from a file (read again when it changes), so
+keys rotate without a restart.
 
 Each service states who may call each method (its access module, made an Access with the
 service's Authenticator); the guard (guard.py) asks it before the method runs and hands the method
@@ -26,12 +26,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 import jwt
 from google.protobuf.descriptor import ServiceDescriptor
 from google.rpc import error_details_pb2
 
+from . import config
 from .config import ConfigError
 from .errors import DOMAIN, ServiceError
 from .tls import DEFAULT_TRUST_DOMAIN, peer_service
@@ -53,11 +55,13 @@ VERIFIED_CACHE_SIZE = 4096
 # passed orders and was refused by customers: an INTERNAL answer for the caller's own input.
 # Identity providers' tokens are far shorter, and the gateway lets only 8 KiB of headers in.
 MAX_TOKEN_CHARACTERS = 14 * 1024
-# A token naming a key id the set lacks makes the set be fetched again, at most this often.
-REFRESH_UNKNOWN_KID_SECONDS = 10.0
-# A JWKS by URL is fetched again after this: a key removed from it ends the tokens it signed within
-# this time (a JWKS file: within a second of its change, see FileKeys).
-JWKS_LIFESPAN_SECONDS = 60
+# A JWKS by URL is kept this long (JWKS_REFRESH_SECONDS, the gateway's variable and default: both
+# ends read the set again as often): a key removed from it ends the tokens it signed within this
+# time, and a new one is taken within it. A JWKS file: within a second of its change (FileKeys).
+DEFAULT_JWKS_REFRESH_SECONDS = 10.0
+# A JWKS URL that could not be read (or held no key) is tried again after this; meanwhile, as at
+# the gateway, the keys it last published stay.
+JWKS_RETRY_SECONDS = 1.0
 
 # What a token's subject may be (docs/api.md, "Who may call what"), the same rule wherever a subject is
 # judged: 1 to 255 printable ASCII characters (space to tilde: no control character, which would
@@ -191,6 +195,7 @@ class AuthSettings:
     jwks_file: Path | None = None
     algorithm: str = DEFAULT_ALGORITHM
     roles_claim: str = "roles"
+    jwks_refresh_seconds: float = DEFAULT_JWKS_REFRESH_SECONDS  # JWKS_REFRESH_SECONDS: for a JWKS URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> AuthSettings:
@@ -208,8 +213,27 @@ class AuthSettings:
         if algorithm not in ("ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA"):
             raise ConfigError(f"AUTH_ALGORITHM={algorithm!r} is not an asymmetric JWS algorithm (e.g. ES256, RS256)")
         return cls(
-            issuer, audience, url or None, Path(file) if file else None, algorithm, env.get("AUTH_ROLES_CLAIM", "roles")
+            issuer,
+            audience,
+            url or None,
+            Path(file) if file else None,
+            algorithm,
+            env.get("AUTH_ROLES_CLAIM", "roles"),
+            config.seconds("JWKS_REFRESH_SECONDS", DEFAULT_JWKS_REFRESH_SECONDS, env),
         )
+
+
+def _by_kid(keys: list[jwt.PyJWK], kid: str | None) -> jwt.PyJWK | None:
+    """The signing key of id `kid` (none meant for encryption); a token naming none is taken by
+    the one key of a set of one."""
+    signing = [key for key in keys if key.public_key_use in ("sig", None)]
+    if kid is None:
+        return signing[0] if len(signing) == 1 else None
+    return next((key for key in signing if key.key_id == kid), None)
+
+
+class Keys(Protocol):
+    async def key(self, kid: str | None) -> jwt.PyJWK | None: ...
 
 
 class FileKeys:
@@ -219,7 +243,7 @@ class FileKeys:
         self._path = path
         self._stamp: int | None = None
         self._checked = 0.0
-        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._keys: list[jwt.PyJWK] = []
         self._load()
 
     def _load(self) -> None:
@@ -232,7 +256,7 @@ class FileKeys:
             if self._stamp is None:
                 raise ConfigError(f"AUTH_JWKS_FILE {self._path}: {error}") from None
             return  # keep the keys we had: a half-written file must not lock everyone out
-        self._keys = {key.key_id: key for key in keys}
+        self._keys = keys
         self._stamp = stamp
 
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
@@ -240,38 +264,40 @@ class FileKeys:
         if now - self._checked > 1.0:
             self._checked = now
             self._load()
-        return self._key(kid)
-
-    def _key(self, kid):
-        if kid is None and len(self._keys) == 1:
-            return next(iter(self._keys.values()))
-        return self._keys.get(kid)
+        return _by_kid(self._keys, kid)
 
 
-class UrlKeys(FileKeys):
-    """A JWKS by URL (an identity provider's jwks_uri), fetched in a thread, kept
-    JWKS_LIFESPAN_SECONDS, fetched again early for a key id it lacks (a rotation)."""
+class UrlKeys:
+    """A JWKS by URL (an identity provider's jwks_uri), fetched and kept by PyJWKClient for
+    `lifespan` seconds, as the gateway keeps its own: a key id the set lacks waits for the next
+    fetch, at both ends. The client's I/O blocks, so a fetch runs in a thread, one at a time; a
+    fresh set is read without one. A set that cannot be fetched (or holds no key) leaves the last
+    one in use, as at the gateway, and is tried again after JWKS_RETRY_SECONDS."""
 
-    def __init__(self, url: str):
-        self._client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=5)
-        self._keys = {}
-        self._fetched = float("-inf")
-        self._lock = asyncio.Lock()
+    def __init__(self, url: str, lifespan: float):
+        client = jwt.PyJWKClient(url, lifespan=lifespan, timeout=5)
+        assert client.jwk_set_cache is not None  # cache_jwk_set is on by default
+        self._client, self._cache = client, client.jwk_set_cache
+        self._fetching = asyncio.Lock()
+        self._failed_at = float("-inf")
 
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
-        now = time.monotonic()
-        stale = now - self._fetched > JWKS_LIFESPAN_SECONDS
-        unknown = self._key(kid) is None and now - self._fetched > REFRESH_UNKNOWN_KID_SECONDS
-        if stale or unknown:
-            async with self._lock:
-                if time.monotonic() - self._fetched > REFRESH_UNKNOWN_KID_SECONDS:
+        fresh = self._cache.get()  # None once `lifespan` has passed
+        if fresh is None and self._due():
+            async with self._fetching:
+                fresh = self._cache.get()  # another call's fetch may have just got it
+                if fresh is None and self._due():
                     try:
-                        found = await asyncio.to_thread(self._client.get_jwk_set)
-                        self._keys = {key.key_id: key for key in found.keys}
-                    except jwt.PyJWKClientError:
-                        pass  # unreachable provider: the keys we had stay, and a token we cannot check fails
-                    self._fetched = time.monotonic()
-        return self._key(kid)
+                        fresh = await asyncio.to_thread(self._client.get_jwk_set)
+                    except (jwt.PyJWKClientError, jwt.PyJWKSetError):
+                        self._failed_at = time.monotonic()
+        if fresh is None:
+            kept = self._cache.jwk_set_with_timestamp  # the set last fetched, however old
+            return None if kept is None else _by_kid(kept.get_jwk_set().keys, kid)
+        return _by_kid(fresh.keys, kid)
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._failed_at >= JWKS_RETRY_SECONDS
 
 
 def subject_problem(subject) -> str | None:
@@ -313,14 +339,14 @@ class Authenticator:
     """Turns a call's bearer token into a Caller (ANONYMOUS without one), or refuses it."""
 
     @staticmethod
-    def _key_source(settings: AuthSettings) -> UrlKeys | FileKeys:
+    def _key_source(settings: AuthSettings) -> Keys:
         if settings.jwks_url:
-            return UrlKeys(settings.jwks_url)
+            return UrlKeys(settings.jwks_url, settings.jwks_refresh_seconds)
         if settings.jwks_file is None:  # from_env sets exactly one of the two
             raise ConfigError("set exactly one of AUTH_JWKS_URL (an https:// JWKS) and AUTH_JWKS_FILE")
         return FileKeys(settings.jwks_file)
 
-    def __init__(self, settings: AuthSettings, keys: FileKeys | None = None, trust_domain: str = DEFAULT_TRUST_DOMAIN):
+    def __init__(self, settings: AuthSettings, keys: Keys | None = None, trust_domain: str = DEFAULT_TRUST_DOMAIN):
         self.settings = settings
         self.trust_domain = trust_domain  # whose SPIFFE IDs name our services (see tls.py)
         self._keys = keys or self._key_source(settings)
@@ -484,19 +510,24 @@ class Access:
     through which a call, or a token a request carries, is let in or refused.
 
     Every method of the service needs a rule: one without is an error before the service serves,
-    so no method is ever open by omission.
+    so no method is ever open by omission. Without an Authenticator every rule must be ANYONE, and
+    no call's token is read (the health service: anyone may ask whether a server serves).
     """
 
-    def __init__(self, service: ServiceDescriptor, rules: Mapping[str, Rule], authenticator: Authenticator):
+    def __init__(self, service: ServiceDescriptor, rules: Mapping[str, Rule], authenticator: Authenticator | None):
         for method in service.methods:
             if method.name not in rules:
                 raise TypeError(f"{service.full_name}/{method.name} has no access rule")
+        if authenticator is None and any(rule != ANYONE for rule in rules.values()):
+            raise TypeError(f"{service.full_name}: a rule but ANYONE needs an Authenticator")
         self.service = service
         self._rules = rules
         self._authenticator = authenticator
 
     async def caller(self, method: str, context) -> Caller:
         """The verified caller of a call of `method`, if the method's rule lets it in."""
+        if self._authenticator is None:
+            return ANONYMOUS
         rule = self._rules[method]
         caller = await self._authenticator.caller(context)
         if rule.reads_certificate:  # read the peer's certificate only where it decides
@@ -507,6 +538,8 @@ class Access:
     async def caller_of(self, token: str, method: str) -> Caller:
         """The caller `token` names, if `method`'s rule would let it call: for a token a request
         carries on behalf of someone else (customers' BatchGetCustomers lookups)."""
+        if self._authenticator is None:
+            raise TypeError("an Access without an Authenticator verifies no token")
         caller = await self._authenticator.caller_of(token)
         self._rules[method].check(caller, method)
         return caller

@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import Histogram
 
-from .errors import InvalidArgument, ServiceError, to_rpc_status
+from .errors import ServiceError, to_rpc_status
+from .store import Repository, Store
 
 T = TypeVar("T")
 R = TypeVar("R")
 C = TypeVar("C")  # an item as its check leaves it
-
-# Items in one batched call, at most, as the batch RPCs state it (catalog.proto, customers.proto).
-MAX_ITEMS = 256
+Repo = TypeVar("Repo", bound=Repository)
 
 BATCH_SIZE = Histogram(
     "recordstore_batch_items",
@@ -48,7 +47,7 @@ class Batcher(Generic[T, R]):
         self,
         name: str,
         flush: Callable[[list[T]], Coroutine[Any, Any, Sequence[R | BaseException]]],
-        max_items: int = 64,
+        max_items: int,
         in_flight: int = 1,
     ):
         if max_items < 1 or in_flight < 1:
@@ -139,16 +138,13 @@ class Batcher(Generic[T, R]):
 
 async def answer_each(
     items: Sequence[T],
-    field: str,
     check: Callable[[int, T], Awaitable[C]],
     work: Callable[[list[C]], Awaitable[Sequence[R | ServiceError]]],
 ) -> list[R | ServiceError]:
-    """The server's side of a batch, the request's repeated `field`: 1 to MAX_ITEMS items, else
-    INVALID_ARGUMENT naming it; each item checked on its own (`check(index, item)`; its
-    ServiceError is that item's answer alone, never the batch's), then `work` on those that
-    passed, in one go; the answers in the order of `items`."""
-    if not 1 <= len(items) <= MAX_ITEMS:
-        raise InvalidArgument(field, f"must hold 1 to {MAX_ITEMS} {field}, not {len(items)}")
+    """The server's side of a batch, the request's repeated field `items` (as many as its rules
+    let in: rules.items): each item checked on its own (`check(index, item)`; its ServiceError is
+    that item's answer alone, never the batch's), then `work` on those that passed, in one go; the
+    answers in the order of `items`."""
     checked: list[C | ServiceError] = []
     for index, item in enumerate(items):
         try:
@@ -167,3 +163,34 @@ def results_of(answers: Sequence[R | ServiceError], result: Callable[..., Any], 
         result(error=to_rpc_status(answer)) if isinstance(answer, ServiceError) else result(**{field: to_proto(answer)})
         for answer in answers
     ]
+
+
+async def together_or_alone(
+    store: Store[Repo],
+    items: list[T],
+    together: Callable[[Repo], Awaitable[list[R]]],
+    row_key: Callable[[R], Hashable],
+    item_key: Callable[[T], Hashable],
+    alone: Callable[[Repo, T], Awaitable[R]],
+    refused: type[Exception],
+) -> list[R | BaseException]:
+    """A batched write's flush: `together` for all items in one statement; then `alone` for each
+    item it left out (a request id used before, a row no longer in the state the statement
+    wants), or for every item when the database refused the statement (`refused`), so that each
+    item gets the answer it would have got alone. An item's failure is its own answer."""
+    try:
+        async with store.autocommit() as repo:
+            done = {row_key(row): row for row in await together(repo)}
+    except refused:
+        done = {}
+    answers: list[R | BaseException] = []
+    for item in items:
+        try:
+            row = done.get(item_key(item))
+            if row is None:
+                async with store.autocommit() as repo:
+                    row = await alone(repo, item)
+            answers.append(row)
+        except Exception as error:  # noqa: BLE001 - that item's caller raises it
+            answers.append(error)
+    return answers

@@ -69,7 +69,7 @@ DEFAULT_STATEMENT_TIMEOUT_SECONDS = 5.0
 DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 10.0
 
 
-def database_session_options(env: Mapping[str, str] = os.environ) -> str:
+def database_session_options(env: Mapping[str, str]) -> str:
     """libpq `options` setting DB_STATEMENT_TIMEOUT_SECONDS and DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS
     (never 0: a service always runs under both limits)."""
     statement = seconds("DB_STATEMENT_TIMEOUT_SECONDS", DEFAULT_STATEMENT_TIMEOUT_SECONDS, env)
@@ -80,6 +80,7 @@ def database_session_options(env: Mapping[str, str] = os.environ) -> str:
     )
 
 
+DEFAULT_SESSION_OPTIONS = database_session_options({})
 MIN_SECRET_BYTES = 32
 
 
@@ -112,8 +113,8 @@ class ServerSettings:
     database_url: str
     pool_size: int
     grace_seconds: float
-    page_token_secret: bytes | None  # checked here so a wrong one fails the start (pagination reads it too)
-    database_options: str = ""  # database_session_options, checked here so a wrong one fails the start (db reads it)
+    page_token_secret: bytes | None  # PAGE_TOKEN_SECRET: what page tokens are signed with (runtime.server.start)
+    database_options: str = DEFAULT_SESSION_OPTIONS  # database_session_options: the pool's connections' limits
     metrics_addr: str | None = None  # where /metrics is served (METRICS_ADDR); None: not served
 
     @classmethod

@@ -29,7 +29,7 @@ import psycopg2.extensions
 from psycopg2 import sql as psql
 
 from . import metrics, tracing
-from .config import database_session_options
+from .config import DEFAULT_SESSION_OPTIONS
 
 
 class ConnectionLost(Exception):
@@ -222,9 +222,17 @@ class Database:
     error costs no connection at all (see _fate). Callers beyond `size` wait for a free connection.
     """
 
-    def __init__(self, url: str, size: int, application_name: str, connect_timeout: float = 3.0):
+    def __init__(
+        self,
+        url: str,
+        size: int,
+        application_name: str,
+        options: str = DEFAULT_SESSION_OPTIONS,
+        connect_timeout: float = 3.0,
+    ):
         self._dsn = url
         self._application_name = application_name
+        self._options = options  # libpq `options`: the session's own limits (config.database_session_options)
         self._connect_timeout = connect_timeout
         self._size = size
         self._slots = asyncio.Semaphore(size)
@@ -244,9 +252,7 @@ class Database:
     async def _open(self):
         generation = self._generation
         # The session's own limits, which the role's settings (ALTER ROLE ... SET) cannot lift.
-        conn = psycopg2.connect(
-            self._dsn, async_=1, application_name=self._application_name, options=database_session_options()
-        )
+        conn = psycopg2.connect(self._dsn, async_=1, application_name=self._application_name, options=self._options)
         try:
             await asyncio.wait_for(_wait(conn), self._connect_timeout)
         except BaseException:
@@ -395,7 +401,7 @@ class Database:
             self._dsn,
             async_=1,
             application_name=f"{self._application_name}-listener",
-            options=database_session_options(),
+            options=self._options,
         )
         try:
             await asyncio.wait_for(_wait(conn), self._connect_timeout)

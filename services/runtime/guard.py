@@ -26,7 +26,7 @@ import contextvars
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import grpc
@@ -68,13 +68,17 @@ class Admission:
 ADMISSION: contextvars.ContextVar[Admission | None] = contextvars.ContextVar("admission", default=None)
 
 
-def add_to_server(server: grpc.aio.Server, servicer: object, access: Access) -> None:
-    """Serves every method of `access.service` on `server`, behind the guard: the servicer's
-    coroutine method of the same name, or its async generator for a server-streaming method (the
-    change feeds), whose replies are written as it yields them."""
+def add_to_server(
+    server: grpc.aio.Server, servicer: object, access: Access, only: Collection[str] | None = None
+) -> None:
+    """Serves every method of `access.service` (or those named in `only`) on `server`, behind the
+    guard: the servicer's coroutine method of the same name, or its async generator for a
+    server-streaming method (the change feeds), whose replies are written as it yields them."""
     service = access.service
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in service.methods:
+        if only is not None and method.name not in only:
+            continue
         behavior = getattr(servicer, method.name, None)
         if method.client_streaming:
             raise TypeError(f"{service.full_name}/{method.name}: the guard serves no client-streaming method")

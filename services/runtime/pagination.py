@@ -1,4 +1,4 @@
-"""AIP-158 paging: page_size rules and opaque page tokens bound to the filters they came with.
+"""AIP-158 paging: opaque page tokens bound to the filters they came with (page_size is the protos' rules).
 
 A token is `<payload>.<mac>`: the payload (base64url JSON: the last row's sort key and a
 fingerprint of the filters) and an HMAC-SHA256 of it under a server secret (PAGE_TOKEN_SECRET).
@@ -20,48 +20,36 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from recordstore.catalog.v1 import catalog_pb2
-
-from . import config, rules
 from .errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
-# Stated in the protos on every listing's page_size (a test holds the listings alike).
-_PAGE_SIZE = rules.of(catalog_pb2.ListDiscsRequest, "page_size")
-DEFAULT_PAGE_SIZE = _PAGE_SIZE.default_value
-MAX_PAGE_SIZE = _PAGE_SIZE.maximum
 # Ours are under 200 characters (a timestamp and a UUID); anything much longer is not ours and is
 # refused before any decoding.
 MAX_TOKEN_LENGTH = 512
-SECRET_VARIABLE = "PAGE_TOKEN_SECRET"
 
 # The kinds of value a sort key is made of (what decode_token checks, and what it returns).
 UUID = "uuid"  # a str: the canonical text of a UUID
 TIMESTAMP = "timestamp"  # a timezone-aware datetime, from RFC 3339 text
 
 _REASON = "INVALID_PAGE_TOKEN"
-_secret: bytes | None = None
+_OWN_SECRET = secrets.token_bytes(32)  # this process's, while no PAGE_TOKEN_SECRET is given
+_secret = _OWN_SECRET
 
 
-def page_size(requested: int) -> int:
-    """0 means the default; above the maximum is coerced down; negative is refused."""
-    size = rules.integer(requested, "page_size", _PAGE_SIZE)
-    return DEFAULT_PAGE_SIZE if size is None else size  # page_size states its default: never None
+def sign_with(secret: bytes | None) -> None:
+    """Signs and checks the process's page tokens with `secret` (PAGE_TOKEN_SECRET, read by
+    config.ServerSettings; runtime.server.start hands it here); None: a key of this process's own."""
+    global _secret
+    if secret is None:
+        log.warning(
+            "PAGE_TOKEN_SECRET is not set: page tokens are signed with a key of this process's own, so "
+            "they stop working at a restart and are refused by any other replica"
+        )
+    _secret = secret or _OWN_SECRET
 
 
 def _process_secret() -> bytes:
-    """PAGE_TOKEN_SECRET (checked at start by ServerSettings), or one made up for this process."""
-    global _secret
-    if _secret is None:
-        _secret = config.secret(SECRET_VARIABLE)
-        if _secret is None:
-            _secret = secrets.token_bytes(32)
-            log.warning(
-                "%s is not set: page tokens are signed with a key of this process's own, so they "
-                "stop working at a restart and are refused by any other replica",
-                SECRET_VARIABLE,
-            )
     return _secret
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,8 @@ def _checks(descriptor: Descriptor) -> tuple[_Check, ...]:
 
 def _check_for(field: FieldDescriptor, rules: FieldRules, required: bool) -> Callable:
     name = field.name
+    if field.is_repeated:  # its items are checked each on its own, by whoever takes them
+        return lambda message, path: items(getattr(message, name), path, rules, required)
     if field.message_type is not None and field.message_type.full_name == _MONEY:
         return lambda message, path: _money(message, name, path, rules, required)
     if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
@@ -100,6 +102,15 @@ def _check_for(field: FieldDescriptor, rules: FieldRules, required: bool) -> Cal
     if field.type == FieldDescriptor.TYPE_STRING:
         return lambda message, path: string(getattr(message, name), path, rules, required)
     return lambda message, path: integer(getattr(message, name), path, rules)
+
+
+def items(values: Sequence, path: str, rules: FieldRules, required: bool = False) -> Sequence:
+    """A repeated field's items, as many as its rules let in (max_items; at least one if REQUIRED)."""
+    least = 1 if required else 0
+    if len(values) < least or (rules.max_items and len(values) > rules.max_items):
+        most = rules.max_items or "any number of"
+        raise InvalidArgument(path, f"must hold {least} to {most} {path}, not {len(values)}")
+    return values
 
 
 def string(value: str, path: str, rules: FieldRules, required: bool = False) -> str | None:

@@ -14,18 +14,20 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from . import logs, metrics, tls, tracing
+from . import logs, metrics, pagination, tls, tracing
 from .access_log import ACCESS_LOG
-from .auth import Authenticator, AuthSettings
+from .auth import ANYONE, Access, Authenticator, AuthSettings, Rule
 from .config import ConfigError, ServerSettings
 from .db import CONNECTION_ERRORS, Database
-from .feed import FeedSettings
-from .guard import ADMISSION, Admission
+from .errors import NotFound
+from .feed import Feed, FeedSettings
+from .guard import ADMISSION, Admission, add_to_server
 from .migrations import migrate
 from .reflection import enable as enable_reflection
 from .tls import TlsFiles
@@ -40,6 +42,9 @@ MAX_METADATA_BYTES = 16 * 1024
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+# Anyone may ask whether a server serves (Kubernetes' probes, the gateway's health checks).
+HEALTH_ACCESS = Access(HEALTH, {method.name: ANYONE for method in HEALTH.methods}, None)
 # At shutdown, once the RPCs in flight are done, RPCs are refused (UNAVAILABLE) until none has
 # arrived for QUIET_SECONDS, at most for REFUSING_SECONDS, before gRPC core stops: see guard.Admission.
 QUIET_SECONDS = 0.05
@@ -88,6 +93,27 @@ class GrpcLogLines(logging.Filter):
 GRPC_LOG_LINES = GrpcLogLines()
 
 
+class HealthCheck:
+    """grpc.health.v1 Check behind the guard, so that a call without its message is answered (the
+    library's handler, like any of grpc.aio's unary ones, never answers it): the library's
+    servicer's answer for a name this server serves, NOT_FOUND in our words for any other. Its
+    Watch (a stream that lasts as long as its client) and List stay the library's handlers."""
+
+    def __init__(self, servicer: health.aio.HealthServicer, names: Sequence[str]):
+        self._servicer = servicer
+        self._names = frozenset(names)
+
+    async def Check(self, request, context):
+        if request.service not in self._names:
+            raise NotFound("service", request.service[:100])
+        return await self._servicer.Check(request, context)
+
+
+def health_names(service_names: Sequence[str]) -> list[str]:
+    """The names a server's health answers for: the server as a whole (""), and each service."""
+    return ["", *service_names]
+
+
 class ServiceHost:
     """A gRPC server with its health state tied to its database."""
 
@@ -103,7 +129,7 @@ class ServiceHost:
         self.server = server
         self.port = port
         self.health = health_servicer
-        self._names = ["", *service_names]
+        self._names = health_names(service_names)
         self._database = database
         self._interval = health_interval
         self._watcher: asyncio.Task | None = None
@@ -190,20 +216,24 @@ def create_server(
     add_servicers(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    enable_reflection(server, [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
+    # Check again, behind the guard: a registered handler of a method replaces the one before it.
+    add_to_server(server, HealthCheck(health_servicer, health_names(service_names)), HEALTH_ACCESS, only=["Check"])
+    enable_reflection(server, [*service_names, HEALTH.full_name])
     port = server.add_secure_port(address, (tls_files or tls.from_env()).server_credentials())
     if port == 0:
         raise RuntimeError(f"could not bind {address}")
     return ServiceHost(server, port, health_servicer, service_names, database, health_interval)
 
 
-async def connect(url: str, size: int, application_name: str, patience: float = 30.0) -> Database:
+async def connect(server: ServerSettings, application_name: str, patience: float = 30.0) -> Database:
     """Opens the pool, waiting up to `patience` seconds for a database that is still starting."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
     while True:
         try:
-            return await Database(url, size, application_name).open()
+            return await Database(
+                server.database_url, server.pool_size, application_name, server.database_options
+            ).open()
         except (*CONNECTION_ERRORS, TimeoutError) as error:
             if loop.time() >= deadline:
                 raise ConfigError(f"cannot reach the database after {patience:.0f}s: {str(error).strip()}") from None
@@ -269,20 +299,78 @@ class HasCommonSettings(Protocol):
 
 
 S = TypeVar("S", bound=HasCommonSettings)
+SERVICES_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class ServiceApp(Generic[S]):
-    """One service, as its app.py declares it: its name and schema, its migrations, its settings
-    and how to build it from a database and those settings. The process (`run_service`) and the
-    tests start it the same way (`start`)."""
+    """One service, as its app.py declares it: its name (also its schema, its database role and
+    its folder, whose migrations/ it runs), the gRPC service it serves, its settings and how to
+    build it from a database and those settings. The process (`run_service`) and the tests start
+    it the same way (`start`)."""
 
-    name: str  # also its schema and its database role
-    default_listen_addr: str
-    migrations_dir: Path
-    service_names: Sequence[str]
+    name: str
+    service: ServiceDescriptor
     read_settings: Callable[[Mapping[str, str]], S]
     build: Callable[[Database, S], Awaitable[Built]]
+
+    @property
+    def migrations_dir(self) -> Path:
+        return SERVICES_DIR / self.name / "migrations"
+
+
+async def serve_behind_guard(
+    name: str,
+    service: ServiceDescriptor,
+    rules: Mapping[str, Rule],
+    database: Database,
+    common: CommonSettings,
+    servicer: Callable[[Feed, Access], object],
+    close: Callable[[], Awaitable[None]] = _nothing,
+) -> Built:
+    """What every service's build() makes the same way: its change feed, started; its Access (the
+    `rules` of its access.py, on callers its settings' Authenticator verifies); its servicer
+    (`servicer(feed, access)`) served behind the guard. At shutdown `close`, then the feed."""
+    feed = Feed(name, database, common.feed)
+    await feed.start()
+    access = Access(service, rules, common.authenticator())
+    served = servicer(feed, access)
+
+    async def close_all() -> None:
+        await close()
+        await feed.close()
+
+    return Built(lambda server: add_to_server(server, served, access), close_all)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings of a service that reads only the common ones (a default_app)."""
+
+    common: CommonSettings
+
+
+def default_app(
+    name: str,
+    service: ServiceDescriptor,
+    rules: Mapping[str, Rule],
+    servicer: Callable[[Database, Feed, Access], Any],
+    listen_addr: str,
+    metrics_addr: str,
+) -> ServiceApp[Settings]:
+    """A service that calls no peer and whose one background work is its change feed's (the
+    catalog, customers): `servicer(database, feed, access)` served on LISTEN_ADDR (default
+    `listen_addr`), its metrics on METRICS_ADDR (default `metrics_addr`)."""
+
+    def read_settings(env: Mapping[str, str]) -> Settings:
+        return Settings(CommonSettings.from_env(listen_addr, env, metrics_addr))
+
+    async def build(database: Database, settings: Settings) -> Built:
+        return await serve_behind_guard(
+            name, service, rules, database, settings.common, lambda feed, access: servicer(database, feed, access)
+        )
+
+    return ServiceApp(name, service, read_settings, build)
 
 
 @dataclass
@@ -305,10 +393,11 @@ class Running:
 
 async def start(app: ServiceApp[S], settings: S, database: Database, health_interval: float = 1.0) -> Running:
     """Builds `app` on an open, migrated database and starts serving it (port 0 picks a free port)."""
+    pagination.sign_with(settings.common.server.page_token_secret)
     built = await app.build(database, settings)
     host = create_server(
         settings.common.server.listen_addr,
-        app.service_names,
+        [app.service.full_name],
         built.add_to,
         database,
         health_interval,
@@ -320,7 +409,7 @@ async def start(app: ServiceApp[S], settings: S, database: Database, health_inte
 
 async def serve_service(app: ServiceApp[S], settings: S) -> None:
     server = settings.common.server
-    database = await connect(server.database_url, server.pool_size, app.name)
+    database = await connect(server, app.name)
     await asyncio.to_thread(migrate, server.database_url, app.name, app.migrations_dir)
     metrics.serve(server.metrics_addr)  # a port already taken fails the start (exit 2), naming METRICS_ADDR
     running = await start(app, settings, database)

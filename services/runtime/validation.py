@@ -54,19 +54,6 @@ def optional_id(field: str, value: str) -> str | None:
     return require_id(field, value) if value else None
 
 
-def require_text(field: str, value: str, max_length: int = 200) -> str:
-    """A name or title: clean_text, and not empty."""
-    text = clean_text(field, value, max_length)
-    if not text:
-        raise InvalidArgument(field, "is required")
-    return text
-
-
-def optional_text(field: str, value: str, max_length: int = 200) -> str | None:
-    """clean_text, with None for an empty value (an optional field, or a filter not set)."""
-    return clean_text(field, value, max_length) or None
-
-
 def clean_text(field: str, value: str, max_length: int = 200) -> str:
     """`value` in NFC without surrounding whitespace; refused when it holds a character that
     shows nothing or reorders the text (see _REFUSED_CATEGORIES), or when it is too long.

@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.server
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -290,3 +292,84 @@ def test_a_key_removed_from_the_jwks_ends_the_tokens_it_signed_even_those_alread
             list_as(new)  # the key that stays still signs
     finally:
         stack.run(running.stop(0))
+
+
+class JwksServer:
+    """An identity provider's jwks_uri on loopback: the file `jwks` as it is at each request, or a
+    500 while `failing`; `requests` counts what it was asked."""
+
+    def __init__(self, jwks: Path):
+        self.failing = False
+        self.requests = 0
+        served = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                served.requests += 1
+                body = b"down" if served.failing else jwks.read_bytes()
+                self.send_response(500 if served.failing else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_jwks_url_is_read_again_every_refresh_a_removed_key_ends_its_tokens_and_an_outage_keeps_the_keys(
+        stack, tmp_path):
+    old, new = DevIssuer(tmp_path / "old").ensure(), DevIssuer(tmp_path / "new").ensure()
+    jwks = tmp_path / "jwks.json"
+    published(jwks, old, new)
+    provider = JwksServer(jwks)
+    auth = AuthSettings(old.issuer, old.audience, jwks_url=provider.url, jwks_refresh_seconds=0.3)
+    running = stack.run(start(customers_app.APP, customers_app.Settings(common_settings("customers", auth)),
+                              stack.databases["customers"]))
+    try:
+        with channel(f"127.0.0.1:{running.port}") as direct:
+            customers = customers_pb2_grpc.CustomerServiceStub(direct)
+
+            def list_as(issuer: DevIssuer, token: str | None = None):
+                return customers.ListCustomers(customers_pb2.ListCustomersRequest(page_size=1), timeout=10,
+                                               metadata=bearer(token or issuer.staff_token()))
+
+            remembered = old.staff_token()
+            for _ in range(2):
+                list_as(old, remembered)  # verified, then taken from the verified tokens
+            # The provider fails: the keys last fetched stay, as the gateway keeps them.
+            provider.failing = True
+            asked = provider.requests
+
+            def served_through_failed_fetches() -> bool:
+                list_as(old, remembered)
+                list_as(new)
+                return provider.requests > asked + 1
+
+            wait_until(served_through_failed_fetches, timeout=10)
+            provider.failing = False
+            published(jwks, new)  # the old key is withdrawn
+
+            def refused() -> bool:
+                try:
+                    list_as(old, remembered)
+                except grpc.RpcError as error:
+                    assert error.code() == UNAUTHENTICATED, error
+                    return True
+                return False
+
+            wait_until(refused, timeout=10)  # the set is fetched again once its refresh has passed
+            with raises_status(UNAUTHENTICATED, reason="TOKEN_INVALID") as caught:
+                list_as(old, remembered)
+            assert "key the issuer does not publish" in caught.value.details()
+            list_as(new)  # the key that stays still signs
+    finally:
+        stack.run(running.stop(0))
+        provider.close()

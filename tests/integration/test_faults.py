@@ -16,6 +16,7 @@ from devstack.postgres import pg_ctl, start_embedded, stop_embedded
 from devstack.processes import start_service, stop, wait_serving
 from devstack.stack import ServiceStack
 from devstack.stress import Settings, run
+from services.orders.recovery import recover
 from tests.support import channel, create_customer, create_disc, serve_orders, start_slow_catalog, stock_of
 
 pytestmark = pytest.mark.slow
@@ -173,7 +174,7 @@ def test_a_catalog_crashing_mid_batch_commits_none_of_it(cluster, stack):
         wait_serving(catalog_address, timeout=30, process=catalog.process)
 
         def recovered():  # rounds of the recovery loop, until the channel to the catalog is back
-            stack.run(orders_host.built.purchases.recover(older_than_seconds=0, call_timeout=5))
+            stack.run(recover(orders_host.built.purchases, older_than_seconds=0, call_timeout=5))
             return not any(p.state == PURCHASE.PENDING for p in purchases_of(stack, customer.id))
 
         wait_until(recovered, timeout=30)
@@ -232,7 +233,7 @@ def test_a_catalog_killed_mid_reservation_loses_and_duplicates_nothing(cluster, 
             t.join()
         assert all(answers[r] is not None for r in request_ids), "a client gave up"
         assert grpc.StatusCode.INTERNAL not in all_codes
-        stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
+        stack.run(recover(purchases, older_than_seconds=0, call_timeout=5))
     finally:
         stack.run(orders_host.stop(1))
         stop([catalog.process])

@@ -148,9 +148,11 @@ def test_a_position_is_not_handed_out_while_a_transaction_that_drew_a_smaller_on
     try:
         with watch_discs(stack, end_of(cluster, "catalog")) as feed:
             with held.cursor() as cursor:  # BEGIN, the change and its event; not committed yet
-                cursor.execute(restock, {"id": slow_disc.id, "quantity": 1, "max_stock": 1_000_000})
+                cursor.execute(restock, {"id": slow_disc.id, "quantity": 1, "max_stock": 1_000_000,
+                                         "request_id": None})
             with quick.cursor() as cursor:
-                cursor.execute(restock, {"id": fast_disc.id, "quantity": 1, "max_stock": 1_000_000})
+                cursor.execute(restock, {"id": fast_disc.id, "quantity": 1, "max_stock": 1_000_000,
+                                         "request_id": None})
             time.sleep(0.3)  # room for a feed that would hand out N+1 now (and lose N) to do so
             held.commit()
             got = feed.until(lambda got: of(got, "disc", slow_disc.id) and of(got, "disc", fast_disc.id))
@@ -180,7 +182,8 @@ def test_concurrent_writers_committing_out_of_order_and_rolling_back_lose_nothin
         try:
             while not stop_writing.is_set():
                 with conn.cursor() as cursor:
-                    cursor.execute(restock, {"id": rng.choice(discs).id, "quantity": 1, "max_stock": 1_000_000})
+                    cursor.execute(restock, {"id": rng.choice(discs).id, "quantity": 1, "max_stock": 1_000_000,
+                                             "request_id": None})
                     cursor.execute("SELECT pg_sleep(%s)", (rng.random() * 0.02,))
                 conn.rollback() if rng.random() < 0.2 else conn.commit()
         except Exception as error:  # noqa: BLE001 - reported by the test

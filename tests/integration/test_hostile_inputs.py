@@ -13,13 +13,13 @@ from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
+from bench.h2c import H2cConnection
 from services.runtime import pagination
 from tests.integration.test_pool import backends
 
 SERVICES = {"catalog": "recordstore.catalog.v1.CatalogService", "customers": "recordstore.customers.v1.CustomerService",
             "orders": "recordstore.orders.v1.OrderService"}
 from tests.hostile import altered, forged_token
-from tests.rawh2 import RawGrpc
 from tests.support import bearer, buy, channel, create_customer, create_disc, raises_status, tls_as, unique
 
 
@@ -171,9 +171,10 @@ def test_metadata_that_is_not_utf8_is_served_and_logged_at_most_once_without_a_t
     caplog.set_level(logging.INFO, logger="grpc")
     before = REGISTRY.get_sample_value("recordstore_grpc_log_events_total", {"event": "metadata_not_utf8"}) or 0
     signup = customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(name="Ana", email="a@example.com"))
-    with RawGrpc(stack.addresses["catalog"], tls_as("client")) as raw:
+    with H2cConnection(stack.addresses["catalog"], tls=tls_as("client"), timeout=60) as raw:
         answers = raw.calls(f"/{SERVICES['catalog']}/GetDisc", 200, messages=(request,), metadata=((b"x-a", b"a\xffb"),))
-    with RawGrpc(stack.addresses["customers"], tls_as("client")) as raw:  # a Latin-1 Idempotency-Key
+    # A Latin-1 Idempotency-Key:
+    with H2cConnection(stack.addresses["customers"], tls=tls_as("client"), timeout=60) as raw:
         refused = raw.calls(f"/{SERVICES['customers']}/CreateCustomer", 20, messages=(signup.SerializeToString(),),
                             metadata=((b"authorization", f"Bearer {stack.staff_token}".encode()),
                                       (b"idempotency-key", b"cl\xe9")))

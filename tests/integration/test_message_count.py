@@ -5,13 +5,14 @@ message is the request, and the answer does not wait for the client to stop send
 import grpc
 import psutil
 import pytest
+from grpc_health.v1 import health_pb2
 from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
+from bench.h2c import H2cConnection
 from devstack.loopback import free_address
 from devstack.processes import start_service, stop, wait_serving
-from tests.rawh2 import RawGrpc
 from tests.support import bearer, channel, create_disc, raises_status, tls_as
 
 SERVICES = {
@@ -36,6 +37,20 @@ def test_a_call_without_its_message_is_answered_invalid_argument(stack, service,
             admitted.stream_unary(path)(iter(()), timeout=10, metadata=bearer(stack.staff_token))
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_health_check_without_its_message_is_answered_and_with_one_as_the_library_answers(stack, service):
+    check = "/grpc.health.v1.Health/Check"
+    ask = lambda request: health_pb2.HealthCheckResponse.FromString(  # noqa: E731
+        anonymous.unary_unary(check)(request.SerializeToString(), timeout=10))
+    with channel(stack.addresses[service]) as anonymous:
+        with raises_status(grpc.StatusCode.INVALID_ARGUMENT, field="request", reason="MISSING_REQUEST"):
+            anonymous.stream_unary(check)(iter(()), timeout=10)
+        for name in ("", SERVICES[service].full_name):
+            assert ask(health_pb2.HealthCheckRequest(service=name)).status == health_pb2.HealthCheckResponse.SERVING
+        with raises_status(grpc.StatusCode.NOT_FOUND, reason="SERVICE_NOT_FOUND"):
+            ask(health_pb2.HealthCheckRequest(service="recordstore.nothing.v1.Nothing"))
+
+
 def test_a_caller_the_rule_refuses_is_answered_so_before_its_missing_message(stack):
     """Who may call is answered first, as for any request: the same call, anonymous, is 401."""
     with channel(stack.addresses["orders"]) as anonymous:
@@ -47,7 +62,7 @@ def test_the_first_message_is_the_request_and_is_answered_while_the_client_still
     """Two messages and no END_STREAM: the first is answered, the second is never read."""
     disc = create_disc(stack)
     request = catalog_pb2.GetDiscRequest(id=disc.id).SerializeToString()
-    with RawGrpc(stack.addresses["catalog"], tls_as("client")) as raw:
+    with H2cConnection(stack.addresses["catalog"], tls=tls_as("client"), timeout=60) as raw:
         assert raw.calls(GET_DISC, 1_000, messages=(request, request), half_close=False) == {"0": 1_000}
 
 
@@ -59,7 +74,7 @@ def test_100000_calls_without_a_message_are_each_answered_and_leave_memory_flat(
     try:
         wait_serving(address, timeout=30, process=catalog.process)
         process = psutil.Process(catalog.process.pid)
-        with RawGrpc(address, tls_as("client")) as raw:
+        with H2cConnection(address, tls=tls_as("client"), timeout=60) as raw:
             warm = raw.calls(GET_DISC, 20_000)  # the allocator's pools and the metrics children, made once
             after_warming = process.memory_info().rss
             rest = raw.calls(GET_DISC, 80_000)

@@ -15,8 +15,10 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import services.catalog.metrics  # noqa: F401  (registers the catalog's counters)
-import services.orders.metrics  # noqa: F401  (registers the orders service's counters)
+import services.runtime.batching  # noqa: F401  (the modules that register the services' metrics)
+import services.runtime.feed  # noqa: F401
+import services.runtime.metrics  # noqa: F401
+import services.runtime.request_checks  # noqa: F401
 from devstack.processes import REPO_ROOT
 
 OBSERVABILITY = REPO_ROOT / "deploy" / "observability"

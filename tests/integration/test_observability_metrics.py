@@ -126,11 +126,11 @@ def test_a_recovery_round_reads_the_backlog_count_and_the_age_of_the_oldest(stac
     """Inside a transaction that is rolled back, so no other test's recovery sees the planted rows."""
     from prometheus_client import REGISTRY
 
-    from services.orders import metrics as orders_metrics
+    from services.orders import repository as orders_repository
     from services.orders.model import PendingPurchase, PurchaseOrder
 
     async def round_with_two_planted() -> tuple[int, float]:
-        async with orders_metrics.store(stack.databases["orders"]).transaction() as repo:
+        async with orders_repository.store(stack.databases["orders"]).transaction() as repo:
             for _ in range(2):
                 order = PurchaseOrder(str(uuid.uuid4()), str(uuid.uuid4()), 1)
                 await repo.insert_pending_purchase(PendingPurchase(order, str(uuid.uuid4()), None, None))

@@ -15,6 +15,7 @@ from devstack.loopback import free_address
 from services.orders.clients import CatalogClient, CustomersClient
 from services.orders.model import PurchaseOrder
 from services.orders import repository as orders_repository
+from services.orders.recovery import recover
 from services.orders.usecases import Purchases
 from services.runtime.deadlines import Deadline
 from services.runtime.errors import Unavailable
@@ -237,7 +238,7 @@ def purchases_with(stack, customers_addr: str, catalog_addr: str) -> Purchases:
     """The purchase use cases against other peers (a dead one, say), on the services' loop."""
     async def make():
         return Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(customers_addr, tls_as("orders")),
-                         CatalogClient(catalog_addr, tls_as("orders")))
+                         CatalogClient(catalog_addr, tls_as("orders")), budget=5)
     return stack.run(make())
 
 
@@ -273,6 +274,6 @@ def test_the_recovery_step_finishes_a_pending_purchase(stack):
     cut_off = purchases_with(stack, stack.addresses["customers"], free_address())
     with pytest.raises(Unavailable):
         stack.run(cut_off.create_purchase(PurchaseOrder(customer.id, disc.id, 1), None, Deadline(5), customer_caller(stack, customer.id)))
-    stack.run(stack.purchases.recover(older_than_seconds=0, call_timeout=5))
+    stack.run(recover(stack.purchases, older_than_seconds=0, call_timeout=5))
     [purchase] = list_all(stack, customer_id=customer.id)
     assert purchase.state == Purchase.CONFIRMED and stock_of(stack, disc.id) == 0

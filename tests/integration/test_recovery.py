@@ -13,9 +13,9 @@ from devstack.invariant import check
 from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
 from services.orders.clients import CatalogClient, CustomersClient
-from services.orders.recovery import RecoveryLoop
+from services.orders.recovery import MAX_ATTEMPTS, RecoveryLoop, recover
 from services.orders import repository as orders_repository
-from services.orders.usecases import MAX_ATTEMPTS, Purchases
+from services.orders.usecases import Purchases
 from services.runtime.errors import ServiceError
 from services.runtime.server import create_server
 from tests.support import adding, buy, catalog_on, create_customer, create_disc, raises_status, stock_of, tls_as, unwatched_feed
@@ -144,7 +144,7 @@ def against_a_broken_catalog(stack, broken=BrokenCatalog):
                              tls_files=tls_as("catalog"))
         await host.start()
         purchases = Purchases(orders_repository.store(stack.databases["orders"]), CustomersClient(stack.addresses["customers"], tls_as("orders")),
-                              CatalogClient(f"127.0.0.1:{host.port}", tls_as("orders")))
+                              CatalogClient(f"127.0.0.1:{host.port}", tls_as("orders")), budget=5)
         return host, purchases
 
     return stack.run(started())
@@ -158,9 +158,9 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
     host, purchases = against_a_broken_catalog(stack)
     try:
         for attempt in range(1, MAX_ATTEMPTS):
-            stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
+            stack.run(recover(purchases, older_than_seconds=0, call_timeout=5))
             assert get(stack, purchase_id).state == Purchase.PENDING, f"failed after only {attempt} attempt(s)"
-        stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
+        stack.run(recover(purchases, older_than_seconds=0, call_timeout=5))
     finally:
         stack.run(host.stop(0))
     failed = get(stack, purchase_id)
@@ -187,9 +187,9 @@ def test_a_cancellation_whose_units_cannot_be_given_back_is_retried_a_bounded_nu
     host, purchases = against_a_broken_catalog(stack, CatalogThatCannotRelease)
     try:
         for _ in range(MAX_ATTEMPTS):
-            stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
+            stack.run(recover(purchases, older_than_seconds=0, call_timeout=5))
         assert attempts_of(cluster, bought.id) == MAX_ATTEMPTS
-        stack.run(purchases.recover(older_than_seconds=0, call_timeout=5))
+        stack.run(recover(purchases, older_than_seconds=0, call_timeout=5))
         assert attempts_of(cluster, bought.id) == MAX_ATTEMPTS  # left out of recovery: not tried again
     finally:
         stack.run(host.stop(0))

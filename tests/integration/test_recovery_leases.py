@@ -13,9 +13,9 @@ from services.catalog.servicer import SERVICE_NAME as CATALOG_SERVICE_NAME
 from services.catalog.servicer import CatalogServicer
 from services.catalog.usecases import Catalog
 from services.orders.clients import CatalogClient, CustomersClient
-from services.orders.recovery import RecoveryLoop
+from services.orders.recovery import MAX_ATTEMPTS, RecoveryLoop
 from services.orders.repository import store as orders_store
-from services.orders.usecases import MAX_ATTEMPTS, Purchases
+from services.orders.usecases import Purchases
 from services.runtime.server import create_server
 from tests.integration.test_recovery import admin_sql, get, pending_purchase, wait_until
 from tests.support import adding, create_customer, create_disc, stock_of, tls_as, unwatched_feed
@@ -89,7 +89,7 @@ def test_two_replicas_recovery_loops_take_each_purchase_once(stack, cluster):
         for replica in ("orders-a", "orders-b"):
             purchases = Purchases(orders_store(stack.databases["orders"]),
                                   CustomersClient(stack.addresses["customers"], tls_as("orders")),
-                                  CatalogClient(f"127.0.0.1:{host.port}", tls_as("orders")))
+                                  CatalogClient(f"127.0.0.1:{host.port}", tls_as("orders")), budget=5)
             loops.append(RecoveryLoop(purchases, interval=0.05, grace=0.0, call_timeout=5, replica=replica))
         for loop in loops:  # on the same tick: both see the same work list
             loop.start()

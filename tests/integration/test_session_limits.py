@@ -55,11 +55,13 @@ def test_a_role_that_lifts_its_own_limits_does_not_lift_the_services(cluster, st
         role_setting(cluster, "catalog", "ALTER ROLE catalog SET idle_in_transaction_session_timeout = '10s'")
 
 
-def test_a_service_connection_is_cut_when_its_statement_outlives_its_limit(cluster, monkeypatch):
-    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_SECONDS", "0.2")
+def test_a_service_connection_is_cut_when_its_statement_outlives_its_limit(cluster):
+    settings = ServerSettings.from_env("127.0.0.1:0", {"DATABASE_URL": cluster.service_url("orders"),
+                                                       "DB_STATEMENT_TIMEOUT_SECONDS": "0.2"})
 
     async def scenario():
-        db = await Database(cluster.service_url("orders"), 1, f"limits-{uuid.uuid4().hex[:8]}").open()
+        db = await Database(settings.database_url, 1, f"limits-{uuid.uuid4().hex[:8]}",
+                            settings.database_options).open()
         try:
             with pytest.raises(psycopg2.errors.QueryCanceled):
                 async with db.autocommit() as session:

@@ -34,7 +34,7 @@ def run(coroutine):
 def test_an_item_alone_goes_at_once_in_its_callers_context():
     async def scenario():
         recorder = Recorder()
-        batcher = Batcher("test_alone", recorder)
+        batcher = Batcher("test_alone", recorder, max_items=64)
         WHO.set("ana")
         started = asyncio.get_running_loop().time()
         assert await batcher.submit(2) == 4
@@ -48,7 +48,7 @@ def test_an_item_alone_goes_at_once_in_its_callers_context():
 def test_what_queues_during_a_call_goes_together_next():
     async def scenario():
         recorder = Recorder(delay=0.05)
-        batcher = Batcher("test_together", recorder)
+        batcher = Batcher("test_together", recorder, max_items=64)
         first = asyncio.create_task(batcher.submit(0))
         await asyncio.sleep(0.01)  # the first call is in flight
         WHO.set("bia")
@@ -65,7 +65,7 @@ def test_what_queues_during_a_call_goes_together_next():
 def test_callers_resumed_in_one_turn_go_together_and_each_gets_its_own_answer_or_error():
     async def scenario():
         recorder = Recorder()
-        batcher = Batcher("test_errors", recorder)
+        batcher = Batcher("test_errors", recorder, max_items=64)
         answers = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
         return recorder, answers
 
@@ -76,7 +76,7 @@ def test_callers_resumed_in_one_turn_go_together_and_each_gets_its_own_answer_or
 
 def test_the_caller_that_sends_a_batch_may_leave_and_the_others_still_get_their_answers():
     async def scenario():
-        batcher = Batcher("test_sender_leaves", Recorder(delay=0.05))
+        batcher = Batcher("test_sender_leaves", Recorder(delay=0.05), max_items=64)
         tasks = [asyncio.create_task(batcher.submit(i)) for i in (0, 2, 4)]
         await asyncio.sleep(0.01)  # the batch of three is in flight, sent by the first caller
         tasks[0].cancel()
@@ -97,7 +97,7 @@ def test_a_failed_call_fails_each_of_its_items_and_the_next_batch_still_goes():
         return [f"ok {i}" for i in items]
 
     async def scenario():
-        batcher = Batcher("test_flaky", flaky)
+        batcher = Batcher("test_flaky", flaky, max_items=64)
         first = asyncio.create_task(batcher.submit(1))
         await asyncio.sleep(0.001)
         later = [asyncio.create_task(batcher.submit(i)) for i in (2, 3)]
@@ -112,7 +112,7 @@ def test_a_flush_answering_the_wrong_number_of_items_fails_them_all():
         return items[:-1]
 
     async def scenario():
-        batcher = Batcher("test_short", short)
+        batcher = Batcher("test_short", short, max_items=64)
         return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
 
     answers = run(scenario())
@@ -131,7 +131,7 @@ def test_batches_hold_at_most_max_items():
 
 def test_a_caller_that_stops_waiting_leaves_the_others_their_answers():
     async def scenario():
-        batcher = Batcher("test_cancel", Recorder(delay=0.05))
+        batcher = Batcher("test_cancel", Recorder(delay=0.05), max_items=64)
         tasks = [asyncio.create_task(batcher.submit(i)) for i in (0, 2, 4)]
         await asyncio.sleep(0.01)
         tasks[1].cancel()

@@ -13,8 +13,9 @@ from services.orders.model import Purchase, PurchaseState
 from services.runtime.config import ConfigError
 from services.runtime.errors import InvalidArgument
 from services.runtime.feed import MAX_PENDING, FeedSettings, Horizon, parse_cursor, record_of
-from services.runtime.auth import Access
+from services.runtime.auth import Access, Authenticator
 from services.runtime.guard import add_to_server
+from tests.conftest import auth_settings_of
 from tests.support import REPO_ROOT
 
 
@@ -107,7 +108,7 @@ def test_a_streaming_method_without_a_rule_is_refused_before_it_serves():
         Access(SERVICE, rules, authenticator=None)
 
 
-def test_a_streaming_method_is_served_only_from_an_async_generator():
+def test_a_streaming_method_is_served_only_from_an_async_generator(issuer):
     from services.catalog.access import ACCESS
     from services.catalog.servicer import SERVICE, CatalogServicer
 
@@ -116,4 +117,5 @@ def test_a_streaming_method_is_served_only_from_an_async_generator():
             return None
 
     with pytest.raises(TypeError, match="async generator WatchDiscEvents"):
-        add_to_server(None, Servicer.__new__(Servicer), Access(SERVICE, ACCESS, authenticator=None))
+        authenticator = Authenticator(auth_settings_of(issuer))
+        add_to_server(None, Servicer.__new__(Servicer), Access(SERVICE, ACCESS, authenticator))

@@ -3,14 +3,17 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.runtime import pagination
+from recordstore.catalog.v1 import catalog_pb2
+
+from services.runtime import pagination, rules
 from services.runtime.config import ConfigError, ServerSettings, secret
 from services.runtime.errors import InvalidArgument
-from services.runtime.pagination import (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_TOKEN_LENGTH, TIMESTAMP, UUID,
-                                         cut_page, decode_token, encode_token, page_size)
+from services.runtime.pagination import MAX_TOKEN_LENGTH, TIMESTAMP, UUID, cut_page, decode_token, encode_token
 from tests.hostile import forged_token as forged
 
 SECRET = b"s" * 32
+PAGE_SIZE = rules.of(catalog_pb2.ListDiscsRequest, "page_size")  # every listing's (test_rules holds them alike)
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = PAGE_SIZE.default_value, PAGE_SIZE.maximum
 AN_ID = str(uuid.UUID(int=7))
 
 
@@ -19,6 +22,11 @@ def refused(token, filters=None, kinds=(UUID,), secret=SECRET) -> InvalidArgumen
         decode_token(token, filters or {}, kinds, secret=secret)
     assert caught.value.field == "page_token" and caught.value.reason == "INVALID_PAGE_TOKEN"
     return caught.value
+
+
+def page_size(requested: int) -> int:
+    """A listing's page_size, as the services read it."""
+    return rules.checked(catalog_pb2.ListDiscsRequest(page_size=requested))["page_size"]
 
 
 def test_page_size_defaults_coerces_and_refuses_negatives():
@@ -109,8 +117,8 @@ def test_the_secret_may_come_from_a_file_and_the_variable_comes_first(tmp_path):
 
 
 def test_without_a_secret_the_process_makes_one_and_says_so(monkeypatch, caplog):
-    monkeypatch.delenv("PAGE_TOKEN_SECRET", raising=False)
-    monkeypatch.setattr(pagination, "_secret", None)
+    monkeypatch.setattr(pagination, "_secret", pagination._secret)  # as it was, after the test
+    pagination.sign_with(None)  # what runtime.server.start does without PAGE_TOKEN_SECRET
     token = encode_token([AN_ID], {})
     assert "PAGE_TOKEN_SECRET is not set" in caplog.text
     assert decode_token(token, {}, [UUID]) == [AN_ID]
@@ -118,6 +126,7 @@ def test_without_a_secret_the_process_makes_one_and_says_so(monkeypatch, caplog)
 
 
 def test_the_process_secret_is_the_configured_one(monkeypatch):
-    monkeypatch.setenv("PAGE_TOKEN_SECRET", "k" * 32)
-    monkeypatch.setattr(pagination, "_secret", None)
+    monkeypatch.setattr(pagination, "_secret", pagination._secret)  # as it was, after the test
+    settings = ServerSettings.from_env("127.0.0.1:1", {"DATABASE_URL": "postgresql://u@/db", "PAGE_TOKEN_SECRET": "k" * 32})
+    pagination.sign_with(settings.page_token_secret)  # as runtime.server.start does
     assert decode_token(encode_token([AN_ID], {}), {}, [UUID], secret=b"k" * 32) == [AN_ID]

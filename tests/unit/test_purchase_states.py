@@ -12,7 +12,8 @@ import pytest
 
 from services.orders.errors import PeerRefused
 from services.orders.model import PurchaseOrder, PurchaseState
-from services.orders.usecases import MAX_ATTEMPTS, Purchases
+from services.orders.recovery import MAX_ATTEMPTS, recover
+from services.orders.usecases import Purchases
 from services.runtime.auth import CUSTOMER, STAFF, Caller
 from services.runtime.db import ConnectionLost
 from services.runtime.deadlines import Deadline
@@ -238,7 +239,7 @@ def test_the_database_down_at_the_settlement_leaves_it_pending_and_recovery_fini
         with pytest.raises(ConnectionLost):
             await world.buy(1)
         assert world.store.only().state == PurchaseState.PENDING and world.stock == 2  # units held
-        finished = await world.purchases.recover(older_than_seconds=0, call_timeout=5)
+        finished = await recover(world.purchases, older_than_seconds=0, call_timeout=5)
         return finished, world.store.only()
 
     finished, purchase = run(scenario)
@@ -269,7 +270,7 @@ def test_recovery_finishes_a_cancellation_left_halfway():
         world.catalog.failures.queue("release_stock", DOWN)
         with pytest.raises(Unavailable):
             await world.purchases.cancel_purchase(bought.id, ANA)
-        await world.purchases.recover(older_than_seconds=0, call_timeout=5)
+        await recover(world.purchases, older_than_seconds=0, call_timeout=5)
         return world.store.only()
 
     assert run(scenario).state == PurchaseState.CANCELLED and world.stock == 3
@@ -328,7 +329,7 @@ def test_a_failure_while_failing_is_finished_by_recovery():
         with pytest.raises(Unavailable):
             await world.buy(2)
         failing = world.store.only()
-        await world.purchases.recover(older_than_seconds=0, call_timeout=5)
+        await recover(world.purchases, older_than_seconds=0, call_timeout=5)
         return failing, world.store.only()
 
     failing, failed = run(scenario)
@@ -345,7 +346,7 @@ def test_an_unexplained_failure_is_retried_a_bounded_number_of_times_then_fails(
             await world.buy(1)
         states = []
         for _ in range(MAX_ATTEMPTS):
-            await world.purchases.recover(older_than_seconds=0, call_timeout=5)
+            await recover(world.purchases, older_than_seconds=0, call_timeout=5)
             states.append(world.store.only().state)
         return states
 
@@ -364,7 +365,7 @@ def test_a_failure_whose_units_cannot_be_given_back_gets_its_own_attempts_then_i
             await world.buy(2)
         seen = []
         for _ in range(MAX_ATTEMPTS + 2):
-            await world.purchases.recover(older_than_seconds=0, call_timeout=5)
+            await recover(world.purchases, older_than_seconds=0, call_timeout=5)
             seen.append((world.store.only().state, world.store.only().attempts))
         return seen
 
@@ -382,9 +383,9 @@ def test_a_passing_failure_is_retried_without_counting():
         with pytest.raises(Unavailable):
             await world.buy(1)
         for _ in range(MAX_ATTEMPTS + 2):
-            await world.purchases.recover(older_than_seconds=0, call_timeout=5)
+            await recover(world.purchases, older_than_seconds=0, call_timeout=5)
         pending = world.store.only()
-        await world.purchases.recover(older_than_seconds=0, call_timeout=5)  # the catalog is back
+        await recover(world.purchases, older_than_seconds=0, call_timeout=5)  # the catalog is back
         return pending, world.store.only()
 
     pending, confirmed = run(scenario)
@@ -410,6 +411,6 @@ def test_recovery_leaves_purchases_younger_than_the_grace_alone():
     async def scenario():
         with pytest.raises(Unavailable):
             await world.buy(1)
-        return await world.purchases.recover(older_than_seconds=60, call_timeout=5)
+        return await recover(world.purchases, older_than_seconds=60, call_timeout=5)
 
     assert run(scenario) == 0 and world.store.only().state == PurchaseState.PENDING

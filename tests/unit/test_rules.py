@@ -12,9 +12,10 @@ from services.orders.servicer import MAX_QUANTITY
 from services.runtime import rules
 from services.runtime.errors import InvalidArgument
 from services.runtime.money import MAX_PRICE_UNITS
-from services.runtime.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 ID = "0190A000-0000-7000-8000-00000000000A"
+PAGE_SIZE = rules.of(catalog_pb2.ListDiscsRequest, "page_size")  # every listing's (a test below)
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = PAGE_SIZE.default_value, PAGE_SIZE.maximum
 
 
 def refused(message, prefix="") -> InvalidArgument:

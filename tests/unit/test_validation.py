@@ -2,8 +2,21 @@ import unicodedata
 
 import pytest
 
+from recordstore.rules.v1.rules_pb2 import FieldRules
+
+from services.runtime import rules
 from services.runtime.errors import InvalidArgument
-from services.runtime.validation import clean_text, optional_text, require_text, shown
+from services.runtime.validation import clean_text, shown
+
+
+def require_text(field: str, value: str, max_length: int = 200) -> str:
+    """A REQUIRED text field, as the services read it (runtime/rules.py)."""
+    return rules.string(value, field, FieldRules(text=True, max_length=max_length), required=True)
+
+
+def optional_text(field: str, value: str, max_length: int = 200) -> str | None:
+    """An optional text field, as the services read it."""
+    return rules.string(value, field, FieldRules(text=True, max_length=max_length))
 
 
 @pytest.mark.parametrize("text", [

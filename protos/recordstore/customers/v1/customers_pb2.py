@@ -29,7 +29,7 @@ from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from recordstore.rules.v1 import rules_pb2 as recordstore_dot_rules_dot_v1_dot_rules__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(recordstore/customers/v1/customers.proto\x12\x18recordstore.customers.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a recordstore/rules/v1/rules.proto\"\xc7\x03\n\x08\x43ustomer\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\x04name\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12J\n\x05\x65mail\x18\x03 \x01(\tB;\xe2\x41\x01\x02\xca\xf4\x18\x33\x18\x01 \xfe\x01*\x1a^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$2\x10\x61n email address\x12\x1e\n\x08\x64ocument\x18\x04 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x18\x01 2\x12\x1b\n\x05phone\x18\x05 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x18\x01 2\x12=\n\x05state\x18\x06 \x01(\x0e\x32(.recordstore.customers.v1.Customer.StateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x64\x65\x61\x63tivate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\x07subject\x18\t \x01(\tB\x04\xe2\x41\x01\x03\";\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0f\n\x0b\x44\x45\x41\x43TIVATED\x10\x02\"u\n\x15\x43reateCustomerRequest\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\".recordstore.customers.v1.CustomerB\x04\xe2\x41\x01\x02\x12 \n\nrequest_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x08\x01\x10\x01\",\n\x12GetCustomerRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"[\n\x18\x42\x61tchGetCustomersRequest\x12?\n\x07lookups\x18\x01 \x03(\x0b\x32(.recordstore.customers.v1.CustomerLookupB\x04\xe2\x41\x01\x02\"L\n\x0e\x43ustomerLookup\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\"\n\x0c\x62\x65\x61rer_token\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xca\xf4\x18\x04 \x80\x80\x01\"V\n\x19\x42\x61tchGetCustomersResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.recordstore.customers.v1.CustomerResult\"w\n\x0e\x43ustomerResult\x12\x36\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\".recordstore.customers.v1.CustomerH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"f\n\x14ListCustomersRequest\x12 \n\tpage_size\x18\x01 \x01(\x05\x42\r\xca\xf4\x18\t8\x00@\xe8\x07P\x01X2\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x18\n\x10show_deactivated\x18\x03 \x01(\x08\"g\n\x15ListCustomersResponse\x12\x35\n\tcustomers\x18\x01 \x03(\x0b\x32\".recordstore.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"3\n\x19\x44\x65\x61\x63tivateCustomerRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\x87\x01\n\x1aWatchCustomerEventsRequest\x12i\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\tBS\xca\xf4\x18O \x13*\x11^(0|[1-9][0-9]*)$28a cursor of this feed (the decimal position of an event)\"\x8c\x02\n\rCustomerEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12:\n\x04type\x18\x02 \x01(\x0e\x32,.recordstore.customers.v1.CustomerEvent.Type\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x08\x63ustomer\x18\x04 \x01(\x0b\x32\".recordstore.customers.v1.Customer\"I\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\r\n\tHEARTBEAT\x10\x01\x12\x0b\n\x07\x43REATED\x10\x02\x12\x0f\n\x0b\x44\x45\x41\x43TIVATED\x10\x03\x32\xce\x06\n\x0f\x43ustomerService\x12\x86\x01\n\x0e\x43reateCustomer\x12/.recordstore.customers.v1.CreateCustomerRequest\x1a\".recordstore.customers.v1.Customer\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/customers:\x08\x63ustomer\x12{\n\x0bGetCustomer\x12,.recordstore.customers.v1.GetCustomerRequest\x1a\".recordstore.customers.v1.Customer\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/customers/{id}\x12|\n\x11\x42\x61tchGetCustomers\x12\x32.recordstore.customers.v1.BatchGetCustomersRequest\x1a\x33.recordstore.customers.v1.BatchGetCustomersResponse\x12\x87\x01\n\rListCustomers\x12..recordstore.customers.v1.ListCustomersRequest\x1a/.recordstore.customers.v1.ListCustomersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/customers\x12\x97\x01\n\x12\x44\x65\x61\x63tivateCustomer\x12\x33.recordstore.customers.v1.DeactivateCustomerRequest\x1a\".recordstore.customers.v1.Customer\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/customers/{id}:deactivate:\x01*\x12\x92\x01\n\x13WatchCustomerEvents\x12\x34.recordstore.customers.v1.WatchCustomerEventsRequest\x1a\'.recordstore.customers.v1.CustomerEvent\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/customerEvents0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(recordstore/customers/v1/customers.proto\x12\x18recordstore.customers.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a recordstore/rules/v1/rules.proto\"\xc7\x03\n\x08\x43ustomer\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\x04name\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf4\x18\x05\x18\x01 \xc8\x01\x12J\n\x05\x65mail\x18\x03 \x01(\tB;\xe2\x41\x01\x02\xca\xf4\x18\x33\x18\x01 \xfe\x01*\x1a^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$2\x10\x61n email address\x12\x1e\n\x08\x64ocument\x18\x04 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x18\x01 2\x12\x1b\n\x05phone\x18\x05 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x18\x01 2\x12=\n\x05state\x18\x06 \x01(\x0e\x32(.recordstore.customers.v1.Customer.StateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x64\x65\x61\x63tivate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\x07subject\x18\t \x01(\tB\x04\xe2\x41\x01\x03\";\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0f\n\x0b\x44\x45\x41\x43TIVATED\x10\x02\"u\n\x15\x43reateCustomerRequest\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\".recordstore.customers.v1.CustomerB\x04\xe2\x41\x01\x02\x12 \n\nrequest_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x01\xca\xf4\x18\x04\x08\x01\x10\x01\",\n\x12GetCustomerRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"a\n\x18\x42\x61tchGetCustomersRequest\x12\x45\n\x07lookups\x18\x01 \x03(\x0b\x32(.recordstore.customers.v1.CustomerLookupB\n\xe2\x41\x01\x02\xca\xf4\x18\x02p@\"L\n\x0e\x43ustomerLookup\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\x12\"\n\x0c\x62\x65\x61rer_token\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xca\xf4\x18\x04 \x80\x80\x01\"V\n\x19\x42\x61tchGetCustomersResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.recordstore.customers.v1.CustomerResult\"w\n\x0e\x43ustomerResult\x12\x36\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\".recordstore.customers.v1.CustomerH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"f\n\x14ListCustomersRequest\x12 \n\tpage_size\x18\x01 \x01(\x05\x42\r\xca\xf4\x18\t8\x00@\xe8\x07P\x01X2\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x18\n\x10show_deactivated\x18\x03 \x01(\x08\"g\n\x15ListCustomersResponse\x12\x35\n\tcustomers\x18\x01 \x03(\x0b\x32\".recordstore.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"3\n\x19\x44\x65\x61\x63tivateCustomerRequest\x12\x16\n\x02id\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf4\x18\x02\x10\x01\"\x87\x01\n\x1aWatchCustomerEventsRequest\x12i\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\tBS\xca\xf4\x18O \x13*\x11^(0|[1-9][0-9]*)$28a cursor of this feed (the decimal position of an event)\"\x8c\x02\n\rCustomerEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12:\n\x04type\x18\x02 \x01(\x0e\x32,.recordstore.customers.v1.CustomerEvent.Type\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x08\x63ustomer\x18\x04 \x01(\x0b\x32\".recordstore.customers.v1.Customer\"I\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\r\n\tHEARTBEAT\x10\x01\x12\x0b\n\x07\x43REATED\x10\x02\x12\x0f\n\x0b\x44\x45\x41\x43TIVATED\x10\x03\x32\xce\x06\n\x0f\x43ustomerService\x12\x86\x01\n\x0e\x43reateCustomer\x12/.recordstore.customers.v1.CreateCustomerRequest\x1a\".recordstore.customers.v1.Customer\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/customers:\x08\x63ustomer\x12{\n\x0bGetCustomer\x12,.recordstore.customers.v1.GetCustomerRequest\x1a\".recordstore.customers.v1.Customer\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/customers/{id}\x12|\n\x11\x42\x61tchGetCustomers\x12\x32.recordstore.customers.v1.BatchGetCustomersRequest\x1a\x33.recordstore.customers.v1.BatchGetCustomersResponse\x12\x87\x01\n\rListCustomers\x12..recordstore.customers.v1.ListCustomersRequest\x1a/.recordstore.customers.v1.ListCustomersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/customers\x12\x97\x01\n\x12\x44\x65\x61\x63tivateCustomer\x12\x33.recordstore.customers.v1.DeactivateCustomerRequest\x1a\".recordstore.customers.v1.Customer\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/customers/{id}:deactivate:\x01*\x12\x92\x01\n\x13WatchCustomerEvents\x12\x34.recordstore.customers.v1.WatchCustomerEventsRequest\x1a\'.recordstore.customers.v1.CustomerEvent\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/customerEvents0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,7 +61,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCUSTOMERREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETCUSTOMERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_BATCHGETCUSTOMERSREQUEST'].fields_by_name['lookups']._loaded_options = None
-  _globals['_BATCHGETCUSTOMERSREQUEST'].fields_by_name['lookups']._serialized_options = b'\342A\001\002'
+  _globals['_BATCHGETCUSTOMERSREQUEST'].fields_by_name['lookups']._serialized_options = b'\342A\001\002\312\364\030\002p@'
   _globals['_CUSTOMERLOOKUP'].fields_by_name['id']._loaded_options = None
   _globals['_CUSTOMERLOOKUP'].fields_by_name['id']._serialized_options = b'\342A\001\002\312\364\030\002\020\001'
   _globals['_CUSTOMERLOOKUP'].fields_by_name['bearer_token']._loaded_options = None
@@ -91,25 +91,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCUSTOMERREQUEST']._serialized_start=802
   _globals['_GETCUSTOMERREQUEST']._serialized_end=846
   _globals['_BATCHGETCUSTOMERSREQUEST']._serialized_start=848
-  _globals['_BATCHGETCUSTOMERSREQUEST']._serialized_end=939
-  _globals['_CUSTOMERLOOKUP']._serialized_start=941
-  _globals['_CUSTOMERLOOKUP']._serialized_end=1017
-  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_start=1019
-  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_end=1105
-  _globals['_CUSTOMERRESULT']._serialized_start=1107
-  _globals['_CUSTOMERRESULT']._serialized_end=1226
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1228
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1330
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1332
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=1435
-  _globals['_DEACTIVATECUSTOMERREQUEST']._serialized_start=1437
-  _globals['_DEACTIVATECUSTOMERREQUEST']._serialized_end=1488
-  _globals['_WATCHCUSTOMEREVENTSREQUEST']._serialized_start=1491
-  _globals['_WATCHCUSTOMEREVENTSREQUEST']._serialized_end=1626
-  _globals['_CUSTOMEREVENT']._serialized_start=1629
-  _globals['_CUSTOMEREVENT']._serialized_end=1897
-  _globals['_CUSTOMEREVENT_TYPE']._serialized_start=1824
-  _globals['_CUSTOMEREVENT_TYPE']._serialized_end=1897
-  _globals['_CUSTOMERSERVICE']._serialized_start=1900
-  _globals['_CUSTOMERSERVICE']._serialized_end=2746
+  _globals['_BATCHGETCUSTOMERSREQUEST']._serialized_end=945
+  _globals['_CUSTOMERLOOKUP']._serialized_start=947
+  _globals['_CUSTOMERLOOKUP']._serialized_end=1023
+  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_start=1025
+  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_end=1111
+  _globals['_CUSTOMERRESULT']._serialized_start=1113
+  _globals['_CUSTOMERRESULT']._serialized_end=1232
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1234
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1336
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1338
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=1441
+  _globals['_DEACTIVATECUSTOMERREQUEST']._serialized_start=1443
+  _globals['_DEACTIVATECUSTOMERREQUEST']._serialized_end=1494
+  _globals['_WATCHCUSTOMEREVENTSREQUEST']._serialized_start=1497
+  _globals['_WATCHCUSTOMEREVENTSREQUEST']._serialized_end=1632
+  _globals['_CUSTOMEREVENT']._serialized_start=1635
+  _globals['_CUSTOMEREVENT']._serialized_end=1903
+  _globals['_CUSTOMEREVENT_TYPE']._serialized_start=1830
+  _globals['_CUSTOMEREVENT_TYPE']._serialized_end=1903
+  _globals['_CUSTOMERSERVICE']._serialized_start=1906
+  _globals['_CUSTOMERSERVICE']._serialized_end=2752
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n recordstore/rules/v1/rules.proto\x12\x14recordstore.rules.v1\x1a google/protobuf/descriptor.proto\"\xca\x02\n\nFieldRules\x12\x15\n\rzero_is_unset\x18\x01 \x01(\x08\x12\x0c\n\x04uuid\x18\x02 \x01(\x08\x12\x0c\n\x04text\x18\x03 \x01(\x08\x12\x12\n\nmax_length\x18\x04 \x01(\r\x12\x0f\n\x07pattern\x18\x05 \x01(\t\x12\x17\n\x0fpattern_meaning\x18\x06 \x01(\t\x12\x14\n\x07minimum\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x16\n\x0emaximum_reason\x18\t \x01(\t\x12\x18\n\x10\x63lamp_to_maximum\x18\n \x01(\x08\x12\x15\n\rdefault_value\x18\x0b \x01(\x03\x12\r\n\x05\x61\x66ter\x18\x0c \x01(\t\x12/\n\x05money\x18\r \x01(\x0b\x32 .recordstore.rules.v1.MoneyRulesB\n\n\x08_minimumB\n\n\x08_maximum\"N\n\nMoneyRules\x12\x13\n\x0bwhole_cents\x18\x01 \x01(\x08\x12\x11\n\tmax_units\x18\x02 \x01(\x03\x12\x18\n\x10max_units_reason\x18\x03 \x01(\t:P\n\x05\x66ield\x12\x1d.google.protobuf.FieldOptions\x18\xc9\x8e\x03 \x01(\x0b\x32 .recordstore.rules.v1.FieldRulesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n recordstore/rules/v1/rules.proto\x12\x14recordstore.rules.v1\x1a google/protobuf/descriptor.proto\"\xdd\x02\n\nFieldRules\x12\x15\n\rzero_is_unset\x18\x01 \x01(\x08\x12\x0c\n\x04uuid\x18\x02 \x01(\x08\x12\x0c\n\x04text\x18\x03 \x01(\x08\x12\x12\n\nmax_length\x18\x04 \x01(\r\x12\x0f\n\x07pattern\x18\x05 \x01(\t\x12\x17\n\x0fpattern_meaning\x18\x06 \x01(\t\x12\x14\n\x07minimum\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x16\n\x0emaximum_reason\x18\t \x01(\t\x12\x18\n\x10\x63lamp_to_maximum\x18\n \x01(\x08\x12\x15\n\rdefault_value\x18\x0b \x01(\x03\x12\r\n\x05\x61\x66ter\x18\x0c \x01(\t\x12/\n\x05money\x18\r \x01(\x0b\x32 .recordstore.rules.v1.MoneyRules\x12\x11\n\tmax_items\x18\x0e \x01(\rB\n\n\x08_minimumB\n\n\x08_maximum\"N\n\nMoneyRules\x12\x13\n\x0bwhole_cents\x18\x01 \x01(\x08\x12\x11\n\tmax_units\x18\x02 \x01(\x03\x12\x18\n\x10max_units_reason\x18\x03 \x01(\t:P\n\x05\x66ield\x12\x1d.google.protobuf.FieldOptions\x18\xc9\x8e\x03 \x01(\x0b\x32 .recordstore.rules.v1.FieldRulesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'recordstore.rules.v1.rules_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FIELDRULES']._serialized_start=93
-  _globals['_FIELDRULES']._serialized_end=423
-  _globals['_MONEYRULES']._serialized_start=425
-  _globals['_MONEYRULES']._serialized_end=503
+  _globals['_FIELDRULES']._serialized_end=442
+  _globals['_MONEYRULES']._serialized_start=444
+  _globals['_MONEYRULES']._serialized_end=522
 # @@protoc_insertion_point(module_scope)

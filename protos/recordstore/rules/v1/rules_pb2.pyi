@@ -9,7 +9,7 @@ FIELD_FIELD_NUMBER: _ClassVar[int]
 field: _descriptor.FieldDescriptor
 
 class FieldRules(_message.Message):
-    __slots__ = ("zero_is_unset", "uuid", "text", "max_length", "pattern", "pattern_meaning", "minimum", "maximum", "maximum_reason", "clamp_to_maximum", "default_value", "after", "money")
+    __slots__ = ("zero_is_unset", "uuid", "text", "max_length", "pattern", "pattern_meaning", "minimum", "maximum", "maximum_reason", "clamp_to_maximum", "default_value", "after", "money", "max_items")
     ZERO_IS_UNSET_FIELD_NUMBER: _ClassVar[int]
     UUID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class FieldRules(_message.Message):
     DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
     AFTER_FIELD_NUMBER: _ClassVar[int]
     MONEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
     zero_is_unset: bool
     uuid: bool
     text: bool
@@ -36,7 +37,8 @@ class FieldRules(_message.Message):
     default_value: int
     after: str
     money: MoneyRules
-    def __init__(self, zero_is_unset: _Optional[bool] = ..., uuid: _Optional[bool] = ..., text: _Optional[bool] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_meaning: _Optional[str] = ..., minimum: _Optional[int] = ..., maximum: _Optional[int] = ..., maximum_reason: _Optional[str] = ..., clamp_to_maximum: _Optional[bool] = ..., default_value: _Optional[int] = ..., after: _Optional[str] = ..., money: _Optional[_Union[MoneyRules, _Mapping]] = ...) -> None: ...
+    max_items: int
+    def __init__(self, zero_is_unset: _Optional[bool] = ..., uuid: _Optional[bool] = ..., text: _Optional[bool] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_meaning: _Optional[str] = ..., minimum: _Optional[int] = ..., maximum: _Optional[int] = ..., maximum_reason: _Optional[str] = ..., clamp_to_maximum: _Optional[bool] = ..., default_value: _Optional[int] = ..., after: _Optional[str] = ..., money: _Optional[_Union[MoneyRules, _Mapping]] = ..., max_items: _Optional[int] = ...) -> None: ...
 
 class MoneyRules(_message.Message):
     __slots__ = ("whole_cents", "max_units", "max_units_reason")
