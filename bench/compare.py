@@ -33,6 +33,8 @@ from pathlib import Path
 from devstack.loopback import free_address
 from devstack.processes import REPO_ROOT, dying_with_parent
 
+from .__main__ import JSON_PURCHASE, MONOLITH, PROCESSES, cpu_per_request
+
 # The figures compared, as the benchmark's table names them: (label, phase prefix, column).
 FIGURES = [
     ("gRPC CreatePurchase req/s (median of rounds)", "gRPC CreatePurchase, round", "req/s"),
@@ -49,7 +51,11 @@ TARGETS = {  # the ratio lines of the table, by their label's start
     "JSON/monolith ratio": "JSON purchases/s >= 1.0 x the monolith",
     "ListDiscs worst p99 ms at half peak": "ListDiscs p99 at half peak",
 }
-_ROW = re.compile(r"^(?P<name>.{40})\s*(?P<rps>[\d.]+)\s+(?P<p50>[\d.]+)\s+(?P<p90>[\d.]+)\s+(?P<p99>[\d.]+)\s+\d+\s")
+_ROW = re.compile(r"^(?P<name>.{40})\s*(?P<rps>[\d.]+)\s+(?P<p50>[\d.]+)\s+(?P<p90>[\d.]+)\s+(?P<p99>[\d.]+)\s+\d+"
+                  r"(?P<cpu>(?:\s+[\d.]+)+)$")
+# CPU per JSON purchase, from each side's table (its cpu columns), as the benchmark prints it for its own.
+CPU_FIGURES = [f"cpu ms per JSON purchase: {name}" for name in [*PROCESSES[:4], PROCESSES[5], "total"]]
+CPU_RATIO = "cpu per JSON purchase / the monolith's"
 _TARGET = re.compile(r"^(?:PASS|MISS)\s+(?P<label>.+): (?P<value>[\d.]+)$")
 
 
@@ -58,7 +64,8 @@ def parse_table(text: str) -> dict[str, float]:
     rows: dict[str, list[dict]] = {}
     for line in text.splitlines():
         if match := _ROW.match(line):
-            values = {"req/s": float(match["rps"]), "p99": float(match["p99"])}
+            values = {"req/s": float(match["rps"]), "p99": float(match["p99"]),
+                      "cpu": dict(zip(PROCESSES, map(float, match["cpu"].split()), strict=False))}
             rows.setdefault(match["name"].strip(), []).append(values)
     figures = {}
     for label, prefix, column in FIGURES:
@@ -66,6 +73,12 @@ def parse_table(text: str) -> dict[str, float]:
                  if not (prefix == "GetDisc" and "@" in name)]
         if found:
             figures[label] = statistics.median(found)
+    ours, mono = ([(v["req/s"], v["cpu"]) for name, vs in rows.items() if name.startswith(prefix) for v in vs]
+                  for prefix in (JSON_PURCHASE, MONOLITH))
+    if ours and mono:
+        cpu, mono_cpu = cpu_per_request(ours), cpu_per_request(mono)
+        figures.update({label: cpu[label.rsplit(" ", 1)[1]] for label in CPU_FIGURES})
+        figures[CPU_RATIO] = cpu["total"] / mono_cpu["total"] if mono_cpu["total"] else float("nan")
     for line in text.splitlines():
         if match := _TARGET.match(line.strip()):
             for label, start in TARGETS.items():
@@ -137,7 +150,7 @@ def main(argv=None) -> int:
           f"bench arguments: {' '.join(bench_args) or '(defaults)'}; full output in {log_path}")
     print(f"this tree's own environment: {' '.join(f'{k}={v}' for k, v in head_env.items()) or '(none)'}\n")
     print(f"{'figure':<46}{'base runs':>22}{'head runs':>22}{'head/base':>11}")
-    for label in [f[0] for f in FIGURES] + list(TARGETS):
+    for label in [f[0] for f in FIGURES] + list(TARGETS) + CPU_FIGURES + [CPU_RATIO]:
         base = [r[label] for r in results["base"] if label in r]
         head = [r[label] for r in results["head"] if label in r]
         if not base or not head:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from bench.compare import parse_table
 from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -22,3 +23,10 @@ def test_the_benchmark_runs_and_prints_its_table():
         assert line in result.stdout, f"missing {line!r} in:\n{result.stdout}"
     assert "gRPC purchases/s >= 0.25 x pgbench TPS" in result.stdout
     assert "JSON purchases/s >= 1.0 x the monolith" in result.stdout
+    for line in ("cpu ms per purchase, JSON CreatePurchase via Envoy: ", "cpu ms per purchase, monolith JSON purchase: ",
+                 "cpu ms per purchase, JSON <= 1.2 x the monolith's"):
+        assert line in result.stdout, f"missing {line!r} in:\n{result.stdout}"
+    # bench.compare reads the same CPU per purchase from the table's columns, for either side.
+    figures = parse_table(result.stdout)
+    assert figures["cpu ms per JSON purchase: total"] > figures["cpu ms per JSON purchase: orders"] > 0
+    assert figures["cpu per JSON purchase / the monolith's"] > 0
