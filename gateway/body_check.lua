@@ -10,9 +10,8 @@
 -- string is held to the same, parameter by parameter. Timestamps in RFC 3339's lower-case form
 -- ("t", "z"), which the transcoder refuses, are upper-cased, in the body and in the query string.
 --
--- protos/generate.py appends this file to the messages, enums and routes it derives from the
--- descriptor set (MESSAGES, ENUMS, ROUTES, QUERIES), into gateway/recordstore.pb.lua, which Envoy
--- loads. A body that is not one JSON object is 400 INVALID_JSON with the byte where it stops being
+-- It reads the messages, enums and routes that protos/generate.py derives from the descriptor set
+-- (MESSAGES, ENUMS, ROUTES, QUERIES in gateway/recordstore.pb.lua, which Envoy loads first). A body that is not one JSON object is 400 INVALID_JSON with the byte where it stops being
 -- one (never the body itself): a byte order mark, a comment, text after the object, another root
 -- (true, [], null), a body of only whitespace, nesting deeper than MAX_DEPTH. A string that is not
 -- UTF-8 (latin-1, UTF-16) or escapes half a surrogate pair ("\ud800") is 400 INVALID_UTF8 naming

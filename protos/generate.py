@@ -26,10 +26,9 @@ REPO_ROOT = PROTO_ROOT.parent
 DESCRIPTOR_SET = REPO_ROOT / "gateway" / "recordstore.pb"
 OPENAPI = REPO_ROOT / "docs" / "openapi.json"
 COLLECTION = REPO_ROOT / "docs" / "insomnia.json"
-# The gateway's JSON body check: its source, and what Envoy loads (that source and the messages
-# and routes it checks against). Named after the descriptor set, so that its path follows the
-# set's wherever a config places it (envoy.yaml names it "${DESCRIPTOR_PATH}.lua").
-BODY_CHECK_SOURCE = REPO_ROOT / "gateway" / "body_check.lua"
+# The tables of the gateway's JSON body check (the messages and routes gateway/body_check.lua
+# checks against). Named after the descriptor set, so that its path follows the set's wherever a
+# config places it (envoy.yaml loads "${DESCRIPTOR_PATH}.lua", then body_check.lua beside it).
 BODY_CHECK = REPO_ROOT / "gateway" / "recordstore.pb.lua"
 # The Google protos ours import (google/api, google/rpc, google/type), vendored from
 # googleapis-common-protos so that buf and other languages find them here too; a test keeps
@@ -60,7 +59,7 @@ def generate(out_dir: Path, descriptor_set: Path) -> None:
 
 
 def write_docs(descriptor_set: Path, openapi_path: Path, collection_path: Path, body_check_path: Path) -> None:
-    body_check_path.write_text(build_lua(descriptor_set.read_bytes(), API_FILES, BODY_CHECK_SOURCE.read_text()))
+    body_check_path.write_text(build_lua(descriptor_set.read_bytes(), API_FILES))
     openapi = build_openapi(descriptor_set.read_bytes())
     openapi_path.write_text(dumps(openapi))
     collection_path.write_text(dumps(build_collection(openapi)))

@@ -137,7 +137,7 @@ def test_every_object_of_every_overlay_is_valid_against_the_kubernetes_schemas(o
 def test_the_gateway_runs_the_repository_s_own_envoy_files_byte_for_byte(overlay):
     _, objects = overlay
     files = objects.config_map("gateway-files")
-    for path in ("envoy.yaml", "docker-entrypoint.sh", "recordstore.pb.lua"):
+    for path in ("envoy.yaml", "docker-entrypoint.sh", "recordstore.pb.lua", "body_check.lua"):
         assert files["data"][path] == (REPO_ROOT / "gateway" / path).read_text()
     assert base64.b64decode(files["binaryData"]["recordstore.pb"]) == (REPO_ROOT / "gateway" / "recordstore.pb").read_bytes()
     sql = objects.config_map("db-provision-sql")["data"]

@@ -9,7 +9,7 @@ sys.path.insert(0, str(REPO_ROOT / "protos"))
 from body_rules import _pattern, build_lua  # noqa: E402
 from openapi import API_FILES  # noqa: E402
 
-LUA = build_lua((REPO_ROOT / "gateway" / "recordstore.pb").read_bytes(), API_FILES, "")
+LUA = build_lua((REPO_ROOT / "gateway" / "recordstore.pb").read_bytes(), API_FILES)
 
 
 def lua_pattern_matches(pattern: str, path: str) -> bool:

@@ -27,7 +27,7 @@ def tables_of_a_listing() -> str:
     method = file.service.add(name="Shop").method.add(
         name="ListThings", input_type=".shop.v1.ListThingsRequest", output_type=".shop.v1.ListThingsResponse")
     method.options.Extensions[annotations_pb2.http].get = "/v1/shops/{shop_id}/things"
-    return build_lua(descriptors.SerializeToString(), ("shop/v1/shop.proto",), "")
+    return build_lua(descriptors.SerializeToString(), ("shop/v1/shop.proto",))
 
 
 def test_a_repeated_field_is_marked_so_that_it_may_repeat():
