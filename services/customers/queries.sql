@@ -17,6 +17,9 @@ WITH created AS (
 )
 SELECT * FROM created;
 
+-- name: subject_signed_up
+SELECT 1 FROM customers.customers WHERE subject = %(subject)s;
+
 -- name: get_customer_by_request_id
 -- The signer's own (migration 0003): the subject, or NULL for the staff.
 SELECT *

@@ -33,7 +33,11 @@ class CustomerRepository(Repository):
                 "create_customer", {**asdict(customer), "request_id": request_id, "subject": subject}
             )
         except UniqueViolation as violation:
-            if violation.constraint == "customers_subject_key":
+            # PostgreSQL names the first unique index the row breaks, and the email's comes first:
+            # a subject signing up again with its own email has signed up already, not lost a race.
+            if violation.constraint == "customers_subject_key" or (
+                subject is not None and await self._connection.one(QUERIES["subject_signed_up"], {"subject": subject})
+            ):
                 raise AlreadySignedUp() from None
             raise EmailTaken(customer.email) from None
 

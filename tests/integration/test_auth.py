@@ -160,6 +160,9 @@ def test_signing_up_binds_the_customer_to_the_tokens_subject(stack):
         stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(
             customer=customers_pb2.Customer(name="Ana again", email=f"{unique('ana')}@example.com")),
             metadata=bearer(token))
+    with raises_status(grpc.StatusCode.ALREADY_EXISTS, reason="ALREADY_SIGNED_UP"):  # her own email: not taken by another
+        stack.customers.CreateCustomer(customers_pb2.CreateCustomerRequest(
+            customer=customers_pb2.Customer(name="Ana again", email=email.upper())), metadata=bearer(token))
     # The same subject with a fresh token (a later login) is the same customer.
     again = stack.issuer.customer_token(jwt.decode(token, options={"verify_signature": False})["sub"])
     assert stack.customers.GetCustomer(customers_pb2.GetCustomerRequest(id=signed_up.id),
