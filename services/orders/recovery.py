@@ -23,6 +23,9 @@ TRANSIENT_ERRORS = (Unavailable, DeadlineExceeded, TimeoutError, *CONNECTION_ERR
 # Recovery rounds that fail on a purchase for a reason it cannot classify: at the last, a pending
 # purchase fails, and a cancelling or failing one (its units not given back) is left to an operator.
 MAX_ATTEMPTS = 5
+# Each state's series exists from the start at 0, so that an alert on its increase sees it.
+for _state in (PurchaseState.CANCELLING, PurchaseState.FAILING):
+    metrics.RECOVERY_GAVE_UP.labels(_state)
 
 
 def describe(error: BaseException) -> str:

@@ -67,6 +67,8 @@ class GrpcLogLines(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
+        for _, event, _ in self._EVENTS:  # each event's series from the start, at 0, for alerts
+            metrics.GRPC_LOG_EVENTS.labels(event)
         self._next: dict[str, float] = {}  # per event: when a line may be written again
         self._unwritten: dict[str, int] = {}
 

@@ -145,3 +145,16 @@ def test_a_recovery_round_reads_the_backlog_count_and_the_age_of_the_oldest(stac
     assert count >= 2
     assert REGISTRY.get_sample_value("recordstore_recovery_backlog_purchases") == count
     assert REGISTRY.get_sample_value("recordstore_recovery_backlog_oldest_seconds") == pytest.approx(oldest, abs=0.01)
+
+
+def test_every_labelled_outcome_series_is_there_from_the_start_for_alerts(processes):
+    """An alert on increase() needs a series to compare with: each known label value is exported
+    at 0 before its first event, by the process that counts it."""
+    orders, catalog = scrape(processes.metrics["orders"]), scrape(processes.metrics["catalog"])
+    for state in ("cancelling", "failing"):
+        assert ("recordstore_recovery_gave_up_total", frozenset({("state", state)})) in orders
+    for outcome in ("granted", "rejected", "released"):
+        assert ("recordstore_reservations_total", frozenset({("outcome", outcome)})) in catalog
+    for scraped in (orders, catalog):
+        for event in ("metadata_not_utf8", "answer_not_sent"):
+            assert ("recordstore_grpc_log_events_total", frozenset({("event", event)})) in scraped
