@@ -96,10 +96,13 @@ def add_to_server(
     server.add_registered_method_handlers(service.full_name, handlers)
 
 
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+
+
 class _Method:
     """One method of ours, as every call of it is served."""
 
-    __slots__ = ("access", "behavior", "measured", "name", "path", "request_class")
+    __slots__ = ("access", "behavior", "log_ok", "measured", "name", "path", "request_class")
 
     def __init__(self, method: MethodDescriptor, behavior: Callable[..., Any], access: Access):
         self.name = method.name
@@ -108,6 +111,9 @@ class _Method:
         self.behavior = behavior
         self.access = access
         self.measured = metrics.server_method(self.path)  # its label children, bound once
+        # A health check that answers OK is counted, not logged: the gateway and the probes ask
+        # every second, and their lines would bury the callers'.
+        self.log_ok = self.path != HEALTH_CHECK
 
     async def unary(self, _requests, context):
         if not tracing.ENABLED:
@@ -171,6 +177,7 @@ class _Method:
                 running.in_flight -= 1
             elapsed = time.perf_counter() - started
             measured.done(code, elapsed)
-            ACCESS_LOG.rpc(self.path, code.name, elapsed * 1000)
+            if self.log_ok or code != grpc.StatusCode.OK:
+                ACCESS_LOG.rpc(self.path, code.name, elapsed * 1000)
             if tracing.ENABLED:
                 tracing.server_code(code)

@@ -2,6 +2,8 @@
 once (INVALID_ARGUMENT, MISSING_REQUEST) and leaves nothing behind, however many come; the first
 message is the request, and the answer does not wait for the client to stop sending."""
 
+import io
+
 import grpc
 import psutil
 import pytest
@@ -13,6 +15,7 @@ from recordstore.orders.v1 import orders_pb2
 from bench.h2c import H2cConnection
 from devstack.loopback import free_address
 from devstack.processes import start_service, stop, wait_serving
+from services.runtime.access_log import ACCESS_LOG
 from tests.support import bearer, channel, create_disc, raises_status, tls_as
 
 SERVICES = {
@@ -84,3 +87,26 @@ def test_100000_calls_without_a_message_are_each_answered_and_leave_memory_flat(
     assert warm + rest == {"3": 100_000}  # each answered, INVALID_ARGUMENT
     assert grown < RSS_GROWTH_BOUND, f"the catalog grew by {grown / 2**20:.1f} MiB over 80,000 calls"
     assert "Traceback" not in log.read_text()
+
+
+def test_a_health_check_answered_ok_is_counted_but_not_logged_and_one_refused_is_logged(stack):
+    """The gateway and the probes ask every second: their OK lines would bury the callers'."""
+    ACCESS_LOG.flush()  # the lines of the calls before this test, to where they were going
+    saved, stream = dict(ACCESS_LOG.__dict__), io.StringIO()
+    ACCESS_LOG.configure("catalog", enabled=True, stream=stream)
+    try:
+        check = "/grpc.health.v1.Health/Check"
+        with channel(stack.addresses["catalog"]) as anonymous:
+            ask = anonymous.unary_unary(check)
+            ask(health_pb2.HealthCheckRequest().SerializeToString(), timeout=10)
+            with raises_status(grpc.StatusCode.NOT_FOUND, reason="SERVICE_NOT_FOUND"):
+                ask(health_pb2.HealthCheckRequest(service="recordstore.nothing.v1.Nothing").SerializeToString(),
+                    timeout=10)
+            create_disc(stack)
+        ACCESS_LOG.flush()
+    finally:
+        ACCESS_LOG.__dict__.update(saved)
+    lines = stream.getvalue().splitlines()
+    assert [line for line in lines if check in line] == [line for line in lines if "code=NOT_FOUND" in line]
+    assert len([line for line in lines if check in line]) == 1
+    assert any("CatalogService/CreateDisc code=OK" in line for line in lines)
