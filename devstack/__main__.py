@@ -71,7 +71,7 @@ def parse_args(argv):
     parser.add_argument("--no-gateway", action="store_true", help="run without Envoy (gRPC only)")
     parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                         help="a web origin (https://shop.example.com) whose pages may call the gateway; "
-                             "repeatable (default: http(s)://localhost and 127.0.0.1, any port)")
+                             "repeatable (default: http(s)://localhost, 127.0.0.1 and [::1], any port)")
     parser.add_argument("--cors-credentials", action="store_true",
                         help="let those pages send cookies and Authorization along (off by default)")
     args = parser.parse_args(argv)
