@@ -13,6 +13,7 @@ from collections import defaultdict
 
 import grpc
 import psycopg2
+from psycopg2 import sql
 import pytest
 from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
@@ -31,7 +32,7 @@ PURCHASE, DISC, CUSTOMER = orders_pb2.PurchaseEvent, catalog_pb2.DiscEvent, cust
 def end_of(cluster, schema: str) -> str:
     """The cursor of the newest event of a feed (where a reader starting now would resume)."""
     with psycopg2.connect(cluster.admin_url) as conn, conn.cursor() as cursor:
-        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {schema}.events")
+        cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}.events").format(sql.Identifier(schema)))
         found = cursor.fetchone()[0]
     conn.close()
     return str(found)
