@@ -36,10 +36,14 @@ class CustomerRepository(Repository):
             # PostgreSQL names the first unique index the row breaks, and the email's comes first:
             # a subject signing up again with its own email has signed up already, not lost a race.
             if violation.constraint == "customers_subject_key" or (
-                subject is not None and await self._connection.one(QUERIES["subject_signed_up"], {"subject": subject})
+                subject is not None and await self.subject_signed_up(subject)
             ):
                 raise AlreadySignedUp() from None
             raise EmailTaken(customer.email) from None
+
+    async def subject_signed_up(self, subject: str) -> bool:
+        """Whether a customer is bound to `subject` already."""
+        return await self._connection.one(QUERIES["subject_signed_up"], {"subject": subject}) is not None
 
     async def get_customer_by_request_id(self, request_id: str, subject: str | None) -> Customer | None:
         """The customer signed up under request_id by `subject` (None: registered by the staff)."""
