@@ -94,13 +94,14 @@ class H2cConnection:
         self.closed = False
 
     def call(self, path: str, headers: list[tuple[str, str]] = (), body: bytes | None = None,
-             content_type: str = "application/grpc", method: str = "POST") -> int:
-        """Sends a request; body None ends the stream with its headers (a call with no message)."""
+             content_type: str = "application/grpc", method: str = "POST", te: str | None = "trailers") -> int:
+        """Sends a request; body None ends the stream with its headers (a call with no message);
+        te None sends no `te` header (which gRPC requires)."""
         stream = self.conn.get_next_available_stream_id()
         self.streams[stream] = Answer()
         self.conn.send_headers(stream, [(":method", method), (":scheme", self.scheme), (":authority", "recordstore"),
-                                        (":path", path), ("content-type", content_type), ("te", "trailers"),
-                                        *headers], end_stream=body is None)
+                                        (":path", path), ("content-type", content_type),
+                                        *([("te", te)] if te is not None else []), *headers], end_stream=body is None)
         self.sock.sendall(self.conn.data_to_send())
         if body is not None:
             self._send_body(stream, body)

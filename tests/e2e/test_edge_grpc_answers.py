@@ -49,6 +49,18 @@ def test_a_path_the_api_does_not_take_is_invalid_argument(api, path):
     assert_refused(call_once(address_of(api), path, body=get_disc()), INVALID_ARGUMENT, "the path")
 
 
+def test_a_method_path_ending_in_a_slash_is_the_method(api):
+    answer = call_once(address_of(api), GET_DISC + "/", body=get_disc())
+    assert answer.grpc_status == 5 and "not found" in answer.grpc_message  # the catalog's own NOT_FOUND
+
+
+def test_a_call_without_te_trailers_is_invalid_argument_and_reaches_no_service(api):
+    for _ in range(3):  # more than outlier detection's consecutive local failures
+        assert_refused(call_once(address_of(api), GET_DISC, body=get_disc(), te=None), INVALID_ARGUMENT, "te: trailers")
+    answer = call_once(address_of(api), GET_DISC, body=get_disc())
+    assert answer.grpc_status == 5, (answer.grpc_status, answer.grpc_message)  # the catalog is still served
+
+
 def test_a_message_beyond_64_kib_is_resource_exhausted(api):
     message = catalog_pb2.GetDiscRequest(id="x" * 70_000).SerializeToString()
     assert_refused(call_once(address_of(api), GET_DISC, body=grpc_frame(message)), RESOURCE_EXHAUSTED, "64 KiB")

@@ -257,7 +257,8 @@ def test_grpc_headers_sent_by_a_json_client_are_not_passed_on(api, header, value
 
 def test_a_grpc_call_to_a_json_path_is_unimplemented(api):
     reply = api.request("POST", "/v1/customers", raw=b'{"name": "x"}',
-                        headers={"content-type": "application/grpc", "authorization": f"Bearer {api.staff_token}"})
+                        headers={"content-type": "application/grpc", "te": "trailers",
+                                 "authorization": f"Bearer {api.staff_token}"})
     assert reply.headers.get("grpc-status") == "12"  # UNIMPLEMENTED, not UNAVAILABLE
 
 
@@ -784,3 +785,18 @@ def test_output_only_fields_in_a_body_are_ignored_as_the_readme_says(api):
     assert reply.json["id"] != body["id"] and not reply.json["create_time"].startswith("2000")
     reply = api.post("/v1/customers", {"name": "Ana", "email": f"{uuid.uuid4().hex}@example.com", "state": 2**31})
     assert reply.status == 400 and reason_of(reply) == "INVALID_FIELD", reply.text
+
+
+
+@pytest.mark.parametrize("tail", ["/", "/.", "//"], ids=["slash", "dot", "two slashes"])
+def test_a_path_ending_in_a_slash_meets_every_check_and_limit_of_the_path_without_it(api, stack, tail):
+    """The transcoder takes /v1/customers/ for /v1/customers: the gateway's checks and limits,
+    which name paths exactly, see it so too (the body check, the sign-up limit, anonymous reads)."""
+    reply = api.request("POST", "/v1/discs" + tail, body={"title": "x", "stokc": 3})
+    assert reply.status == 400 and reason_of(reply) == "UNKNOWN_FIELD", reply.text
+    disc = new_disc(api)
+    assert api.request("GET", f"/v1/discs/{disc['id']}" + tail, authorization=None).json["id"] == disc["id"]
+    token = f"Bearer {stack.issuer.customer_token(f'slash-{uuid.uuid4().hex[:12]}')}"
+    answers = [api.request("POST", "/v1/customers" + tail, body={"name": "Ana", "email": "taken@example.com"},
+                           authorization=token).status for _ in range(6)]
+    assert answers[-1] == 429, answers  # 5 attempts a minute per subject, whatever the path's tail
