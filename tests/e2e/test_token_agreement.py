@@ -54,13 +54,14 @@ NOW = int(time.time())
     ({"nbf": NOW - 60}, True),
     ({"nbf": str(NOW - 60)}, False),
     ({"iat": str(NOW)}, False),
+    ({"iat": NOW + 3600}, True),  # an issuer's clock ahead: neither end checks iat against its own
     ({"iat": False}, False),
     ({"exp": 10**20}, False),  # beyond unsigned 64-bit seconds: never expires
     ({"exp": 1e20}, False),
     ({"nbf": -1}, False),
     ({"iat": -1}, False),
 ], ids=["exp int", "exp float", "exp string", "exp far string", "exp bool", "nbf int", "nbf string",
-        "iat string", "iat bool", "exp beyond 2^64", "exp 1e20", "nbf negative", "iat negative"])
+        "iat string", "iat in the future", "iat bool", "exp beyond 2^64", "exp 1e20", "nbf negative", "iat negative"])
 def test_a_numeric_date_must_be_a_json_number_at_the_gateway_as_at_the_services(api, stack, claims, taken):
     token = signed(stack.issuer, **claims)
     assert gateway_takes(api, token) is taken
