@@ -38,7 +38,7 @@ from . import metrics, tracing
 from .access_log import ACCESS_LOG
 from .auth import CURRENT, Access
 from .db import CONNECTION_ERRORS
-from .errors import InvalidArgument, ServiceError, Unavailable, to_rpc_status
+from .errors import DeadlineExceeded, InvalidArgument, ServiceError, Unavailable, to_rpc_status
 from .request_checks import decode
 
 log = logging.getLogger("rpc")
@@ -96,6 +96,9 @@ def add_to_server(
     server.add_registered_method_handlers(service.full_name, handlers)
 
 
+# A call's request message arrives within this time of the call, or the call ends: a client that
+# opens calls and sends half a message (or none, without ending its side) holds nothing longer.
+REQUEST_READ_SECONDS = 10.0
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
@@ -148,7 +151,14 @@ class _Method:
             # Who may call is answered before what the request holds: a caller the method's rule
             # refuses learns nothing of which requests the service would take.
             CURRENT.set(await self.access.caller(self.name, context))  # this RPC's own task: no other call sees it
-            raw = await context.read()
+            try:
+                async with asyncio.timeout(REQUEST_READ_SECONDS):
+                    raw = await context.read()
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"the request message did not arrive within {REQUEST_READ_SECONDS:g} s of the call",
+                    "REQUEST_TIMEOUT",
+                ) from None
             if raw is grpc.aio.EOF:
                 raise InvalidArgument("request", "is missing: the call ended without its message", "MISSING_REQUEST")
             request = decode(self.request_class, raw)

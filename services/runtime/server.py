@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 # or on their way on from orders to customers. The gateway lets at most 8 KiB of headers in. A
 # token is bound below this (auth.MAX_TOKEN_CHARACTERS), so that a call forwarding it fits too.
 MAX_METADATA_BYTES = 16 * 1024
+# The largest request any service takes: 64 lookups (BatchGetCustomers), each with a token of at
+# most auth.MAX_TOKEN_CHARACTERS, is about 0.9 MiB; gRPC's default would let a client hold 4 MiB
+# of a message it never finishes on each stream.
+MAX_REQUEST_BYTES = 1024 * 1024
+# Streams one connection may hold open. A gateway keeps at most 160 calls in flight to a service
+# (its circuit breakers, docs/edge.md) and opens another connection past a server's limit; the
+# orders service batches its calls; a feed process serves 32 streams.
+MAX_STREAMS_PER_CONNECTION = 256
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -213,6 +221,8 @@ def create_server(
             ("grpc.so_reuseport", 0),
             ("grpc.max_metadata_size", MAX_METADATA_BYTES),
             ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+            ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
         ]
     )
     add_servicers(server)

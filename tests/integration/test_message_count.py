@@ -12,9 +12,10 @@ from recordstore.catalog.v1 import catalog_pb2
 from recordstore.customers.v1 import customers_pb2
 from recordstore.orders.v1 import orders_pb2
 
-from bench.h2c import H2cConnection
+from bench.h2c import Answer, H2cConnection
 from devstack.loopback import free_address
 from devstack.processes import start_service, stop, wait_serving
+from services.runtime import guard, server
 from services.runtime.access_log import ACCESS_LOG
 from tests.support import bearer, channel, create_disc, raises_status, tls_as
 
@@ -110,3 +111,24 @@ def test_a_health_check_answered_ok_is_counted_but_not_logged_and_one_refused_is
     assert [line for line in lines if check in line] == [line for line in lines if "code=NOT_FOUND" in line]
     assert len([line for line in lines if check in line]) == 1
     assert any("CatalogService/CreateDisc code=OK" in line for line in lines)
+
+
+def test_a_call_whose_request_never_arrives_ends_and_a_message_too_large_is_refused_at_once(stack, monkeypatch):
+    """What one connection can hold at a service is bounded: its streams, each message's size, and
+    the time a request may take to arrive."""
+    monkeypatch.setattr(guard, "REQUEST_READ_SECONDS", 0.5)
+    declared_2_mib = b"\x00" + (2 * 1024 * 1024).to_bytes(4, "big") + b"x" * 10
+    with H2cConnection(stack.addresses["catalog"], tls=tls_as("client"), timeout=60) as raw:
+        # Open, and nothing sent after the headers: answered once the time has passed.
+        assert raw.calls(GET_DISC, 20, half_close=False) == {"4": 20}  # DEADLINE_EXCEEDED
+        # A message declaring more than the largest request any service takes.
+        sent = raw.conn.get_next_available_stream_id()
+        raw.conn.send_headers(sent, [(":method", "POST"), (":scheme", "https"), (":path", GET_DISC),
+                                     (":authority", "recordstore"), ("content-type", "application/grpc"),
+                                     ("te", "trailers")])
+        raw.conn.send_data(sent, declared_2_mib, end_stream=False)
+        raw.sock.sendall(raw.conn.data_to_send())
+        raw.streams[sent] = Answer()
+        answer = raw.answers(10)[sent]
+        assert answer.grpc_status == 8, (answer.grpc_status, answer.grpc_message)  # RESOURCE_EXHAUSTED
+        assert raw.conn.remote_settings.max_concurrent_streams == server.MAX_STREAMS_PER_CONNECTION
