@@ -5,6 +5,7 @@ customer's records are NOT_FOUND, exactly as records that do not exist."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -264,7 +265,18 @@ def test_a_key_removed_from_the_jwks_ends_the_tokens_it_signed_even_those_alread
     old, new = DevIssuer(tmp_path / "old").ensure(), DevIssuer(tmp_path / "new").ensure()
     jwks = tmp_path / "jwks.json"
     published(jwks, old, new)
-    auth = AuthSettings(old.issuer, old.audience, jwks_file=jwks)
+    with customers_verifying(stack, AuthSettings(old.issuer, old.audience, jwks_file=jwks)) as list_as:
+        remembered = old.staff_token()
+        for _ in range(2):
+            list_as(old, remembered)  # verified, then taken from the verified tokens
+        published(jwks, new)  # the old key is withdrawn
+        a_removed_key_ends_its_tokens(list_as, old, new, remembered)  # the file is read again within a second
+
+
+@contextlib.contextmanager
+def customers_verifying(stack, auth: AuthSettings):
+    """A customers service of its own, verifying tokens with `auth`; yields list_as(issuer, token),
+    a ListCustomers call with `token` (else a fresh staff token of `issuer`)."""
     running = stack.run(start(customers_app.APP, customers_app.Settings(common_settings("customers", auth)),
                               stack.databases["customers"]))
     try:
@@ -275,11 +287,7 @@ def test_a_key_removed_from_the_jwks_ends_the_tokens_it_signed_even_those_alread
                 return customers.ListCustomers(customers_pb2.ListCustomersRequest(page_size=1), timeout=10,
                                                metadata=bearer(token or issuer.staff_token()))
 
-            remembered = old.staff_token()
-            for _ in range(2):
-                list_as(old, remembered)  # verified, then taken from the verified tokens
-            published(jwks, new)  # the old key is withdrawn
-            a_removed_key_ends_its_tokens(list_as, old, new, remembered)  # the file is read again within a second
+            yield list_as
     finally:
         stack.run(running.stop(0))
 
@@ -340,16 +348,8 @@ def test_a_jwks_url_is_read_again_every_refresh_a_removed_key_ends_its_tokens_an
     published(jwks, old, new)
     provider = JwksServer(jwks)
     auth = AuthSettings(old.issuer, old.audience, jwks_url=provider.url, jwks_refresh_seconds=0.3)
-    running = stack.run(start(customers_app.APP, customers_app.Settings(common_settings("customers", auth)),
-                              stack.databases["customers"]))
     try:
-        with channel(f"127.0.0.1:{running.port}") as direct:
-            customers = customers_pb2_grpc.CustomerServiceStub(direct)
-
-            def list_as(issuer: DevIssuer, token: str | None = None):
-                return customers.ListCustomers(customers_pb2.ListCustomersRequest(page_size=1), timeout=10,
-                                               metadata=bearer(token or issuer.staff_token()))
-
+        with customers_verifying(stack, auth) as list_as:
             remembered = old.staff_token()
             for _ in range(2):
                 list_as(old, remembered)  # verified, then taken from the verified tokens
@@ -367,5 +367,4 @@ def test_a_jwks_url_is_read_again_every_refresh_a_removed_key_ends_its_tokens_an
             published(jwks, new)  # the old key is withdrawn
             a_removed_key_ends_its_tokens(list_as, old, new, remembered)  # fetched again once its refresh passed
     finally:
-        stack.run(running.stop(0))
         provider.close()
