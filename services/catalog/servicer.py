@@ -7,7 +7,7 @@ from recordstore.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import current_caller
 from ..runtime.batching import answer_each, results_of
-from ..runtime.feed import Event, Feed, Heartbeat, record_of
+from ..runtime.feed import Event, Feed, Heartbeat, event_message, record_of
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from .model import Disc, DiscFilter, NewDisc, Reservation, ReservationState, StockRequest
@@ -45,18 +45,15 @@ def disc_to_proto(disc: Disc) -> catalog_pb2.Disc:
 
 
 def event_to_proto(item: Event | Heartbeat) -> catalog_pb2.DiscEvent:
-    if isinstance(item, Heartbeat):
-        return catalog_pb2.DiscEvent(
-            cursor=str(item.position), type=catalog_pb2.DiscEvent.HEARTBEAT, event_time=to_timestamp(item.time)
-        )
-    return catalog_pb2.DiscEvent(
-        cursor=str(item.position),
-        type=EVENT_TYPES_TO_PROTO[item.type],
-        event_time=to_timestamp(item.time),
-        disc=disc_to_proto(record_of(Disc, item.payload["disc"])),
-        quantity=item.payload.get("quantity", 0),
-        reservation_id=item.payload.get("reservation_id", ""),
-    )
+    return event_message(catalog_pb2.DiscEvent, EVENT_TYPES_TO_PROTO, item, _disc_event_fields)
+
+
+def _disc_event_fields(payload: dict) -> dict:
+    return {
+        "disc": disc_to_proto(record_of(Disc, payload["disc"])),
+        "quantity": payload.get("quantity", 0),
+        "reservation_id": payload.get("reservation_id", ""),
+    }
 
 
 def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:

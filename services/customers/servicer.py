@@ -7,7 +7,7 @@ from recordstore.customers.v1 import customers_pb2, customers_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import Access, Caller, current_caller
 from ..runtime.batching import answer_each, results_of
-from ..runtime.feed import Event, Feed, Heartbeat, record_of
+from ..runtime.feed import Event, Feed, Heartbeat, event_message, record_of
 from ..runtime.timestamps import to_timestamp
 from .access import LOOKUP_AS
 from .model import Customer, CustomerState, NewCustomer
@@ -42,15 +42,11 @@ def customer_to_proto(customer: Customer) -> customers_pb2.Customer:
 
 
 def event_to_proto(item: Event | Heartbeat) -> customers_pb2.CustomerEvent:
-    if isinstance(item, Heartbeat):
-        return customers_pb2.CustomerEvent(
-            cursor=str(item.position), type=customers_pb2.CustomerEvent.HEARTBEAT, event_time=to_timestamp(item.time)
-        )
-    return customers_pb2.CustomerEvent(
-        cursor=str(item.position),
-        type=EVENT_TYPES_TO_PROTO[item.type],
-        event_time=to_timestamp(item.time),
-        customer=customer_to_proto(record_of(Customer, item.payload["customer"])),
+    return event_message(
+        customers_pb2.CustomerEvent,
+        EVENT_TYPES_TO_PROTO,
+        item,
+        lambda payload: {"customer": customer_to_proto(record_of(Customer, payload["customer"]))},
     )
 
 

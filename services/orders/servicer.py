@@ -7,7 +7,7 @@ from recordstore.orders.v1 import orders_pb2, orders_pb2_grpc
 from ..runtime import idempotency, rules
 from ..runtime.auth import current_caller
 from ..runtime.deadlines import Deadline
-from ..runtime.feed import Event, Feed, Heartbeat, record_of
+from ..runtime.feed import Event, Feed, Heartbeat, event_message, record_of
 from ..runtime.money import from_cents
 from ..runtime.timestamps import to_timestamp
 from .model import Purchase, PurchaseFilter, PurchaseOrder, PurchaseState
@@ -61,15 +61,11 @@ def purchase_to_proto(purchase: Purchase) -> orders_pb2.Purchase:
 
 
 def event_to_proto(item: Event | Heartbeat) -> orders_pb2.PurchaseEvent:
-    if isinstance(item, Heartbeat):
-        return orders_pb2.PurchaseEvent(
-            cursor=str(item.position), type=orders_pb2.PurchaseEvent.HEARTBEAT, event_time=to_timestamp(item.time)
-        )
-    return orders_pb2.PurchaseEvent(
-        cursor=str(item.position),
-        type=EVENT_TYPES_TO_PROTO[item.type],
-        event_time=to_timestamp(item.time),
-        purchase=purchase_to_proto(record_of(Purchase, item.payload["purchase"])),
+    return event_message(
+        orders_pb2.PurchaseEvent,
+        EVENT_TYPES_TO_PROTO,
+        item,
+        lambda payload: {"purchase": purchase_to_proto(record_of(Purchase, payload["purchase"]))},
     )
 
 

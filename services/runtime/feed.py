@@ -38,7 +38,7 @@ import os
 import re
 import typing
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +52,7 @@ from .db import CONNECTION_ERRORS, Database, Listener
 from .errors import DOMAIN, InvalidArgument, ServiceError, Unavailable
 from .guard import ADMISSION
 from .queries import NAMES, load_queries
+from .timestamps import to_timestamp
 
 log = logging.getLogger(__name__)
 _QUERIES = load_queries(Path(__file__).with_name("feed.sql"))
@@ -203,6 +204,20 @@ def _parse_time(value):
 
 
 _PARSERS: dict[type, dict] = {}
+
+
+def event_message(
+    message_class: typing.Any, types: Mapping[str, int], item: Event | Heartbeat, fields: Callable[[dict], dict]
+):
+    """A feed item as its service's event message: the cursor, type and time every feed's event
+    carries, and `fields(payload)`, what the service's own event says (a heartbeat has none)."""
+    if isinstance(item, Heartbeat):
+        return message_class(
+            cursor=str(item.position), type=message_class.HEARTBEAT, event_time=to_timestamp(item.time)
+        )
+    return message_class(
+        cursor=str(item.position), type=types[item.type], event_time=to_timestamp(item.time), **fields(item.payload)
+    )
 
 
 def record_of(model: type, row: dict):
